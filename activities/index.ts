@@ -1,0 +1,15 @@
+/** Every activity the worker registers, built from the clients it closes over. */
+import type { Db } from '../db';
+import type { RedisDeps } from '../redis';
+import { createSelfCheckActivities } from './selfCheck';
+
+export interface ActivityDeps {
+  db: Db;
+  redis: RedisDeps;
+}
+
+export const createActivities = (deps: ActivityDeps) => ({
+  ...createSelfCheckActivities(deps),
+});
+
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,86 @@
+/**
+ * RFC 9457 problem details. Every error the API returns is one of these, with a stable `code` clients can
+ * switch on; the human `title` and `detail` may change, the code may not.
+ */
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { Logger } from '../config/logger';
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail?: string;
+  instance?: string;
+  [extension: string]: unknown;
+}
+
+export class Problem extends Error {
+  override readonly name = 'Problem';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly title: string,
+    readonly detail?: string,
+    readonly extensions: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(detail ?? title, options);
+  }
+
+  body(instance?: string): ProblemBody {
+    return {
+      type: `https://redpacket.dev/problems/${this.code}`,
+      title: this.title,
+      status: this.status,
+      code: this.code,
+      ...(this.detail ? { detail: this.detail } : {}),
+      ...(instance ? { instance } : {}),
+      ...this.extensions,
+    };
+  }
+}
+
+export function sendProblem(res: Response, problem: Problem, instance?: string): void {
+  res
+    .status(problem.status)
+    .type('application/problem+json')
+    .send(JSON.stringify(problem.body(instance)));
+}
+
+export const notFoundHandler: RequestHandler = (req, _res, next) => {
+  next(new Problem(404, 'not_found', 'Not found', `No route for ${req.method} ${req.path}`));
+};
+
+/** Maps a thrown error to a problem; anything unrecognised is a 500 that never leaks its message or stack. */
+export type ErrorMapper = (err: unknown) => Problem | undefined;
+
+export function errorHandler(log: Logger, mappers: ErrorMapper[] = []): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) return next(err);
+    let problem: Problem | undefined = err instanceof Problem ? err : undefined;
+    for (const mapper of mappers) problem ??= mapper(err);
+    problem ??= bodyParserProblem(err);
+    if (!problem) {
+      log.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      problem = new Problem(500, 'internal', 'Internal error', 'Something went wrong; it has been logged.');
+    }
+    sendProblem(res, problem, req.originalUrl);
+  };
+}
+
+/** express.json() reports bad JSON and oversized bodies as errors with a `type`; they are the client's fault. */
+function bodyParserProblem(err: unknown): Problem | undefined {
+  if (typeof err !== 'object' || err === null || !('type' in err)) return undefined;
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new Problem(400, 'malformed_json', 'Malformed JSON', 'The request body is not valid JSON.');
+    case 'entity.too.large':
+      return new Problem(413, 'body_too_large', 'Request body too large');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new Problem(415, 'unsupported_encoding', 'Unsupported body encoding');
+    default:
+      return undefined;
+  }
+}

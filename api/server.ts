@@ -1,0 +1,52 @@
+/** API entry point: builds the app, listens, and on SIGINT/SIGTERM stops accepting and finishes in-flight requests. */
+import type { Server } from 'node:http';
+import { loadConfig } from '../config';
+import { createLogger } from '../config/logger';
+import { createDb } from '../db';
+import { migrate } from '../db/migrate';
+import { createRedis } from '../redis';
+import { createTemporal } from '../temporal/client';
+import { buildApp } from './app';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config, 'api');
+  const db = createDb(config, { applicationName: 'redpacket-api' });
+  const redis = createRedis(config);
+  const temporal = createTemporal(config);
+  await migrate(db);
+  const app = buildApp({ config, log, db, redis, temporal });
+
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(config.http.port, config.http.host, () => resolve(listening));
+  });
+  log.info({ port: config.http.port }, 'api listening');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'api stopping');
+    const force = setTimeout(() => {
+      log.warn('in-flight requests did not finish in time; closing connections');
+      server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    server.close(() => {
+      void Promise.allSettled([temporal.close(), redis.close(), db.close()]).then(() => {
+        log.info('api stopped');
+        process.exit(0);
+      });
+    });
+    server.closeIdleConnections();
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error('api failed to start', err);
+  process.exit(1);
+});

@@ -1,0 +1,148 @@
+/**
+ * The one place that reads process.env. Everything else receives a validated `Config`, so a typo in an
+ * environment variable fails at start with a message naming it, not at the first request that needs it.
+ */
+import { z } from 'zod';
+
+/** Good for local use only; production refuses to start with it. */
+const DEV_AUTH_SECRET = 'dev-only-secret-change-me-please';
+
+const intFrom = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+const booleanFrom = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true' || value === '1');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: intFrom(3000, 0),
+  HOST: z.string().default('0.0.0.0'),
+  REQUEST_BODY_LIMIT_BYTES: intFrom(16 * 1024, 256),
+
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/redpacket'),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
+    .default('public'),
+  DATABASE_POOL_MAX: intFrom(20, 1),
+  DATABASE_STATEMENT_TIMEOUT_MS: intFrom(10_000, 100),
+  // Postgres and Redis are started by the dev tooling when they are local and stopped; false turns that off.
+  AUTOSTART_SERVICES: booleanFrom(true),
+
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
+    .default('rp:'),
+
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('redpacket'),
+  TEMPORAL_UI_PORT: intFrom(8233, 1),
+  TEMPORAL_CLI: z.string().optional(),
+  TEMPORAL_DB_FILE: z.string().default('.data/temporal.sqlite'),
+
+  AUTH_SECRET: z.string().min(16).default(DEV_AUTH_SECRET),
+
+  PACKET_MAX_TOTAL_FEN: intFrom(20_000, 1),
+  PACKET_MAX_COUNT: intFrom(100, 1),
+  PACKET_MIN_EXPIRY_SECONDS: intFrom(60, 1),
+  PACKET_DEFAULT_EXPIRY_SECONDS: intFrom(86_400, 1),
+  PACKET_MAX_EXPIRY_SECONDS: intFrom(7 * 86_400, 1),
+  GRAB_HOLD_MS: intFrom(30_000, 100),
+  SIGNAL_FLUSH_INTERVAL_MS: intFrom(50, 1),
+  CREDIT_STUCK_AFTER_MS: intFrom(60_000, 100),
+  REGION: z
+    .string()
+    .regex(/^[a-z0-9]{1,8}$/)
+    .default('cn1'),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  nodeEnv: 'development' | 'test' | 'production';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  http: { port: number; host: string; bodyLimitBytes: number };
+  database: { url: string; schema: string; poolMax: number; statementTimeoutMs: number };
+  redis: { url: string; keyPrefix: string };
+  autostartServices: boolean;
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiPort: number;
+    cliPath: string | undefined;
+    dbFile: string;
+  };
+  auth: { secret: string };
+  packet: {
+    maxTotalFen: number;
+    maxCount: number;
+    minExpirySeconds: number;
+    defaultExpirySeconds: number;
+    maxExpirySeconds: number;
+    holdMs: number;
+    signalFlushIntervalMs: number;
+    creditStuckAfterMs: number;
+    region: string;
+  };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Validates the environment (process.env by default) with `overrides` applied on top, so tests and scripts
+ * can vary one setting without touching the process.
+ */
+export function loadConfig(overrides: Partial<Record<keyof Env, string | undefined>> = {}): Config {
+  const parsed = envSchema.safeParse({ ...process.env, ...overrides });
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+      .join('; ');
+    throw new ConfigError(`invalid configuration: ${problems}`);
+  }
+  const env = parsed.data;
+  if (env.NODE_ENV === 'production' && env.AUTH_SECRET === DEV_AUTH_SECRET) {
+    throw new ConfigError('invalid configuration: AUTH_SECRET must be set in production');
+  }
+  return {
+    nodeEnv: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    http: { port: env.PORT, host: env.HOST, bodyLimitBytes: env.REQUEST_BODY_LIMIT_BYTES },
+    database: {
+      url: env.DATABASE_URL,
+      schema: env.DATABASE_SCHEMA,
+      poolMax: env.DATABASE_POOL_MAX,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
+    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    autostartServices: env.AUTOSTART_SERVICES,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      uiPort: env.TEMPORAL_UI_PORT,
+      cliPath: env.TEMPORAL_CLI,
+      dbFile: env.TEMPORAL_DB_FILE,
+    },
+    auth: { secret: env.AUTH_SECRET },
+    packet: {
+      maxTotalFen: env.PACKET_MAX_TOTAL_FEN,
+      maxCount: env.PACKET_MAX_COUNT,
+      minExpirySeconds: env.PACKET_MIN_EXPIRY_SECONDS,
+      defaultExpirySeconds: env.PACKET_DEFAULT_EXPIRY_SECONDS,
+      maxExpirySeconds: env.PACKET_MAX_EXPIRY_SECONDS,
+      holdMs: env.GRAB_HOLD_MS,
+      signalFlushIntervalMs: env.SIGNAL_FLUSH_INTERVAL_MS,
+      creditStuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
+      region: env.REGION,
+    },
+  };
+}

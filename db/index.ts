@@ -1,0 +1,111 @@
+/**
+ * The only importer of pg. `query` runs one statement on the pool; `withTransaction` holds one client for
+ * BEGIN .. COMMIT/ROLLBACK and always releases it, because a multi-statement transaction on `pool.query`
+ * would run each statement on whichever client is free.
+ */
+import { Pool, types, type PoolClient, type QueryResultRow } from 'pg';
+import type { Config } from '../config';
+
+const INT8_OID = 20;
+
+/** int8 arrives as a string; amounts and counts are safe integers, so parse and refuse anything else. */
+function parseSafeInt8(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`int8 value ${text} is not a safe integer`);
+  return value;
+}
+types.setTypeParser(INT8_OID, parseSafeInt8);
+
+export interface Queryable {
+  query<R extends QueryResultRow = QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }>;
+}
+
+export type Tx = Queryable;
+
+export interface Db extends Queryable {
+  readonly pool: Pool;
+  readonly schema: string;
+  withTransaction<T>(
+    fn: (tx: Tx) => Promise<T>,
+    options?: { isolation?: 'read committed' | 'repeatable read' | 'serializable' },
+  ): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function createDb(config: Pick<Config, 'database'>, options: { applicationName?: string } = {}): Db {
+  const { url, schema, poolMax, statementTimeoutMs } = config.database;
+  const pool = new Pool({
+    connectionString: url,
+    max: poolMax,
+    application_name: options.applicationName ?? 'redpacket',
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // Every session resolves names in the configured schema, which is how tests get a fresh one each.
+    options: `-c search_path=${schema} -c statement_timeout=${statementTimeoutMs}`,
+  });
+  // An idle client losing its connection (Postgres restarted) must not crash the process; the pool drops it.
+  pool.on('error', () => undefined);
+
+  const query: Queryable['query'] = async <R extends QueryResultRow>(text: string, values?: unknown[]) => {
+    const result = await pool.query<R>(text, values);
+    return { rows: result.rows, rowCount: result.rowCount };
+  };
+
+  async function withTransaction<T>(
+    fn: (tx: Tx) => Promise<T>,
+    txOptions: { isolation?: 'read committed' | 'repeatable read' | 'serializable' } = {},
+  ): Promise<T> {
+    const client: PoolClient = await pool.connect();
+    let broken: unknown;
+    try {
+      await client.query(
+        txOptions.isolation ? `BEGIN ISOLATION LEVEL ${txOptions.isolation.toUpperCase()}` : 'BEGIN',
+      );
+      const tx: Tx = {
+        query: async <R extends QueryResultRow>(text: string, values?: unknown[]) => {
+          const result = await client.query<R>(text, values);
+          return { rows: result.rows, rowCount: result.rowCount };
+        },
+      };
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        // A client that cannot roll back is not safe to reuse; release(err) destroys it.
+        broken = rollbackErr;
+      }
+      throw err;
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  return {
+    pool,
+    schema,
+    query,
+    withTransaction,
+    close: () => pool.end(),
+  };
+}
+
+/** Postgres error codes the code reacts to, named. */
+export const PgErrorCode = {
+  UniqueViolation: '23505',
+  CheckViolation: '23514',
+  ForeignKeyViolation: '23503',
+  SerializationFailure: '40001',
+  DeadlockDetected: '40P01',
+  InvalidCatalogName: '3D000',
+} as const;
+
+export function pgErrorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}

@@ -1,0 +1,35 @@
+/**
+ * Every Redis key is built here. All keys of one packet share the hash tag `{packetId}` so a Lua script that
+ * touches several of them runs on one Redis Cluster slot. The prefix isolates environments and test files.
+ */
+export interface Keys {
+  /** Grab gate of a packet: remaining shares and expiry. */
+  gate(packetId: string): string;
+  /** Users holding an unopened share of a packet, scored by hold expiry (ms). */
+  holders(packetId: string): string;
+  /** Users who have opened a share of a packet. */
+  claimed(packetId: string): string;
+  /** Audience of a packet (members allowed to grab); absent means anyone. */
+  audience(packetId: string): string;
+  /** Cached packet detail. */
+  detail(packetId: string): string;
+  /** Daily packet id counter for a region (id pre-allocation). */
+  packetIdCounter(day: string, region: string): string;
+  /** Everything under this prefix, for cleanup. */
+  pattern(): string;
+  readonly prefix: string;
+}
+
+export function createKeys(prefix: string): Keys {
+  const packet = (packetId: string, suffix: string) => `${prefix}{${packetId}}:${suffix}`;
+  return {
+    prefix,
+    gate: (packetId) => packet(packetId, 'gate'),
+    holders: (packetId) => packet(packetId, 'holders'),
+    claimed: (packetId) => packet(packetId, 'claimed'),
+    audience: (packetId) => packet(packetId, 'audience'),
+    detail: (packetId) => packet(packetId, 'detail'),
+    packetIdCounter: (day, region) => `${prefix}ids:${region}:${day}`,
+    pattern: () => `${prefix}*`,
+  };
+}

@@ -1,0 +1,25 @@
+/** Removes what global setup made: the dev server process, the test database, the run's Redis keys, the bundle. */
+import { rmSync } from 'node:fs';
+import { loadConfig } from '../../config';
+import { dropDatabase } from '../../db/admin';
+import { createRedis, deleteByPrefix } from '../../redis';
+import type { DevServer } from '../../scripts/lib/temporalCli';
+import { getRunState } from './runState';
+
+export default async function globalTeardown(): Promise<void> {
+  const state = getRunState();
+  const server = (globalThis as { __temporalDevServer?: DevServer }).__temporalDevServer;
+  await server?.stop();
+  await dropDatabase(state.databaseUrl).catch((err: unknown) => {
+    process.stderr.write(`[test teardown] could not drop the test database: ${String(err)}\n`);
+  });
+  const redis = createRedis(loadConfig({ REDIS_KEY_PREFIX: state.redisKeyPrefix }));
+  try {
+    await deleteByPrefix(redis.client, redis.keys);
+  } catch {
+    // Redis may have been stopped by a fault test; its keys die with its memory.
+  } finally {
+    await redis.close();
+  }
+  rmSync(state.bundlePath, { force: true });
+}

@@ -1,0 +1,39 @@
+/** Worker entry point: connects, migrates, serves the packet task queue until SIGINT/SIGTERM. */
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { loadConfig } from '../config';
+import { createLogger } from '../config/logger';
+import { createDb } from '../db';
+import { migrate } from '../db/migrate';
+import { createRedis } from '../redis';
+import { createWorker } from './createWorker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger(config, 'worker');
+  // The SDK logs every state change at INFO; keep its own output to warnings unless debugging.
+  Runtime.install({
+    logger: new DefaultLogger(config.logLevel === 'debug' || config.logLevel === 'trace' ? 'DEBUG' : 'WARN'),
+  });
+  const db = createDb(config, { applicationName: 'redpacket-worker' });
+  const redis = createRedis(config);
+  await migrate(db);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    deps: { db, redis },
+  });
+  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  // Worker.run installs its own SIGINT/SIGTERM handlers and drains in-flight tasks before resolving.
+  await worker.run();
+  await connection.close();
+  await redis.close();
+  await db.close();
+  log.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  console.error('worker failed', err);
+  process.exit(1);
+});

@@ -1,0 +1,17 @@
+/**
+ * Custom search attributes operators use to find packets in the Temporal UI, defined once for the workflow
+ * (typed keys) and for provisioning (names and CLI types).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const PacketStatusKey = defineSearchAttributeKey('PacketStatus', SearchAttributeType.KEYWORD);
+export const SenderIdKey = defineSearchAttributeKey('SenderId', SearchAttributeType.KEYWORD);
+export const PendingCreditsKey = defineSearchAttributeKey('PendingCredits', SearchAttributeType.INT);
+export const CreditStuckKey = defineSearchAttributeKey('CreditStuck', SearchAttributeType.BOOL);
+
+export const SEARCH_ATTRIBUTES = [
+  { name: PacketStatusKey.name, cliType: 'Keyword' },
+  { name: SenderIdKey.name, cliType: 'Keyword' },
+  { name: PendingCreditsKey.name, cliType: 'Int' },
+  { name: CreditStuckKey.name, cliType: 'Bool' },
+] as const;
