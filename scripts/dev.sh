@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules/@temporalio/worker ] || [ ! -x node_modules/.bin/tsx ]; then
-  echo "installing dependencies (npm ci)..."
-  npm ci --no-audit --no-fund
+  # npm install rather than npm ci: see .ci/run for why npm ci rejects this lockfile under npm 11.
+  echo "installing dependencies (npm install)..."
+  npm install --no-audit --no-fund
 fi
 exec node --import tsx scripts/dev.ts "$@"
