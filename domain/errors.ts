@@ -1,0 +1,38 @@
+/**
+ * Typed domain errors. `code` is stable: it is the problem `code` clients see, and the ApplicationFailure
+ * type a workflow sees, so both sides switch on the same constant and never on a class name or message.
+ */
+export const ErrorCode = {
+  InvalidAmount: 'invalid_amount',
+  InvalidAccount: 'invalid_account',
+  UnknownAccount: 'unknown_account',
+  SelfTransfer: 'self_transfer',
+  InsufficientFunds: 'insufficient_funds',
+  TransferConflict: 'transfer_conflict',
+  LimitExceeded: 'limit_exceeded',
+  InvalidPacket: 'invalid_packet',
+  PacketNotFound: 'packet_not_found',
+  PacketExpired: 'packet_expired',
+  PacketExhausted: 'packet_exhausted',
+  AlreadyClaimed: 'already_claimed',
+  NotAllowed: 'not_allowed',
+  NoHold: 'no_hold',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class DomainError extends Error {
+  override readonly name = 'DomainError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isDomainError(err: unknown, code?: ErrorCode): err is DomainError {
+  return err instanceof DomainError && (code === undefined || err.code === code);
+}
