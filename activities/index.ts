@@ -1,6 +1,7 @@
 /** Every activity the worker registers, built from the clients it closes over. */
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
+import { createPacketActivities } from './packets';
 import { createSelfCheckActivities } from './selfCheck';
 
 export interface ActivityDeps {
@@ -10,6 +11,7 @@ export interface ActivityDeps {
 
 export const createActivities = (deps: ActivityDeps) => ({
   ...createSelfCheckActivities(deps),
+  ...createPacketActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

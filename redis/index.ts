@@ -4,6 +4,7 @@
  */
 import Redis from 'ioredis';
 import type { Config } from '../config';
+import { defineCommands, scriptsOf, type ScriptCommands } from './commands';
 import { createKeys, type Keys } from './keys';
 
 export type RedisClient = Redis;
@@ -11,6 +12,7 @@ export type RedisClient = Redis;
 export interface RedisDeps {
   client: RedisClient;
   keys: Keys;
+  scripts: ScriptCommands;
   close(): Promise<void>;
 }
 
@@ -29,9 +31,11 @@ export function createRedis(
   });
   // Connection errors are reported through readiness and per-request failures, not as process crashes.
   client.on('error', () => undefined);
+  defineCommands(client);
   return {
     client,
     keys: createKeys(config.redis.keyPrefix),
+    scripts: scriptsOf(client),
     close: async () => {
       client.disconnect();
       await Promise.resolve();

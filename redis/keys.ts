@@ -15,6 +15,8 @@ export interface Keys {
   detail(packetId: string): string;
   /** Daily packet id counter for a region (id pre-allocation). */
   packetIdCounter(day: string, region: string): string;
+  /** Prefix of one rate limiter's counters (rate-limiter-flexible appends `:<key>`); never money. */
+  rateLimit(scope: string): string;
   /** Everything under this prefix, for cleanup. */
   pattern(): string;
   readonly prefix: string;
@@ -30,6 +32,7 @@ export function createKeys(prefix: string): Keys {
     audience: (packetId) => packet(packetId, 'audience'),
     detail: (packetId) => packet(packetId, 'detail'),
     packetIdCounter: (day, region) => `${prefix}ids:${region}:${day}`,
+    rateLimit: (scope) => `${prefix}rl:${scope}`,
     pattern: () => `${prefix}*`,
   };
 }

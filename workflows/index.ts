@@ -1,2 +1,3 @@
 // The worker's workflow bundle entry: every workflow type it serves.
+export { packetWorkflow } from './packet';
 export { selfCheckWorkflow } from './selfCheck';

@@ -1,0 +1,224 @@
+/**
+ * The packet saga's effects on Postgres and Redis: pay into escrow, arm the gate, credit claims in waves,
+ * and settle at expiry. Every one is idempotent (transfer ids are the keys), so Temporal may retry any of
+ * them at any point, including after a commit whose acknowledgement was lost.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Db } from '../db';
+import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
+import { ErrorCode, isDomainError } from '../domain/errors';
+import { sumFen } from '../domain/money';
+import { ensureWallet, ensureWallets, openEscrow, postTransfer, postTransfers } from '../ledger/transfers';
+import { armGateFromPostgres, armGate, removeGate } from '../packets/gate';
+import {
+  countUncredited,
+  findPacket,
+  listClaims,
+  lockUncreditedClaims,
+  type ClaimRow,
+} from '../packets/store';
+import type { RedisDeps } from '../redis';
+import type { PacketInput, PaidPacket } from '../workflows/messages';
+
+export interface CreditWaveResult {
+  creditedClaimIds: string[];
+  creditedFen: number;
+  /** Claims still uncredited after this wave (opened while it ran). */
+  uncreditedCount: number;
+  remainingCount: number;
+  finished: boolean;
+}
+
+export interface SettleResult {
+  creditedClaimIds: string[];
+  creditedFen: number;
+  refundFen: number;
+}
+
+function creditTransfers(packetId: string, claims: ClaimRow[]) {
+  return claims.map((claim) => ({
+    id: transferIds.credit(claim.id),
+    debitAccountId: escrowAccount(packetId),
+    creditAccountId: walletAccount(claim.userId),
+    amountFen: claim.amountFen,
+    kind: 'credit' as const,
+    packetId,
+    claimId: claim.id,
+  }));
+}
+
+async function creditLocked(
+  tx: Parameters<Parameters<Db['withTransaction']>[0]>[0],
+  packetId: string,
+  claims: ClaimRow[],
+): Promise<number> {
+  if (claims.length === 0) return 0;
+  await ensureWallets(
+    tx,
+    claims.map((claim) => claim.userId),
+  );
+  await postTransfers(tx, creditTransfers(packetId, claims));
+  await tx.query('UPDATE claims SET credited_at = clock_timestamp() WHERE id = ANY($1::text[])', [
+    claims.map((claim) => claim.id),
+  ]);
+  return sumFen(claims.map((claim) => claim.amountFen));
+}
+
+export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
+  const { db, redis } = deps;
+
+  return {
+    /** Debits the sender into the packet's escrow and writes the packet row, in one transaction. */
+    async payPacket(input: PacketInput): Promise<PaidPacket & { armed: boolean }> {
+      try {
+        await db.withTransaction(async (tx) => {
+          if (await findPacket(tx, input.packetId)) return; // paid by an earlier attempt
+          await tx.query(
+            `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
+               greeting, recipient_id, audience, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $4, $5, $6, $7, $8, to_timestamp($9::float8 / 1000))`,
+            [
+              input.packetId,
+              input.senderId,
+              input.type,
+              input.totalFen,
+              input.count,
+              input.greeting,
+              input.recipientId,
+              input.audience,
+              input.expiresAtMs,
+            ],
+          );
+          await openEscrow(tx, input.packetId);
+          await ensureWallet(tx, input.senderId);
+          await postTransfer(tx, {
+            id: transferIds.pay(input.packetId),
+            debitAccountId: walletAccount(input.senderId),
+            creditAccountId: escrowAccount(input.packetId),
+            amountFen: input.totalFen,
+            kind: 'pay',
+            packetId: input.packetId,
+          });
+        });
+      } catch (err) {
+        if (isDomainError(err, ErrorCode.InsufficientFunds)) {
+          throw ApplicationFailure.create({
+            message: err.message,
+            type: ErrorCode.InsufficientFunds,
+            nonRetryable: true,
+            cause: err,
+          });
+        }
+        throw err;
+      }
+      // Arming here saves a round trip through Temporal on the send path; if Redis is away the workflow arms
+      // later and grabs fall back to Postgres meanwhile.
+      const armed = await armGate(redis, {
+        packetId: input.packetId,
+        remainingCount: input.count,
+        shareCount: input.count,
+        expiresAtMs: input.expiresAtMs,
+        claimedUserIds: [],
+        audience: input.recipientId ? [input.recipientId] : input.audience,
+      }).then(
+        () => true,
+        () => false,
+      );
+      return {
+        packetId: input.packetId,
+        senderId: input.senderId,
+        totalFen: input.totalFen,
+        count: input.count,
+        expiresAtMs: input.expiresAtMs,
+        armed,
+      };
+    },
+
+    async armPacketGate(packetId: string): Promise<void> {
+      await armGateFromPostgres(db, redis, packetId);
+    },
+
+    /** One credit wave: every uncredited claim of the packet, in one transaction, idempotently per claim. */
+    async creditClaims(packetId: string): Promise<CreditWaveResult> {
+      const result = await db.withTransaction(async (tx) => {
+        const claims = await lockUncreditedClaims(tx, packetId);
+        const creditedFen = await creditLocked(tx, packetId, claims);
+        const packet = await findPacket(tx, packetId);
+        if (!packet)
+          throw ApplicationFailure.nonRetryable(
+            `packet ${packetId} does not exist`,
+            ErrorCode.PacketNotFound,
+          );
+        let finished = packet.status === 'finished';
+        let uncreditedCount = 0;
+        if (!finished && packet.remainingCount === 0) {
+          // No share is left, so no open can add a claim once we hold the row: the claim set is final.
+          await findPacket(tx, packetId, { lock: true });
+          uncreditedCount = await countUncredited(tx, packetId);
+          if (uncreditedCount === 0) {
+            await tx.query(
+              `UPDATE packets SET status = 'finished', refund_fen = 0, closed_at = now() WHERE id = $1`,
+              [packetId],
+            );
+            finished = true;
+          }
+        } else if (!finished) {
+          uncreditedCount = await countUncredited(tx, packetId);
+        }
+        return {
+          creditedClaimIds: claims.map((claim) => claim.id),
+          creditedFen,
+          uncreditedCount,
+          remainingCount: packet.remainingCount,
+          finished,
+        };
+      });
+      if (result.finished) await removeGate(redis, packetId).catch(() => undefined);
+      return result;
+    },
+
+    /** Cheap look for claims whose signal was lost; run as a local activity on the sweep timer. */
+    async pendingCredits(packetId: string): Promise<{ uncreditedCount: number }> {
+      return { uncreditedCount: await countUncredited(db, packetId) };
+    },
+
+    /**
+     * At expiry: closes the packet under its row lock (no open can commit after), credits what is left,
+     * refunds total minus claims to the sender exactly once, and finishes the packet.
+     */
+    async settlePacket(packetId: string): Promise<SettleResult> {
+      const result = await db.withTransaction(async (tx) => {
+        const packet = await findPacket(tx, packetId, { lock: true });
+        if (!packet)
+          throw ApplicationFailure.nonRetryable(
+            `packet ${packetId} does not exist`,
+            ErrorCode.PacketNotFound,
+          );
+        if (packet.status === 'finished')
+          return { creditedClaimIds: [], creditedFen: 0, refundFen: packet.refundFen ?? 0 };
+        const claims = await lockUncreditedClaims(tx, packetId);
+        const creditedFen = await creditLocked(tx, packetId, claims);
+        const claimedFen = sumFen((await listClaims(tx, packetId)).map((claim) => claim.amountFen));
+        const refundFen = packet.totalFen - claimedFen;
+        if (refundFen < 0) throw new Error(`packet ${packetId} claims exceed its total`); // the audit's invariant
+        if (refundFen > 0) {
+          await postTransfer(tx, {
+            id: transferIds.refund(packetId),
+            debitAccountId: escrowAccount(packetId),
+            creditAccountId: walletAccount(packet.senderId),
+            amountFen: refundFen,
+            kind: 'refund',
+            packetId,
+          });
+        }
+        await tx.query(
+          `UPDATE packets SET status = 'finished', refund_fen = $2, closed_at = now() WHERE id = $1`,
+          [packetId, refundFen],
+        );
+        return { creditedClaimIds: claims.map((claim) => claim.id), creditedFen, refundFen };
+      });
+      await removeGate(redis, packetId).catch(() => undefined);
+      return result;
+    },
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The grab gate in Redis: a copy of what Postgres knows about a packet's free shares, shaped for one Lua call
+ * per grab. It is only a filter; the open transaction in Postgres stays the authority on money, so a lost or
+ * stale gate can delay or refuse grabs but never over-claim.
+ */
+import type { Queryable } from '../db';
+import type { RedisDeps } from '../redis';
+import { findPacket, listClaims } from './store';
+
+/** Gate keys outlive the packet by this much so late grabs get "expired" rather than "unknown". */
+export const GATE_GRACE_MS = 60 * 60 * 1000;
+
+export interface GateState {
+  packetId: string;
+  remainingCount: number;
+  shareCount: number;
+  expiresAtMs: number;
+  claimedUserIds: string[];
+  /** Members allowed to grab; null means anyone (the personal recipient for personal packets). */
+  audience: string[] | null;
+}
+
+export async function armGate(redis: RedisDeps, gate: GateState): Promise<boolean> {
+  const { keys } = redis;
+  const armed = await redis.scripts.armGate(
+    keys.gate(gate.packetId),
+    keys.claimed(gate.packetId),
+    keys.audience(gate.packetId),
+    gate.remainingCount,
+    gate.shareCount,
+    gate.expiresAtMs,
+    gate.expiresAtMs + GATE_GRACE_MS,
+    gate.claimedUserIds.length,
+    ...gate.claimedUserIds,
+    ...(gate.audience ?? []),
+  );
+  return armed === 1;
+}
+
+export async function removeGate(redis: RedisDeps, packetId: string): Promise<void> {
+  const { keys } = redis;
+  await redis.client.unlink(
+    keys.gate(packetId),
+    keys.holders(packetId),
+    keys.claimed(packetId),
+    keys.audience(packetId),
+    keys.detail(packetId),
+  );
+}
+
+/** Arms (or re-arms after Redis lost it) the gate from the packet's row and claims in Postgres. */
+export async function armGateFromPostgres(
+  db: Queryable,
+  redis: RedisDeps,
+  packetId: string,
+): Promise<boolean> {
+  const packet = await findPacket(db, packetId);
+  if (!packet || packet.status !== 'open') return false;
+  const claims = await listClaims(db, packetId);
+  return armGate(redis, {
+    packetId,
+    remainingCount: packet.remainingCount,
+    shareCount: packet.shareCount,
+    expiresAtMs: packet.expiresAt.getTime(),
+    claimedUserIds: claims.map((claim) => claim.userId),
+    audience: packet.recipientId ? [packet.recipientId] : packet.audience,
+  });
+}

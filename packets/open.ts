@@ -1,0 +1,112 @@
+/**
+ * Open (拆): the one Postgres transaction that turns a hold into money owed. Under the packet's row lock it
+ * checks status and expiry, draws the share, inserts the claim (unique per packet and user) and decrements
+ * what remains. Postgres is the authority here: whatever the Redis gate said, nothing is over-claimed.
+ */
+import { randomInt as cryptoRandomInt } from 'node:crypto';
+import { PgErrorCode, pgErrorCode, type Db, type Queryable } from '../db';
+import { drawShareFen, type RandomInt } from '../domain/allocation';
+import { DomainError, ErrorCode } from '../domain/errors';
+import { canView } from './detail';
+import { findPacket } from './store';
+
+export interface OpenedClaim {
+  claimId: string;
+  packetId: string;
+  userId: string;
+  seq: number;
+  amountFen: number;
+  openedAtMs: number;
+  credited: boolean;
+  /** False when the user had already opened this packet and gets the same claim back. */
+  created: boolean;
+}
+
+interface ClaimRecord {
+  id: string;
+  seq: number;
+  amount_fen: number;
+  created_at: Date;
+  credited_at: Date | null;
+}
+
+export const claimIdOf = (packetId: string, seq: number): string => `${packetId}-${seq}`;
+
+async function findClaim(db: Queryable, packetId: string, userId: string): Promise<OpenedClaim | undefined> {
+  const { rows } = await db.query<ClaimRecord>(
+    'SELECT id, seq, amount_fen, created_at, credited_at FROM claims WHERE packet_id = $1 AND user_id = $2',
+    [packetId, userId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    claimId: row.id,
+    packetId,
+    userId,
+    seq: row.seq,
+    amountFen: row.amount_fen,
+    openedAtMs: row.created_at.getTime(),
+    credited: row.credited_at !== null,
+    created: false,
+  };
+}
+
+export interface OpenOptions {
+  randomInt?: RandomInt;
+  nowMs?: number;
+  /** Counts transactions that reached Postgres (tests and metrics). */
+  onTransaction?: () => void;
+}
+
+export async function openShare(
+  db: Db,
+  packetId: string,
+  userId: string,
+  options: OpenOptions = {},
+): Promise<OpenedClaim> {
+  const already = await findClaim(db, packetId, userId);
+  if (already) return already;
+  const randomInt = options.randomInt ?? cryptoRandomInt;
+  try {
+    options.onTransaction?.();
+    return await db.withTransaction(async (tx) => {
+      const packet = await findPacket(tx, packetId, { lock: true });
+      // Not found and not allowed read the same, so the answer reveals nothing about packets one may not see.
+      if (!packet || !canView(packet, userId, []))
+        throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+      const nowMs = options.nowMs ?? Date.now();
+      if (packet.status !== 'open' || packet.expiresAt.getTime() <= nowMs)
+        throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
+      if (packet.remainingCount === 0)
+        throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+      const amountFen = drawShareFen(packet.type, packet.remainingFen, packet.remainingCount, randomInt);
+      const seq = packet.shareCount - packet.remainingCount + 1;
+      const claimId = claimIdOf(packetId, seq);
+      const { rows } = await tx.query<{ created_at: Date }>(
+        'INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ($1, $2, $3, $4, $5) RETURNING created_at',
+        [claimId, packetId, userId, seq, amountFen],
+      );
+      await tx.query(
+        'UPDATE packets SET remaining_fen = remaining_fen - $2, remaining_count = remaining_count - 1 WHERE id = $1',
+        [packetId, amountFen],
+      );
+      return {
+        claimId,
+        packetId,
+        userId,
+        seq,
+        amountFen,
+        openedAtMs: rows[0]?.created_at.getTime() ?? nowMs,
+        credited: false,
+        created: true,
+      };
+    });
+  } catch (err) {
+    // The same user opening twice at once: the unique constraint lets one in; the other gets that claim.
+    if (pgErrorCode(err) === PgErrorCode.UniqueViolation) {
+      const claim = await findClaim(db, packetId, userId);
+      if (claim) return claim;
+    }
+    throw err;
+  }
+}

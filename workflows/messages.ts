@@ -1,0 +1,75 @@
+/**
+ * Everything that crosses the workflow boundary: the input, the signal, the update and the query, defined
+ * once so the API, the worker and the tests agree on names and shapes.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { PacketType } from '../domain/limits';
+
+export const PACKET_WORKFLOW_ID_PREFIX = 'packet-';
+export const packetWorkflowId = (packetId: string): string => `${PACKET_WORKFLOW_ID_PREFIX}${packetId}`;
+
+export interface PacketInput {
+  packetId: string;
+  senderId: string;
+  type: PacketType;
+  totalFen: number;
+  count: number;
+  greeting: string | null;
+  recipientId: string | null;
+  audience: string[] | null;
+  expiresAtMs: number;
+  /** A credit that has kept failing this long sets CreditStuck. */
+  creditStuckAfterMs: number;
+  /** Sweep timing; production leaves it unset (defaults in workflows/packet.ts), tests scale it down. */
+  sweep?: { baseMs: number; maxMs: number } | undefined;
+}
+
+export interface PaidPacket {
+  packetId: string;
+  senderId: string;
+  totalFen: number;
+  count: number;
+  expiresAtMs: number;
+}
+
+/** One opened share, as the API tells the workflow about it (a hint; Postgres is the truth). */
+export interface ClaimNotice {
+  claimId: string;
+  userId: string;
+  amountFen: number;
+  openedAtMs: number;
+}
+
+export interface ClaimedSignal {
+  claims: ClaimNotice[];
+}
+
+export type PacketPhase = 'PAYING' | 'OPEN' | 'SETTLING' | 'FINISHED' | 'FAILED';
+
+export interface WaitingCredit extends ClaimNotice {
+  sinceMs: number;
+  lastError: string | null;
+}
+
+export interface PacketView {
+  packetId: string;
+  phase: PacketPhase;
+  senderId: string;
+  totalFen: number;
+  count: number;
+  expiresAtMs: number;
+  creditedCount: number;
+  creditedFen: number;
+  refundFen: number | null;
+  waves: number;
+  creditStuck: boolean;
+  failingSinceMs: number | null;
+  lastError: string | null;
+  /** Claims opened but not yet credited, as far as the workflow has heard. */
+  waiting: WaitingCredit[];
+}
+
+/** Update-with-Start target: returns once payment committed, or fails with InsufficientFunds. */
+export const payUpdate = defineUpdate<PaidPacket>('pay');
+export const claimedSignal = defineSignal<[ClaimedSignal]>('claimed');
+export const packetViewQuery = defineQuery<PacketView>('packetView');

@@ -1,0 +1,260 @@
+/**
+ * One workflow per packet, id `packet-<packetId>`: pay, then credit claims in waves until every share is
+ * claimed and credited, or settle at expiry (credit the rest, refund the remainder). Postgres is the truth;
+ * `claimed` signals are only wake-ups, and a sweep timer that backs off catches any that were lost.
+ *
+ * History budget: signals are coalesced by the API, claims are credited in waves (one activity for many
+ * claims), idle sweeps are local activities (one marker event), and the sweep backs off to SWEEP_MAX_MS,
+ * so a packet nobody opens stays under 200 events over 24 h and a fully claimed 100-share one under 300.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { ErrorCode } from '../domain/errors';
+import {
+  claimedSignal,
+  packetViewQuery,
+  payUpdate,
+  type PacketInput,
+  type PacketPhase,
+  type PacketView,
+  type WaitingCredit,
+} from './messages';
+import { CreditStuckKey, PacketStatusKey, PendingCreditsKey } from './searchAttributes';
+import { summarize } from './summary';
+
+/** First sweep after the last activity, doubling while nothing arrives, up to the cap. */
+export const SWEEP_BASE_MS = 60_000;
+export const SWEEP_MAX_MS = 80 * 60_000;
+/** Waiting between failed credit attempts, doubling up to the cap. */
+const FAILURE_BACKOFF_BASE_MS = 1_000;
+const FAILURE_BACKOFF_MAX_MS = 60_000;
+/** Far below the server's limits; a long-lived packet with a trickle of opens starts a fresh run here. */
+const HISTORY_EVENTS_BEFORE_CONTINUE = 4_000;
+
+const payment = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  // Any attempt may have committed before its acknowledgement was lost, so payment is retried until it is
+  // known; insufficient funds is a non-retryable business failure and ends the workflow.
+  retry: {
+    initialInterval: '200 milliseconds',
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: [ErrorCode.InsufficientFunds],
+  },
+});
+
+// Credit and settlement retry a few times quickly here; longer outages are handled by the workflow's own
+// loop (creditWithTracking), which can record the error and raise CreditStuck while it waits.
+const settlement = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
+});
+
+// The gate is only a filter (grabs fall back to Postgres without it), so arming retries quietly forever.
+const gate = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+const sweep = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumAttempts: 2 },
+});
+
+export interface PacketResult {
+  packetId: string;
+  creditedCount: number;
+  creditedFen: number;
+  refundFen: number;
+}
+
+export async function packetWorkflow(input: PacketInput, carried?: PacketView): Promise<PacketResult> {
+  const view: PacketView = carried ?? {
+    packetId: input.packetId,
+    phase: 'PAYING',
+    senderId: input.senderId,
+    totalFen: input.totalFen,
+    count: input.count,
+    expiresAtMs: input.expiresAtMs,
+    creditedCount: 0,
+    creditedFen: 0,
+    refundFen: null,
+    waves: 0,
+    creditStuck: false,
+    failingSinceMs: null,
+    lastError: null,
+    waiting: [],
+  };
+  const waiting = new Map<string, WaitingCredit>(view.waiting.map((claim) => [claim.claimId, claim]));
+  let wakeups = 0;
+  let paymentError: ApplicationFailure | undefined;
+  let paid = carried !== undefined;
+
+  setHandler(packetViewQuery, () => ({ ...view, waiting: [...waiting.values()] }));
+  setHandler(claimedSignal, ({ claims }) => {
+    wakeups++;
+    for (const claim of claims) {
+      if (!waiting.has(claim.claimId))
+        waiting.set(claim.claimId, { ...claim, sinceMs: Date.now(), lastError: null });
+    }
+  });
+  setHandler(payUpdate, async () => {
+    await condition(() => paid || paymentError !== undefined);
+    if (paymentError) throw paymentError;
+    return {
+      packetId: input.packetId,
+      senderId: input.senderId,
+      totalFen: input.totalFen,
+      count: input.count,
+      expiresAtMs: input.expiresAtMs,
+    };
+  });
+
+  let published = { phase: '', pending: -1, stuck: false };
+  const publish = (phase: PacketPhase) => {
+    view.phase = phase;
+    const next = { phase, pending: waiting.size, stuck: view.creditStuck };
+    // Each upsert is a history event, so only changes are written.
+    if (
+      next.phase !== published.phase ||
+      next.pending !== published.pending ||
+      next.stuck !== published.stuck
+    ) {
+      upsertSearchAttributes([
+        { key: PacketStatusKey, value: phase },
+        { key: PendingCreditsKey, value: waiting.size },
+        { key: CreditStuckKey, value: view.creditStuck },
+      ]);
+      published = next;
+    }
+    setCurrentDetails(summarize(view, [...waiting.values()]));
+  };
+
+  if (!paid) {
+    try {
+      const result = await payment.payPacket(input);
+      paid = true;
+      if (!result.armed) void gate.armPacketGate(input.packetId).catch(() => undefined);
+    } catch (err) {
+      if (
+        err instanceof ActivityFailure &&
+        err.cause instanceof ApplicationFailure &&
+        err.cause.type === ErrorCode.InsufficientFunds
+      ) {
+        paymentError = ApplicationFailure.create({
+          message: err.cause.message,
+          type: ErrorCode.InsufficientFunds,
+          nonRetryable: true,
+        });
+        publish('FAILED');
+        await condition(allHandlersFinished);
+        throw paymentError;
+      }
+      throw err;
+    }
+  }
+  publish('OPEN');
+
+  /** Runs a credit step until it succeeds, recording failures where operators look. */
+  async function creditWithTracking<T>(step: () => Promise<T>): Promise<T> {
+    let backoffMs = FAILURE_BACKOFF_BASE_MS;
+    for (;;) {
+      try {
+        const result = await step();
+        if (view.failingSinceMs !== null) log.info('credit recovered', { packetId: input.packetId });
+        view.failingSinceMs = null;
+        view.lastError = null;
+        view.creditStuck = false;
+        for (const claim of waiting.values()) claim.lastError = null;
+        return result;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const message = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+        view.failingSinceMs ??= Date.now();
+        view.lastError = message;
+        for (const claim of waiting.values()) claim.lastError = message;
+        view.creditStuck = Date.now() - view.failingSinceMs >= input.creditStuckAfterMs;
+        log.warn('credit failed; retrying', {
+          packetId: input.packetId,
+          error: message,
+          stuck: view.creditStuck,
+        });
+        publish(view.phase);
+        await sleep(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, FAILURE_BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  const settled = (ids: string[], fen: number) => {
+    for (const id of ids) waiting.delete(id);
+    view.creditedCount += ids.length;
+    view.creditedFen += fen;
+  };
+
+  const sweepBaseMs = input.sweep?.baseMs ?? SWEEP_BASE_MS;
+  const sweepMaxMs = input.sweep?.maxMs ?? SWEEP_MAX_MS;
+  let sweepMs = sweepBaseMs;
+  let seenWakeups = 0;
+  for (;;) {
+    const untilExpiryMs = input.expiresAtMs - Date.now();
+    if (untilExpiryMs <= 0) break;
+    const woken = await condition(() => wakeups > seenWakeups, Math.min(sweepMs, untilExpiryMs));
+    if (!woken) {
+      if (Date.now() >= input.expiresAtMs) break;
+      // A quiet sweep: one local activity; a full wave only when Postgres shows an unsignalled claim.
+      const { uncreditedCount } = await creditWithTracking(() => sweep.pendingCredits(input.packetId));
+      sweepMs = Math.min(sweepMs * 2, sweepMaxMs);
+      if (uncreditedCount === 0) continue;
+    } else {
+      sweepMs = sweepBaseMs;
+    }
+    seenWakeups = wakeups;
+    view.waves++;
+    const wave = await creditWithTracking(() => settlement.creditClaims(input.packetId));
+    settled(wave.creditedClaimIds, wave.creditedFen);
+    if (wave.finished) {
+      view.refundFen = 0;
+      publish('FINISHED');
+      return finish();
+    }
+    // Claims committed while the wave ran are credited at once rather than after the next signal.
+    if (wave.uncreditedCount > 0) wakeups++;
+    publish('OPEN');
+    if (workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof packetWorkflow>(input, { ...view, waiting: [...waiting.values()] });
+    }
+  }
+
+  publish('SETTLING');
+  const result = await creditWithTracking(() => settlement.settlePacket(input.packetId));
+  settled(result.creditedClaimIds, result.creditedFen);
+  view.refundFen = result.refundFen;
+  publish('FINISHED');
+  return finish();
+
+  async function finish(): Promise<PacketResult> {
+    await condition(allHandlersFinished);
+    return {
+      packetId: input.packetId,
+      creditedCount: view.creditedCount,
+      creditedFen: view.creditedFen,
+      refundFen: view.refundFen ?? 0,
+    };
+  }
+}
