@@ -60,7 +60,8 @@ const payment = proxyActivities<Activities>({
 // Credit and settlement retry a few times quickly here; longer outages are handled by the workflow's own
 // loop (creditWithTracking), which can record the error and raise CreditStuck while it waits.
 const settlement = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
+  // A wave of 100 claims commits in milliseconds; a short timeout means a killed worker's wave is retried soon.
+  startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
 });
 

@@ -1,0 +1,72 @@
+/** Small helpers for packet scenarios: fund wallets, send, open with the signal, wait for the workflow. */
+import { transferIds, walletAccount, EXTERNAL_FUNDING_ACCOUNT } from '../../domain/accounts';
+import { ensureWallet, postTransfer } from '../../ledger/transfers';
+import { openShare, type OpenedClaim } from '../../packets/open';
+import { sendPacket, type SendOptions } from '../../packets/send';
+import { ClaimSignaler } from '../../packets/signals';
+import type { SendRequest } from '../../domain/limits';
+import { packetWorkflowId } from '../../workflows/messages';
+import type { PacketResult } from '../../workflows/packet';
+import type { Harness } from './harness';
+
+let fundingSeq = 0;
+
+export async function fund(h: Harness, userId: string, amountFen: number): Promise<void> {
+  await h.db.withTransaction(async (tx) => {
+    await ensureWallet(tx, userId);
+    await postTransfer(tx, {
+      id: transferIds.deposit(`test-${userId}-${++fundingSeq}-${Date.now()}`),
+      debitAccountId: EXTERNAL_FUNDING_ACCOUNT,
+      creditAccountId: walletAccount(userId),
+      amountFen,
+      kind: 'deposit',
+    });
+  });
+}
+
+export async function balanceOf(h: Harness, userId: string): Promise<number> {
+  const { rows } = await h.db.query<{ balance_fen: number }>(
+    'SELECT balance_fen FROM accounts WHERE id = $1',
+    [walletAccount(userId)],
+  );
+  return rows[0]?.balance_fen ?? 0;
+}
+
+/** Test timing: sweeps every 100 ms backing off to 1 s, so lost signals are found within a test's patience. */
+export const FAST_SWEEP = { baseMs: 100, maxMs: 1_000 };
+
+export function send(h: Harness, senderId: string, request: SendRequest, options: SendOptions = {}) {
+  return sendPacket(h, senderId, request, { sweep: FAST_SWEEP, ...options });
+}
+
+export function signalerFor(h: Harness): ClaimSignaler {
+  return new ClaimSignaler(h.temporal, h.config.packet.signalFlushIntervalMs);
+}
+
+/** Opens a share the way the API does: the Postgres transaction, then a coalesced wake-up for the workflow. */
+export async function open(
+  h: Harness,
+  signaler: ClaimSignaler | null,
+  packetId: string,
+  userId: string,
+): Promise<OpenedClaim> {
+  const claim = await openShare(h.db, packetId, userId);
+  if (claim.created && signaler) {
+    signaler.notify(packetId, {
+      claimId: claim.claimId,
+      userId,
+      amountFen: claim.amountFen,
+      openedAtMs: claim.openedAtMs,
+    });
+  }
+  return claim;
+}
+
+export function packetResult(h: Harness, packetId: string): Promise<PacketResult> {
+  return h.temporal.client.workflow.getHandle(packetWorkflowId(packetId)).result() as Promise<PacketResult>;
+}
+
+export async function historyLength(h: Harness, packetId: string): Promise<number> {
+  const history = await h.temporal.client.workflow.getHandle(packetWorkflowId(packetId)).fetchHistory();
+  return history.events?.length ?? 0;
+}
