@@ -1,0 +1,169 @@
+import { EXTERNAL_FUNDING_ACCOUNT, transferIds, walletAccount } from '../../domain/accounts';
+import { ErrorCode } from '../../domain/errors';
+import { BILLS_PAGE_MAX, getBalance, listBills, type Bill } from '../../ledger/reads';
+import { postTransfers } from '../../ledger/transfers';
+import { expectAuditClean } from '../support/audit';
+import { createHarness, type Harness } from '../support/harness';
+import {
+  claimAndCredit,
+  creditClaims,
+  finishPacket,
+  fund,
+  openClaim,
+  payPacket,
+  uniqueTag,
+} from '../support/ledgerFixtures';
+
+describe('ledger reads', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness();
+  });
+  afterEach(async () => {
+    await expectAuditClean(h.db);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  /** Every page from the first until nextAfterSeq runs out. */
+  async function allPages(userId: string, limit: number): Promise<Bill[][]> {
+    const pages: Bill[][] = [];
+    let afterSeq: number | undefined;
+    do {
+      const page = await listBills(h.db, userId, { limit, afterSeq });
+      pages.push(page.items);
+      afterSeq = page.nextAfterSeq ?? undefined;
+    } while (afterSeq !== undefined);
+    return pages;
+  }
+
+  async function transferIdsNewestFirst(userId: string): Promise<string[]> {
+    const { rows } = await h.db.query<{ id: string }>(
+      'SELECT id FROM transfers WHERE $1 IN (debit_account_id, credit_account_id) ORDER BY seq DESC',
+      [walletAccount(userId)],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  describe('balance', () => {
+    test('a user who never had a wallet has zero balance and nothing pending', async () => {
+      await expect(getBalance(h.db, `nobody-${uniqueTag()}`)).resolves.toMatchObject({
+        balanceFen: 0,
+        pendingFen: 0,
+      });
+    });
+
+    test('opened claims count as pending until their credit lands in the balance', async () => {
+      const tag = uniqueTag();
+      const [senderId, userId] = [`s-${tag}`, `u-${tag}`];
+      await fund(h.db, senderId, 1_000);
+      await payPacket(h.db, { packetId: `p1-${tag}`, senderId, totalFen: 400, shareCount: 2 });
+      await payPacket(h.db, { packetId: `p2-${tag}`, senderId, totalFen: 400, shareCount: 2 });
+      await openClaim(h.db, { claimId: `c1-${tag}`, packetId: `p1-${tag}`, userId, amountFen: 300 });
+      await openClaim(h.db, { claimId: `c2-${tag}`, packetId: `p2-${tag}`, userId, amountFen: 120 });
+      expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 0, pendingFen: 420 });
+
+      await creditClaims(h.db, `p1-${tag}`);
+      expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 300, pendingFen: 120 });
+
+      await finishPacket(h.db, `p2-${tag}`);
+      expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 420, pendingFen: 0 });
+      expect(await getBalance(h.db, senderId)).toMatchObject({ balanceFen: 200 + 280, pendingFen: 0 });
+    });
+
+    test('a malformed user id is refused with InvalidAccount', async () => {
+      await expect(getBalance(h.db, 'not a user')).rejects.toMatchObject({ code: ErrorCode.InvalidAccount });
+      await expect(listBills(h.db, 'wallet:x', { limit: 10 })).rejects.toMatchObject({
+        code: ErrorCode.InvalidAccount,
+      });
+    });
+  });
+
+  describe('bills', () => {
+    test('bills carry kind, a signed amount and the packet and claim they belong to', async () => {
+      const tag = uniqueTag();
+      const [senderId, userId, packetId] = [`s-${tag}`, `u-${tag}`, `p-${tag}`];
+      await fund(h.db, userId, 1_000);
+      await payPacket(h.db, { packetId, senderId: userId, totalFen: 600, shareCount: 2 });
+      await fund(h.db, senderId, 500);
+      await payPacket(h.db, { packetId: `q-${tag}`, senderId, totalFen: 500, shareCount: 2 });
+      await claimAndCredit(h.db, { claimId: `c-${tag}`, packetId: `q-${tag}`, userId, amountFen: 70 });
+      await finishPacket(h.db, packetId);
+
+      const { items, nextAfterSeq } = await listBills(h.db, userId, { limit: 10 });
+      expect(nextAfterSeq).toBeNull();
+      expect(
+        items.map(({ kind, amountFen, packetId: p, claimId }) => ({ kind, amountFen, p, claimId })),
+      ).toEqual([
+        { kind: 'refund', amountFen: 600, p: packetId, claimId: null },
+        { kind: 'credit', amountFen: 70, p: `q-${tag}`, claimId: `c-${tag}` },
+        { kind: 'pay', amountFen: -600, p: packetId, claimId: null },
+        { kind: 'deposit', amountFen: 1_000, p: null, claimId: null },
+      ]);
+      expect(items[0]?.transferId).toBe(transferIds.refund(packetId));
+      expect(new Date(items[0]!.createdAt).toISOString()).toBe(items[0]!.createdAt);
+    });
+
+    test('pages run newest first and together hold every line exactly once', async () => {
+      const userId = `u-${uniqueTag()}`;
+      for (let i = 0; i < 23; i += 1) await fund(h.db, userId, 1 + i);
+      const pages = await allPages(userId, 5);
+      expect(pages.map((page) => page.length)).toEqual([5, 5, 5, 5, 3]);
+      expect(pages.flat().map((bill) => bill.transferId)).toEqual(await transferIdsNewestFirst(userId));
+      expect(pages.flat().map((bill) => bill.amountFen)).toEqual(
+        Array.from({ length: 23 }, (_, i) => 23 - i),
+      );
+    });
+
+    test('a line posted while paging appears on a fresh first page and shifts no later page', async () => {
+      const userId = `u-${uniqueTag()}`;
+      for (let i = 0; i < 6; i += 1) await fund(h.db, userId, 10);
+      const first = await listBills(h.db, userId, { limit: 3 });
+      await fund(h.db, userId, 99);
+      const second = await listBills(h.db, userId, { limit: 3, afterSeq: first.nextAfterSeq! });
+      const seen = [...first.items, ...second.items].map((bill) => bill.transferId);
+      expect(new Set(seen).size).toBe(6);
+      expect(second.nextAfterSeq).toBeNull();
+      expect((await listBills(h.db, userId, { limit: 1 })).items[0]?.amountFen).toBe(99);
+    });
+
+    test('a page that ends exactly at the last line says there is no next page', async () => {
+      const userId = `u-${uniqueTag()}`;
+      for (let i = 0; i < 4; i += 1) await fund(h.db, userId, 10);
+      expect((await allPages(userId, 2)).map((page) => page.length)).toEqual([2, 2]);
+    });
+
+    test(`a page holds at most ${BILLS_PAGE_MAX} lines however many are asked for`, async () => {
+      const userId = `u-${uniqueTag()}`;
+      await fund(h.db, userId, 1);
+      const count = BILLS_PAGE_MAX + 5;
+      await h.db.withTransaction((tx) =>
+        postTransfers(
+          tx,
+          Array.from({ length: count }, (_, i) => ({
+            id: transferIds.deposit(`${userId}-${i}`),
+            debitAccountId: EXTERNAL_FUNDING_ACCOUNT,
+            creditAccountId: walletAccount(userId),
+            amountFen: 1,
+            kind: 'deposit' as const,
+          })),
+        ),
+      );
+      const page = await listBills(h.db, userId, { limit: 10_000 });
+      expect(page.items).toHaveLength(BILLS_PAGE_MAX);
+      expect(page.nextAfterSeq).not.toBeNull();
+      expect((await allPages(userId, 10_000)).flat()).toHaveLength(count + 1);
+    });
+
+    test('a user without a wallet has no bills, and a nonsense page size is refused', async () => {
+      await expect(listBills(h.db, `nobody-${uniqueTag()}`, { limit: 10 })).resolves.toEqual({
+        items: [],
+        nextAfterSeq: null,
+      });
+      await expect(listBills(h.db, 'someone', { limit: 0 })).rejects.toThrow(RangeError);
+      await expect(listBills(h.db, 'someone', { limit: 1.5 })).rejects.toThrow(RangeError);
+      await expect(listBills(h.db, 'someone', { limit: 5, afterSeq: -1 })).rejects.toThrow(RangeError);
+    });
+  });
+});
