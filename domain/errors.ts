@@ -17,6 +17,8 @@ export const ErrorCode = {
   AlreadyClaimed: 'already_claimed',
   NotAllowed: 'not_allowed',
   NoHold: 'no_hold',
+  AlreadyHolding: 'already_holding',
+  PacketBusy: 'packet_busy',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

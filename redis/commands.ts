@@ -12,16 +12,23 @@ const SCRIPTS_DIR = join(__dirname, 'scripts');
 const KEY_COUNTS: Record<string, number> = {
   nextPacketId: 1,
   armGate: 3,
+  grabShare: 4,
+  checkHold: 4,
+  confirmOpen: 3,
 };
 
 const scripts = readdirSync(SCRIPTS_DIR)
   .filter((file) => file.endsWith('.lua'))
-  .map((file) => ({ name: file.slice(0, -'.lua'.length), lua: readFileSync(join(SCRIPTS_DIR, file), 'utf8') }));
+  .map((file) => ({
+    name: file.slice(0, -'.lua'.length),
+    lua: readFileSync(join(SCRIPTS_DIR, file), 'utf8'),
+  }));
 
 export function defineCommands(client: Redis): void {
   for (const script of scripts) {
     const numberOfKeys = KEY_COUNTS[script.name];
-    if (numberOfKeys === undefined) throw new Error(`redis/scripts/${script.name}.lua has no entry in KEY_COUNTS`);
+    if (numberOfKeys === undefined)
+      throw new Error(`redis/scripts/${script.name}.lua has no entry in KEY_COUNTS`);
     client.defineCommand(script.name, { numberOfKeys, lua: script.lua });
   }
 }
@@ -29,7 +36,30 @@ export function defineCommands(client: Redis): void {
 /** Typed entry points for the scripts (ioredis adds defined commands dynamically). */
 export interface ScriptCommands {
   nextPacketId(counterKey: string, floor: number, ttlMs: number): Promise<number>;
-  armGate(gateKey: string, claimedKey: string, audienceKey: string, ...args: (string | number)[]): Promise<number>;
+  armGate(
+    gateKey: string,
+    claimedKey: string,
+    audienceKey: string,
+    ...args: (string | number)[]
+  ): Promise<number>;
+  grabShare(
+    gateKey: string,
+    holdersKey: string,
+    claimedKey: string,
+    audienceKey: string,
+    userId: string,
+    nowMs: number,
+    holdMs: number,
+  ): Promise<[number, number, number]>;
+  checkHold(
+    gateKey: string,
+    holdersKey: string,
+    claimedKey: string,
+    audienceKey: string,
+    userId: string,
+    nowMs: number,
+  ): Promise<number>;
+  confirmOpen(gateKey: string, holdersKey: string, claimedKey: string, userId: string): Promise<number>;
 }
 
 export function scriptsOf(client: Redis): ScriptCommands {

@@ -1,0 +1,84 @@
+/**
+ * The API's open: check the hold in Redis, run the open transaction behind the per-packet limiter, then turn
+ * the hold into a claim in Redis, wake the workflow and refresh the detail cache. Without Redis the hold
+ * check is skipped and Postgres alone decides (the caller applies the strict degraded rate limit).
+ */
+import type { Db } from '../db';
+import { DomainError, ErrorCode } from '../domain/errors';
+import type { RedisDeps } from '../redis';
+import type { PacketDetailCache } from './detailCache';
+import { armGateFromPostgres } from './gate';
+import { RedisUnavailable } from './grab';
+import type { KeyedLimiter } from './limiter';
+import { openShare, type OpenedClaim } from './open';
+import type { ClaimSignaler } from './signals';
+
+/** Status codes of redis/scripts/checkHold.lua. */
+export const HoldStatus = { Live: 1, Claimed: 2, None: -1, NotArmed: -3, NotAllowed: -5 } as const;
+
+export interface OpenDeps {
+  db: Db;
+  redis: RedisDeps;
+  limiter: KeyedLimiter;
+  signaler: ClaimSignaler;
+  cache: PacketDetailCache;
+  /** Called once per open transaction sent to Postgres (the storm test counts them). */
+  onTransaction?: () => void;
+}
+
+async function checkHold(deps: OpenDeps, packetId: string, userId: string, nowMs: number): Promise<number> {
+  const { keys, scripts } = deps.redis;
+  try {
+    return await scripts.checkHold(
+      keys.gate(packetId),
+      keys.holders(packetId),
+      keys.claimed(packetId),
+      keys.audience(packetId),
+      userId,
+      nowMs,
+    );
+  } catch (err) {
+    throw new RedisUnavailable('the grab gate is unreachable', { cause: err });
+  }
+}
+
+export async function openWithHold(
+  deps: OpenDeps,
+  packetId: string,
+  userId: string,
+  options: { redisDown: boolean },
+): Promise<OpenedClaim> {
+  const nowMs = Date.now();
+  let useGate = !options.redisDown;
+  if (useGate) {
+    let status = await checkHold(deps, packetId, userId, nowMs);
+    if (
+      status === HoldStatus.NotArmed &&
+      (await armGateFromPostgres(deps.db, deps.redis, packetId).catch(() => false))
+    ) {
+      status = await checkHold(deps, packetId, userId, nowMs);
+    }
+    if (status === HoldStatus.None)
+      throw new DomainError(ErrorCode.NoHold, 'grab a share first, or your hold has lapsed');
+    // A gate that cannot be armed belongs to a packet that is unknown or no longer open: Postgres answers.
+    useGate = status !== HoldStatus.NotArmed;
+  }
+  const claim = await deps.limiter.run(packetId, () =>
+    openShare(deps.db, packetId, userId, { onTransaction: deps.onTransaction }),
+  );
+  if (claim.created) {
+    const { keys, scripts } = deps.redis;
+    if (useGate)
+      await scripts
+        .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
+        .catch(() => undefined);
+    deps.signaler.notify(packetId, {
+      claimId: claim.claimId,
+      userId,
+      amountFen: claim.amountFen,
+      openedAtMs: claim.openedAtMs,
+    });
+    await deps.cache.invalidate(packetId);
+  }
+  return claim;
+}

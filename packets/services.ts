@@ -1,0 +1,47 @@
+/** The API's per-process packet machinery: signal coalescer, per-packet open limiter, detail cache. */
+import type { Config } from '../config';
+import type { Logger } from '../config/logger';
+import type { Db } from '../db';
+import type { RedisDeps } from '../redis';
+import type { TemporalDeps } from '../temporal/client';
+import { PacketDetailCache } from './detailCache';
+import { KeyedLimiter } from './limiter';
+import { ClaimSignaler } from './signals';
+
+/** Concurrent open transactions per packet per process; more wait in line (seed 002: bounded hot rows). */
+export const OPEN_CONCURRENCY_PER_PACKET = 4;
+/** Holds bound the queue in normal operation; this bounds it in degraded mode. */
+export const OPEN_QUEUE_PER_PACKET = 500;
+
+export interface PacketServices {
+  signaler: ClaimSignaler;
+  limiter: KeyedLimiter;
+  cache: PacketDetailCache;
+  /** Open transactions sent to Postgres by this process. */
+  openTransactions: { count: number };
+  close(): Promise<void>;
+}
+
+export function createPacketServices(deps: {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: RedisDeps;
+  temporal: TemporalDeps;
+}): PacketServices {
+  const signaler = new ClaimSignaler(
+    deps.temporal,
+    deps.config.packet.signalFlushIntervalMs,
+    (packetId, err) => {
+      // Only a wake-up was lost; the workflow's sweep finds the claim.
+      deps.log.warn({ packetId, err }, 'claimed signal not delivered');
+    },
+  );
+  return {
+    signaler,
+    limiter: new KeyedLimiter(OPEN_CONCURRENCY_PER_PACKET, OPEN_QUEUE_PER_PACKET),
+    cache: new PacketDetailCache(deps.db, deps.redis),
+    openTransactions: { count: 0 },
+    close: () => signaler.drain(),
+  };
+}

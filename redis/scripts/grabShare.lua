@@ -1,0 +1,50 @@
+--[[
+  Grab a hold on one share of a packet.
+  KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed   KEYS[4] rp:{id}:audience
+  ARGV[1] userId   ARGV[2] nowMs   ARGV[3] holdMs
+  Returns: {status, holdExpiresAtMs, remaining}
+    status 1 granted, 2 already holding (same hold returned), -1 already claimed, -2 exhausted,
+    -3 not armed (gate missing: unknown packet or Redis lost it), -4 expired, -5 not allowed
+]]
+local userId = ARGV[1]
+local nowMs = tonumber(ARGV[2])
+local holdMs = tonumber(ARGV[3])
+
+local gate = redis.call('HMGET', KEYS[1], 'remaining', 'expiresAtMs', 'restricted')
+if not gate[1] then
+  return {-3, 0, 0}
+end
+if nowMs >= tonumber(gate[2]) then
+  return {-4, 0, 0}
+end
+if gate[3] == '1' and redis.call('SISMEMBER', KEYS[4], userId) == 0 then
+  return {-5, 0, 0}
+end
+if redis.call('SISMEMBER', KEYS[3], userId) == 1 then
+  return {-1, 0, 0}
+end
+
+-- Holds that lapsed without an open return their share to the pool (bounded work per call).
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', nowMs, 'LIMIT', 0, 100)
+if #lapsed > 0 then
+  redis.call('ZREM', KEYS[2], unpack(lapsed))
+  redis.call('HINCRBY', KEYS[1], 'remaining', #lapsed)
+end
+
+local held = redis.call('ZSCORE', KEYS[2], userId)
+local remaining = tonumber(redis.call('HGET', KEYS[1], 'remaining'))
+if held then
+  return {2, tonumber(held), remaining}
+end
+if remaining <= 0 then
+  return {-2, 0, 0}
+end
+local holdExpiresAtMs = nowMs + holdMs
+redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+redis.call('ZADD', KEYS[2], holdExpiresAtMs, userId)
+-- Holders die with the gate, so nothing of a packet outlives it in Redis.
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return {1, holdExpiresAtMs, remaining - 1}
