@@ -1,42 +1,35 @@
 /** Builds the Express app from its dependencies; server.ts listens, tests drive it in-process. */
 import express, { type Express } from 'express';
-import type { Config } from '../config';
-import type { Logger } from '../config/logger';
-import type { Db } from '../db';
-import type { RedisDeps } from '../redis';
-import type { TemporalDeps } from '../temporal/client';
+import { createContext, type AppContext, type AppDeps } from './context';
+import { toProblem } from './errorMapping';
+import { requestLogging, requestMetrics } from './logging';
 import { errorHandler, notFoundHandler } from './problems';
-import { checkReadiness } from './readiness';
+import { routeFactories, type RouteFactory } from './routes';
 
-export interface AppDeps {
-  config: Config;
-  log: Logger;
-  db: Db;
-  redis: RedisDeps;
-  temporal: TemporalDeps;
+export type { AppContext, AppDeps };
+
+export interface AppOptions {
+  /** Route modules to mount; the service's own by default. Tests may append their own. */
+  routes?: RouteFactory[];
 }
 
-export function buildApp(deps: AppDeps): Express {
+export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Express; ctx: AppContext } {
+  const ctx = createContext(deps);
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
-  app.use(express.json({ limit: deps.config.http.bodyLimitBytes, strict: true }));
+  // Per-IP limits need the client address; behind N trusted proxies it is the Nth X-Forwarded-For hop.
+  app.set('trust proxy', ctx.config.http.trustProxyHops > 0 ? ctx.config.http.trustProxyHops : false);
+  app.use(requestLogging(ctx.log));
+  app.use(requestMetrics(ctx.metrics));
+  app.use(express.json({ limit: ctx.config.http.bodyLimitBytes, strict: true }));
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  app.get('/readyz', async (_req, res) => {
-    const readiness = await checkReadiness(deps);
-    const down = Object.entries(readiness.checks)
-      .filter(([, check]) => check.status === 'down')
-      .map(([name]) => name);
-    res
-      .status(readiness.ready ? 200 : 503)
-      .json({ status: readiness.ready ? 'ready' : 'not_ready', down, checks: readiness.checks });
-  });
+  for (const factory of options.routes ?? routeFactories) app.use(factory(ctx));
 
   app.use(notFoundHandler);
-  app.use(errorHandler(deps.log));
-  return app;
+  app.use(errorHandler(ctx.log, [toProblem]));
+  return { app, ctx };
+}
+
+export function buildApp(deps: AppDeps, options: AppOptions = {}): Express {
+  return createApp(deps, options).app;
 }

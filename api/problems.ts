@@ -28,6 +28,14 @@ export class Problem extends Error {
     super(detail ?? title, options);
   }
 
+  /** Response headers that belong to the problem, e.g. Retry-After on 429 and 503. */
+  readonly headers: Record<string, string> = {};
+
+  withHeader(name: string, value: string): this {
+    this.headers[name] = value;
+    return this;
+  }
+
   body(instance?: string): ProblemBody {
     return {
       type: `https://redpacket.dev/problems/${this.code}`,
@@ -41,11 +49,18 @@ export class Problem extends Error {
   }
 }
 
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
 export function sendProblem(res: Response, problem: Problem, instance?: string): void {
   res
     .status(problem.status)
-    .type('application/problem+json')
+    .set(problem.headers)
+    .type(PROBLEM_CONTENT_TYPE)
     .send(JSON.stringify(problem.body(instance)));
+}
+
+export function internalProblem(): Problem {
+  return new Problem(500, 'internal', 'Internal error', 'Something went wrong; it has been logged.');
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
@@ -62,8 +77,10 @@ export function errorHandler(log: Logger, mappers: ErrorMapper[] = []): ErrorReq
     for (const mapper of mappers) problem ??= mapper(err);
     problem ??= bodyParserProblem(err);
     if (!problem) {
-      log.error({ err, method: req.method, path: req.path }, 'unhandled error');
-      problem = new Problem(500, 'internal', 'Internal error', 'Something went wrong; it has been logged.');
+      // req.log (pino-http) carries the request id, so the 500 a client reports can be found.
+      const requestLog = (req as { log?: Logger }).log ?? log;
+      requestLog.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      problem = internalProblem();
     }
     sendProblem(res, problem, req.originalUrl);
   };
@@ -75,6 +92,9 @@ function bodyParserProblem(err: unknown): Problem | undefined {
   switch (err.type) {
     case 'entity.parse.failed':
       return new Problem(400, 'malformed_json', 'Malformed JSON', 'The request body is not valid JSON.');
+    case 'request.size.invalid':
+    case 'request.aborted':
+      return new Problem(400, 'malformed_body', 'Malformed request body');
     case 'entity.too.large':
       return new Problem(413, 'body_too_large', 'Request body too large');
     case 'encoding.unsupported':

@@ -7,6 +7,7 @@ import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
 import { buildApp } from './app';
+import { createMetrics } from './metrics';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -17,7 +18,9 @@ async function main(): Promise<void> {
   const redis = createRedis(config);
   const temporal = createTemporal(config);
   await migrate(db);
-  const app = buildApp({ config, log, db, redis, temporal });
+  // Process metrics (CPU, heap, event loop lag) belong to the real process, not to test apps.
+  const metrics = createMetrics({ defaultMetrics: true });
+  const app = buildApp({ config, log, db, redis, temporal, metrics });
 
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.http.port, config.http.host, () => resolve(listening));

@@ -46,6 +46,26 @@ const envSchema = z.object({
   TEMPORAL_DB_FILE: z.string().default('.data/temporal.sqlite'),
 
   AUTH_SECRET: z.string().min(16).default(DEV_AUTH_SECRET),
+  // Proxy hops in front of the API whose X-Forwarded-For is trusted for the client IP (per-IP rate limits).
+  TRUST_PROXY_HOPS: intFrom(0, 0),
+
+  // Rate limits are per second and generous by default: benchmarks drive thousands of requests a second
+  // from a handful of users. Operators tighten them per deployment.
+  RATE_LIMIT_ENABLED: booleanFrom(true),
+  RATE_LIMIT_IP_PER_SECOND: intFrom(50_000, 1),
+  RATE_LIMIT_USER_PER_SECOND: intFrom(5_000, 1),
+  RATE_LIMIT_PACKET_PER_SECOND: intFrom(20_000, 1),
+  RATE_LIMIT_PACKET_DEGRADED_PER_SECOND: intFrom(200, 1),
+  RATE_LIMIT_SEND_PER_SECOND: intFrom(5_000, 1),
+
+  IDEMPOTENCY_TTL_SECONDS: intFrom(86_400, 1),
+  IDEMPOTENCY_LOCK_TIMEOUT_MS: intFrom(60_000, 100),
+
+  LIST_UNDER_PRESSURE: booleanFrom(false),
+  LIST_MAX_PAGES_UNDER_PRESSURE: intFrom(2, 1),
+  LIST_RETRY_AFTER_SECONDS: intFrom(30, 1),
+
+  DEPOSIT_MAX_FEN: intFrom(10_000_000_000, 1),
 
   PACKET_MAX_TOTAL_FEN: intFrom(20_000, 1),
   PACKET_MAX_COUNT: intFrom(100, 1),
@@ -66,7 +86,7 @@ export type Env = z.input<typeof envSchema>;
 export interface Config {
   nodeEnv: 'development' | 'test' | 'production';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  http: { port: number; host: string; bodyLimitBytes: number };
+  http: { port: number; host: string; bodyLimitBytes: number; trustProxyHops: number };
   database: { url: string; schema: string; poolMax: number; statementTimeoutMs: number };
   redis: { url: string; keyPrefix: string };
   autostartServices: boolean;
@@ -79,6 +99,18 @@ export interface Config {
     dbFile: string;
   };
   auth: { secret: string };
+  /** Requests per second per key; `packetDegraded` guards the Postgres grab fallback while Redis is down. */
+  rateLimit: {
+    enabled: boolean;
+    ipPerSecond: number;
+    userPerSecond: number;
+    packetPerSecond: number;
+    packetDegradedPerSecond: number;
+    sendPerSecond: number;
+  };
+  idempotency: { ttlSeconds: number; lockTimeoutMs: number };
+  lists: { underPressure: boolean; maxPagesUnderPressure: number; retryAfterSeconds: number };
+  ledger: { depositMaxFen: number };
   packet: {
     maxTotalFen: number;
     maxCount: number;
@@ -115,7 +147,12 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
   return {
     nodeEnv: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
-    http: { port: env.PORT, host: env.HOST, bodyLimitBytes: env.REQUEST_BODY_LIMIT_BYTES },
+    http: {
+      port: env.PORT,
+      host: env.HOST,
+      bodyLimitBytes: env.REQUEST_BODY_LIMIT_BYTES,
+      trustProxyHops: env.TRUST_PROXY_HOPS,
+    },
     database: {
       url: env.DATABASE_URL,
       schema: env.DATABASE_SCHEMA,
@@ -133,6 +170,24 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       dbFile: env.TEMPORAL_DB_FILE,
     },
     auth: { secret: env.AUTH_SECRET },
+    rateLimit: {
+      enabled: env.RATE_LIMIT_ENABLED,
+      ipPerSecond: env.RATE_LIMIT_IP_PER_SECOND,
+      userPerSecond: env.RATE_LIMIT_USER_PER_SECOND,
+      packetPerSecond: env.RATE_LIMIT_PACKET_PER_SECOND,
+      packetDegradedPerSecond: env.RATE_LIMIT_PACKET_DEGRADED_PER_SECOND,
+      sendPerSecond: env.RATE_LIMIT_SEND_PER_SECOND,
+    },
+    idempotency: {
+      ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
+      lockTimeoutMs: env.IDEMPOTENCY_LOCK_TIMEOUT_MS,
+    },
+    lists: {
+      underPressure: env.LIST_UNDER_PRESSURE,
+      maxPagesUnderPressure: env.LIST_MAX_PAGES_UNDER_PRESSURE,
+      retryAfterSeconds: env.LIST_RETRY_AFTER_SECONDS,
+    },
+    ledger: { depositMaxFen: env.DEPOSIT_MAX_FEN },
     packet: {
       maxTotalFen: env.PACKET_MAX_TOTAL_FEN,
       maxCount: env.PACKET_MAX_COUNT,

@@ -1,4 +1,5 @@
 /** The API's per-process packet machinery: signal coalescer, per-packet open limiter, detail cache. */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Logger } from '../config/logger';
 import type { Db } from '../db';
@@ -33,7 +34,9 @@ export function createPacketServices(deps: {
     deps.temporal,
     deps.config.packet.signalFlushIntervalMs,
     (packetId, err) => {
-      // Only a wake-up was lost; the workflow's sweep finds the claim.
+      // A workflow that already finished credited the claim in its last wave: nothing was lost.
+      if (err instanceof WorkflowNotFoundError) return;
+      // Otherwise only a wake-up was lost; the workflow's sweep finds the claim.
       deps.log.warn({ packetId, err }, 'claimed signal not delivered');
     },
   );

@@ -10,7 +10,11 @@ import { createDb, type Db } from '../../db';
 import { migrate } from '../../db/migrate';
 import { createRedis, deleteByPrefix, type RedisDeps } from '../../redis';
 import { createTemporal, type TemporalDeps } from '../../temporal/client';
-import { buildApp } from '../../api/app';
+import type { Server } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { createApp, type AppContext, type AppDeps, type AppOptions } from '../../api/app';
+import { signToken } from '../../api/auth';
 import { createWorker } from '../../workers/createWorker';
 import { getRunState } from './runState';
 
@@ -28,8 +32,31 @@ export interface Harness {
   temporal: TemporalDeps;
   /** Starts a worker on this file's task queue; it is stopped by close(). */
   startWorker(overrides?: Parameters<typeof createWorker>[0]['overrides']): Promise<Worker>;
-  app(): ReturnType<typeof buildApp>;
+  /** The Express app on this file's clients; `deps` replaces some of them (e.g. a Redis that is down). */
+  app(deps?: Partial<AppDeps>, options?: AppOptions): Express;
+  /** Like app(), and also returns the app's context (idempotency store, metrics, rate limits). */
+  appWithContext(deps?: Partial<AppDeps>, options?: AppOptions): { app: Express; ctx: AppContext };
+  /** Listens on an ephemeral port (closed by close()); for load and fuzz tests that want keep-alive. */
+  listen(app?: Express): Promise<{ url: string; server: Server }>;
+  /** A bearer token for `userId` signed with this file's AUTH_SECRET. */
+  tokenFor(userId: string, options?: { admin?: boolean; ttlSeconds?: number }): Promise<string>;
+  /**
+   * A Redis client pointed at a closed local port, for degraded-mode tests (the shared Redis keeps running
+   * for every other test file). Same key prefix as `redis`; disconnected by close().
+   */
+  unreachableRedis(): Promise<RedisDeps>;
+  /** Sum of all transfer amounts and their count: unchanged means no money moved. */
+  ledgerTotals(): Promise<{ transferCount: number; totalFen: number }>;
   close(): Promise<void>;
+}
+
+/** A port nothing listens on: bound once to learn a free number, then released. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 export async function createHarness(env: Partial<Record<keyof Env, string>> = {}): Promise<Harness> {
@@ -52,6 +79,10 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
   const redis = createRedis(config);
   const temporal = createTemporal(config);
   const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
+  const servers: Server[] = [];
+  const extraRedis: RedisDeps[] = [];
+  const appWithContext = (deps: Partial<AppDeps> = {}, options: AppOptions = {}) =>
+    createApp({ config, log: createLogger(config, 'test-api'), db, redis, temporal, ...deps }, options);
 
   return {
     config,
@@ -71,8 +102,34 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
       workers.push({ worker, connection, running: worker.run() });
       return worker;
     },
-    app: () => buildApp({ config, log: createLogger(config, 'test-api'), db, redis, temporal }),
+    app: (deps, options) => appWithContext(deps, options).app,
+    appWithContext,
+    async listen(app) {
+      const server = (app ?? appWithContext().app).listen(0, '127.0.0.1');
+      await new Promise<void>((resolve) => server.once('listening', resolve));
+      servers.push(server);
+      return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+    },
+    tokenFor: (userId, options) => signToken(config.auth.secret, userId, options),
+    async unreachableRedis() {
+      const port = await closedPort();
+      const down = createRedis({
+        redis: { url: `redis://127.0.0.1:${port}`, keyPrefix: config.redis.keyPrefix },
+      });
+      extraRedis.push(down);
+      return down;
+    },
+    async ledgerTotals() {
+      const { rows } = await db.query<{ n: number; total: number }>(
+        'SELECT count(*)::int AS n, coalesce(sum(amount_fen), 0)::bigint AS total FROM transfers',
+      );
+      return { transferCount: rows[0]?.n ?? 0, totalFen: rows[0]?.total ?? 0 };
+    },
     async close() {
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
       for (const { worker, running, connection } of workers) {
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await running.catch(() => undefined);
@@ -82,6 +139,7 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
       await db.close();
       await deleteByPrefix(redis.client, redis.keys).catch(() => undefined);
       await redis.close();
+      for (const down of extraRedis) await down.close();
       await temporal.close();
     },
   };

@@ -100,24 +100,27 @@ describe('packet saga under faults', () => {
         count: 10,
         expiresInSeconds: 120,
       });
-      const signaler = signalerFor(h);
-      const claims = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => open(h, signaler, packet.packetId, `k${i}`)),
-      );
-      // Hold the escrow row so the wave blocks inside its transaction, then kill the worker mid-wave.
+      // Hold the escrow row before anyone opens (opens never touch it), so the first credit wave blocks
+      // inside its transaction; then kill the worker mid-wave.
       const blocker = await h.db.pool.connect();
+      let claims: Awaited<ReturnType<typeof open>>[] = [];
       try {
         await blocker.query('BEGIN');
         await blocker.query(`SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, [`escrow:${packet.packetId}`]);
+        const signaler = signalerFor(h);
+        claims = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => open(h, signaler, packet.packetId, `k${i}`)),
+        );
         await signaler.drain();
         await eventually(
           async () => {
             const { rows } = await h.db.query<{ n: number }>(
-              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'redpacket-worker'`,
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'redpacket-worker'
+                 AND datname = current_database()`,
             );
             return (rows[0]?.n ?? 0) > 0 ? true : undefined;
           },
-          30_000,
+          90_000,
           'the credit wave to block on the escrow row',
         );
         worker.kill('SIGKILL');
@@ -138,7 +141,7 @@ describe('packet saga under faults', () => {
     } finally {
       if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
     }
-  }, 90_000);
+  }, 180_000);
 });
 
 function spawnWorker(h: Harness): ChildProcess {

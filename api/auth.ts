@@ -1,0 +1,130 @@
+/**
+ * Bearer tokens: HS256 JWTs signed with AUTH_SECRET. `sub` is the acting user and `scope` (space-separated,
+ * OAuth style) may contain `admin`. The acting user of a request always comes from here, never from a body
+ * or path field, so no route can be talked into acting for someone else.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { USER_ID_PATTERN } from '../domain/accounts';
+import { Problem } from './problems';
+
+export const ADMIN_SCOPE = 'admin';
+export const DEFAULT_TOKEN_TTL_SECONDS = 3_600;
+const ALGORITHM = 'HS256';
+/** Clocks of the token issuer and the API may disagree by a few seconds. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+/** Tokens longer than this are refused before any crypto runs; ours are about 200 bytes. */
+const TOKEN_MAX_LENGTH = 4_096;
+
+export interface AuthUser {
+  id: string;
+  admin: boolean;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** Set by `authenticate` for every route that needs a user. */
+    user?: AuthUser;
+  }
+}
+
+const encoder = new TextEncoder();
+
+export async function signToken(
+  secret: string,
+  userId: string,
+  options: { admin?: boolean; ttlSeconds?: number } = {},
+): Promise<string> {
+  if (!USER_ID_PATTERN.test(userId)) throw new Error(`invalid user id ${JSON.stringify(userId)}`);
+  const scopes = options.admin ? ['user', ADMIN_SCOPE] : ['user'];
+  return new SignJWT({ scope: scopes.join(' ') })
+    .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuedAt()
+    .setExpirationTime(`${options.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS}s`)
+    .sign(encoder.encode(secret));
+}
+
+function unauthorized(detail: string, cause?: unknown): Problem {
+  return new Problem(401, 'unauthorized', 'Unauthorized', detail, {}, { cause });
+}
+
+function scopesOf(claim: unknown): string[] {
+  if (typeof claim === 'string') return claim.split(' ').filter(Boolean);
+  if (Array.isArray(claim)) return claim.filter((item): item is string => typeof item === 'string');
+  return [];
+}
+
+/** Verifies a token and returns its user; every failure is a 401 problem that names no secret. */
+export async function verifyToken(secretKey: Uint8Array, token: string): Promise<AuthUser> {
+  if (token.length > TOKEN_MAX_LENGTH) throw unauthorized('The bearer token is too long.');
+  const { payload } = await jwtVerify(token, secretKey, {
+    algorithms: [ALGORITHM],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    requiredClaims: ['sub', 'exp'],
+  }).catch((err: unknown) => {
+    const detail =
+      err instanceof joseErrors.JWTExpired
+        ? 'The bearer token has expired.'
+        : 'The bearer token is not valid.';
+    throw unauthorized(detail, err);
+  });
+  if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) {
+    throw unauthorized('The bearer token names no valid user.');
+  }
+  return { id: payload.sub, admin: scopesOf(payload['scope']).includes(ADMIN_SCOPE) };
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
+
+export const secretKeyOf = (secret: string): Uint8Array => encoder.encode(secret);
+
+/**
+ * Requires a valid bearer token and returns its user (also set as req.user and, for the request log,
+ * res.locals.userId). Admin operations also need the admin scope: 403 otherwise.
+ */
+export async function authenticateRequest(
+  req: Request,
+  res: Response,
+  secretKey: Uint8Array,
+  options: { admin?: boolean } = {},
+): Promise<AuthUser> {
+  const header = req.headers.authorization;
+  const match = header ? BEARER.exec(header) : null;
+  if (!match?.[1]) {
+    challenge(res);
+    throw unauthorized(header ? 'Use Authorization: Bearer <token>.' : 'This endpoint needs a bearer token.');
+  }
+  let user: AuthUser;
+  try {
+    user = await verifyToken(secretKey, match[1]);
+  } catch (err) {
+    challenge(res);
+    throw err;
+  }
+  req.user = user;
+  res.locals['userId'] = user.id;
+  if (options.admin && !user.admin) {
+    throw new Problem(403, 'forbidden', 'Forbidden', 'This endpoint needs the admin scope.');
+  }
+  return user;
+}
+
+/** `authenticateRequest` as middleware, for routes mounted without `defineRoute`. */
+export function authenticate(secret: string, options: { admin?: boolean } = {}): RequestHandler {
+  const secretKey = secretKeyOf(secret);
+  return async (req, res, next) => {
+    await authenticateRequest(req, res, secretKey, options);
+    next();
+  };
+}
+
+function challenge(res: Response): void {
+  res.set('WWW-Authenticate', 'Bearer realm="redpacket", error="invalid_token"');
+}
+
+/** The authenticated user of a request that went through `authenticate`; a programming error otherwise. */
+export function actingUser(req: { user?: AuthUser }): AuthUser {
+  if (!req.user) throw new Error('route reached without authenticate()');
+  return req.user;
+}

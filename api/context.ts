@@ -1,0 +1,57 @@
+/**
+ * What the app is built from (`AppDeps`: clients the caller owns and closes) and what every route factory
+ * receives (`AppContext`: the deps plus the API's own services, built once per app). Adding a dependency
+ * means adding a field to AppDeps; it appears on the context automatically.
+ */
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Config } from '../config';
+import type { Logger } from '../config/logger';
+import type { Db } from '../db';
+import type { RedisDeps } from '../redis';
+import { createPacketServices, type PacketServices } from '../packets/services';
+import type { TemporalDeps } from '../temporal/client';
+import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
+import { createMetrics, type Metrics } from './metrics';
+import { createApiRegistry } from './openapi';
+import { createRateLimits, type RateLimits } from './rateLimits';
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: RedisDeps;
+  temporal: TemporalDeps;
+  /** A registry shared with the rest of the process; a fresh one is made when absent (tests). */
+  metrics?: Metrics;
+  /** Signal coalescer, open limiter and detail cache; made when absent. server.ts drains it on shutdown. */
+  packets?: PacketServices;
+}
+
+export interface AppContext extends AppDeps {
+  metrics: Metrics;
+  packets: PacketServices;
+  /** Operations register here as they are mounted; /openapi.json is generated from it. */
+  openapi: OpenAPIRegistry;
+  rateLimits: RateLimits;
+  idempotency: IdempotencyStore;
+  /** True while Redis is unreachable: the grab gate, id pre-allocation and caches fall back to Postgres. */
+  redisDown: () => boolean;
+  /** True when lists must shed deep pages: configured pressure, or degraded mode. */
+  underPressure: () => boolean;
+}
+
+export function createContext(deps: AppDeps): AppContext {
+  const metrics = deps.metrics ?? createMetrics();
+  // ioredis reports 'ready' only while connected; every other state means commands fail fast right now.
+  const redisDown = () => deps.redis.client.status !== 'ready';
+  return {
+    ...deps,
+    metrics,
+    packets: deps.packets ?? createPacketServices(deps),
+    openapi: createApiRegistry(),
+    rateLimits: createRateLimits({ config: deps.config, redis: deps.redis, metrics, log: deps.log }),
+    idempotency: createIdempotencyStore({ db: deps.db, config: deps.config, log: deps.log }),
+    redisDown,
+    underPressure: () => deps.config.lists.underPressure || redisDown(),
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Prometheus metrics. `createMetrics()` builds a fresh registry with every metric of the service, so each
+ * process (and each test) owns its own and nothing leaks through prom-client's global registry. Other
+ * modules receive the `Metrics` object and update the counters they own: the grab and open paths record
+ * outcomes, the signal coalescer counts signals, the credit path observes lag and pending credits.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
+
+export interface Metrics {
+  registry: Registry;
+  /** Every HTTP request, by route template (not the raw path, which would explode cardinality). */
+  httpRequestDuration: Histogram<'method' | 'route' | 'status_class'>;
+  /** Grab answers: granted, exhausted, expired, already_claimed, not_allowed, rate_limited, ... */
+  grabOutcomes: Counter<'outcome'>;
+  /** Open answers: opened, replayed, no_hold, expired, ... */
+  openOutcomes: Counter<'outcome'>;
+  /** Seconds from a claim's commit to its credit transfer's commit. */
+  creditLagSeconds: Histogram<never>;
+  /** Claims opened and not yet credited, as last observed. */
+  pendingCredits: Gauge<never>;
+  /** Temporal signals sent, by signal name (after coalescing). */
+  signalsSent: Counter<'signal'>;
+  /** Requests refused with 429, by limiter scope. */
+  rateLimited: Counter<'scope'>;
+  /** Idempotency-Key outcomes: started, replayed, in_flight, reused. */
+  idempotency: Counter<'outcome'>;
+  /** 1 while a dependency is down and the API runs degraded (e.g. Redis: no gate, memory rate limits). */
+  degraded: Gauge<'dependency'>;
+}
+
+const PREFIX = 'redpacket_';
+/** Most requests finish in a few milliseconds; the tail buckets catch Postgres or Temporal stalls. */
+const HTTP_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Credits land in waves, so lag is tens of milliseconds to seconds, minutes when a wave keeps failing. */
+const CREDIT_LAG_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900];
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  // Process metrics (CPU, heap, event loop lag) are for real processes; tests leave them off.
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequestDuration: new Histogram({
+      name: `${PREFIX}http_request_duration_seconds`,
+      help: 'HTTP request duration by method, route template and status class',
+      labelNames: ['method', 'route', 'status_class'],
+      buckets: HTTP_BUCKETS_SECONDS,
+      registers,
+    }),
+    grabOutcomes: new Counter({
+      name: `${PREFIX}grab_outcomes_total`,
+      help: 'Grab answers by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    openOutcomes: new Counter({
+      name: `${PREFIX}open_outcomes_total`,
+      help: 'Open answers by outcome',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    creditLagSeconds: new Histogram({
+      name: `${PREFIX}credit_lag_seconds`,
+      help: 'Seconds from a claim being opened to its credit transfer',
+      buckets: CREDIT_LAG_BUCKETS_SECONDS,
+      registers,
+    }),
+    pendingCredits: new Gauge({
+      name: `${PREFIX}pending_credits`,
+      help: 'Claims opened and not yet credited',
+      registers,
+    }),
+    signalsSent: new Counter({
+      name: `${PREFIX}signals_sent_total`,
+      help: 'Temporal signals sent, after coalescing',
+      labelNames: ['signal'],
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: `${PREFIX}rate_limited_total`,
+      help: 'Requests refused with 429 by limiter scope',
+      labelNames: ['scope'],
+      registers,
+    }),
+    idempotency: new Counter({
+      name: `${PREFIX}idempotency_total`,
+      help: 'Idempotency-Key outcomes',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    degraded: new Gauge({
+      name: `${PREFIX}degraded`,
+      help: '1 while the API runs degraded because a dependency is down',
+      labelNames: ['dependency'],
+      registers,
+    }),
+  };
+}
+
+export function statusClass(status: number): StatusClass {
+  if (status >= 500) return '5xx';
+  if (status >= 400) return '4xx';
+  if (status >= 300) return '3xx';
+  return '2xx';
+}

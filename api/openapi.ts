@@ -1,0 +1,75 @@
+/**
+ * The contract as OpenAPI 3.1, generated from the zod schemas the routes parse with: `defineRoute` registers
+ * each operation here as it mounts it, so a route cannot exist without its document entry (and a test walks
+ * the Express router to prove the reverse).
+ */
+import { OpenApiGeneratorV31, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+
+export const BEARER_SCHEME = 'bearerAuth';
+
+export const FieldIssueSchema = z.object({
+  field: z.string().meta({ description: 'Dotted path, e.g. `body.amountFen`', example: 'body.amountFen' }),
+  code: z.string(),
+  message: z.string(),
+});
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    code: z.string().meta({ description: 'Stable machine-readable code; switch on this, not on title' }),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    errors: z.array(FieldIssueSchema).optional().meta({ description: 'Field issues of `validation_failed`' }),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+
+/** What each documented error status means, for the docs; the `code` values are listed per status. */
+export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'validation_failed, malformed_json, invalid_cursor, idempotency_key_invalid, idempotency_key_required',
+  401: 'unauthorized: missing, malformed, expired or wrongly signed token',
+  402: 'insufficient_funds',
+  403: 'forbidden: the token lacks the admin scope',
+  404: 'not found (also for resources that exist but are not yours)',
+  409: 'idempotency_in_flight, or a state conflict (already_claimed, packet_exhausted, no_hold, transfer_conflict)',
+  410: 'packet_expired',
+  413: 'body_too_large',
+  415: 'unsupported_media_type: send application/json',
+  422: 'idempotency_key_reused, or a business rule (limit_exceeded, invalid_amount, ...)',
+  429: 'rate_limited; see Retry-After',
+  503: 'list_depth_limited or a dependency down; see Retry-After',
+};
+
+export function createApiRegistry(): OpenAPIRegistry {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', BEARER_SCHEME, {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'HS256 JWT: `sub` is the user id, `scope` contains `admin` for admin operations',
+  });
+  return registry;
+}
+
+/** Express path `/v1/packets/:id/grab` as OpenAPI `/v1/packets/{id}/grab`. */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
+
+export function generateDocument(registry: OpenAPIRegistry): OpenApiDocument {
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Red packet API',
+      version: '1.0.0',
+      description:
+        'Errors are RFC 9457 `application/problem+json` with a stable `code`. Every POST accepts ' +
+        '`Idempotency-Key` (Stripe semantics; replays carry `Idempotent-Replayed: true`). Lists use keyset ' +
+        'pagination with `limit` (1-100, default 20) and an opaque `cursor`.',
+    },
+  });
+}

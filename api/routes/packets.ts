@@ -1,0 +1,212 @@
+/** Packet endpoints: send (pay), detail, grab (Redis gate) and open (Postgres transaction). */
+import { Router } from 'express';
+import { z } from 'zod';
+import { DomainError, ErrorCode } from '../../domain/errors';
+import { toDetail } from '../../packets/detail';
+import { grab, grabFromPostgres, RedisUnavailable, type Hold } from '../../packets/grab';
+import { openWithHold } from '../../packets/openFlow';
+import { sendPacket } from '../../packets/send';
+import type { OpenedClaim } from '../../packets/open';
+import type { AppContext } from '../context';
+import { defineRoute } from '../route';
+import { AmountFenSchema, ResourceIdSchema, UserIdSchema } from '../validation';
+
+const PacketParams = z.strictObject({ id: ResourceIdSchema });
+
+const SendBody = z
+  .strictObject({
+    type: z.enum(['random', 'fixed', 'personal']),
+    amountFen: AmountFenSchema,
+    count: z.int().min(1).max(1_000),
+    greeting: z.string().max(100).optional(),
+    recipientId: UserIdSchema.optional(),
+    audience: z.array(UserIdSchema).max(1_000).optional(),
+    expiresInSeconds: z
+      .int()
+      .min(1)
+      .max(30 * 86_400)
+      .optional(),
+  })
+  .meta({ id: 'SendPacketRequest' });
+
+const ClaimViewSchema = z.object({
+  claimId: z.string(),
+  userId: z.string(),
+  amountFen: z.int(),
+  openedAt: z.iso.datetime(),
+  credited: z.boolean(),
+  bestLuck: z.boolean(),
+});
+
+const PacketSchema = z
+  .object({
+    packetId: z.string(),
+    type: z.enum(['random', 'fixed', 'personal']),
+    senderId: z.string(),
+    status: z.enum(['open', 'expired', 'exhausted', 'finished']),
+    totalFen: z.int(),
+    count: z.int(),
+    remainingCount: z.int(),
+    claimedFen: z.int(),
+    refundFen: z.int().nullable(),
+    greeting: z.string().nullable(),
+    recipientId: z.string().nullable(),
+    expiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+    claims: z.array(ClaimViewSchema),
+    bestLuckUserId: z.string().nullable().meta({ description: 'Set once every share is claimed' }),
+  })
+  .meta({ id: 'Packet' });
+
+const HoldSchema = z
+  .object({
+    packetId: z.string(),
+    holdExpiresAt: z.iso.datetime(),
+    remainingCount: z.int(),
+    degraded: z
+      .boolean()
+      .meta({ description: 'Answered from Postgres while Redis is down; no share is reserved' }),
+  })
+  .meta({ id: 'Hold' });
+
+const ClaimSchema = z
+  .object({
+    claimId: z.string(),
+    packetId: z.string(),
+    amountFen: z.int(),
+    openedAt: z.iso.datetime(),
+    creditStatus: z.enum(['pending', 'credited']),
+  })
+  .meta({ id: 'Claim' });
+
+function claimBody(claim: OpenedClaim) {
+  return {
+    claimId: claim.claimId,
+    packetId: claim.packetId,
+    amountFen: claim.amountFen,
+    openedAt: new Date(claim.openedAtMs).toISOString(),
+    creditStatus: claim.credited ? ('credited' as const) : ('pending' as const),
+  };
+}
+
+export function packetRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const services = ctx.packets;
+  const grabDeps = { db: ctx.db, redis: ctx.redis, holdMs: ctx.config.packet.holdMs };
+  const openDeps = {
+    ...services,
+    db: ctx.db,
+    redis: ctx.redis,
+    onTransaction: () => {
+      services.openTransactions.count++;
+    },
+  };
+
+  defineRoute(ctx, router, {
+    method: 'post',
+    path: '/v1/packets',
+    summary: 'Send a packet (pay into escrow)',
+    description:
+      'Answers 201 once the payment committed, or 402 when the wallet cannot cover it. With an Idempotency-Key a retry returns the same packet and never pays twice.',
+    tags: ['packets'],
+    auth: 'user',
+    body: SendBody,
+    rateLimits: ['send'],
+    idempotency: 'optional',
+    problems: [402, 422],
+    response: { status: 201, description: 'the paid packet', schema: PacketSchema },
+    handler: async ({ body, user, idempotencyKey, annotate }) => {
+      const packet = await sendPacket(ctx, user.id, body, { idempotencyKey });
+      annotate({ packetId: packet.packetId });
+      return { status: 201, body: packet };
+    },
+  });
+
+  defineRoute(ctx, router, {
+    method: 'get',
+    path: '/v1/packets/:id',
+    summary: 'Packet detail with claims and best luck',
+    tags: ['packets'],
+    auth: 'user',
+    params: PacketParams,
+    problems: [404],
+    response: { status: 200, description: 'the packet', schema: PacketSchema },
+    handler: async ({ params, user, annotate }) => {
+      annotate({ packetId: params.id });
+      const snapshot = await services.cache.get(params.id);
+      const detail = snapshot && toDetail(snapshot, user.id);
+      if (!detail) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+      return { body: detail };
+    },
+  });
+
+  defineRoute(ctx, router, {
+    method: 'post',
+    path: '/v1/packets/:id/grab',
+    summary: 'Grab a hold on one share',
+    description: `The hold lasts ${ctx.config.packet.holdMs} ms; a share not opened by then returns to the pool.`,
+    tags: ['packets'],
+    auth: 'user',
+    params: PacketParams,
+    rateLimits: ['packet'],
+    idempotency: 'optional',
+    problems: [404, 409, 410],
+    response: { status: 200, description: 'the hold', schema: HoldSchema },
+    handler: async ({ params, user, annotate }) => {
+      annotate({ packetId: params.id });
+      let hold: Hold;
+      try {
+        hold = ctx.redisDown()
+          ? await degradedGrab(params.id, user.id)
+          : await grab(grabDeps, params.id, user.id);
+      } catch (err) {
+        ctx.metrics.grabOutcomes.inc({ outcome: err instanceof DomainError ? err.code : 'error' });
+        if (!(err instanceof RedisUnavailable)) throw err;
+        hold = await degradedGrab(params.id, user.id);
+      }
+      ctx.metrics.grabOutcomes.inc({ outcome: hold.degraded ? 'granted_degraded' : 'granted' });
+      return { body: hold };
+    },
+  });
+
+  async function degradedGrab(packetId: string, userId: string): Promise<Hold> {
+    await ctx.rateLimits.consume('packetDegraded', packetId);
+    return grabFromPostgres(grabDeps, packetId, userId);
+  }
+
+  defineRoute(ctx, router, {
+    method: 'post',
+    path: '/v1/packets/:id/open',
+    summary: 'Open the held share',
+    description:
+      'Opening twice returns the same claim. The credit to the wallet follows asynchronously (creditStatus).',
+    tags: ['packets'],
+    auth: 'user',
+    params: PacketParams,
+    rateLimits: ['packet'],
+    idempotency: 'optional',
+    problems: [404, 409, 410, 503],
+    response: { status: 200, description: 'the claim', schema: ClaimSchema },
+    handler: async ({ params, user, annotate }) => {
+      annotate({ packetId: params.id });
+      let claim: OpenedClaim;
+      try {
+        try {
+          claim = await openWithHold(openDeps, params.id, user.id, { redisDown: ctx.redisDown() });
+        } catch (err) {
+          if (!(err instanceof RedisUnavailable)) throw err;
+          await ctx.rateLimits.consume('packetDegraded', params.id);
+          claim = await openWithHold(openDeps, params.id, user.id, { redisDown: true });
+        }
+      } catch (err) {
+        ctx.metrics.openOutcomes.inc({ outcome: err instanceof DomainError ? err.code : 'error' });
+        throw err;
+      }
+      annotate({ claimId: claim.claimId });
+      ctx.metrics.openOutcomes.inc({ outcome: claim.created ? 'opened' : 'repeat' });
+      return { body: claimBody(claim) };
+    },
+  });
+
+  return router;
+}

@@ -1,0 +1,112 @@
+/** Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and its docs page. */
+import { Router } from 'express';
+import { z } from 'zod';
+import type { AppContext } from '../context';
+import { renderDocsHtml } from '../docs';
+import { generateDocument, type OpenApiDocument } from '../openapi';
+import { checkReadiness } from '../readiness';
+import { defineRoute } from '../route';
+
+const CheckSchema = z.object({
+  status: z.enum(['ok', 'down']),
+  latencyMs: z.number().optional(),
+  error: z.string().optional(),
+});
+
+const ReadinessSchema = z
+  .object({
+    status: z.enum(['ready', 'not_ready']),
+    down: z.array(z.string()),
+    degraded: z.array(z.string()).meta({ description: 'Dependencies whose loss the API is working around' }),
+    checks: z.record(z.string(), CheckSchema),
+  })
+  .meta({ id: 'Readiness' });
+
+export function systemRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const tags = ['system'];
+
+  defineRoute(ctx, router, {
+    method: 'get',
+    path: '/healthz',
+    summary: 'Liveness: the process answers',
+    tags,
+    auth: 'public',
+    response: { status: 200, description: 'alive', schema: z.object({ status: z.literal('ok') }) },
+    handler: () => Promise.resolve({ body: { status: 'ok' } }),
+  });
+
+  defineRoute(ctx, router, {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: Postgres, Redis and Temporal answer (503 naming what is down)',
+    tags,
+    auth: 'public',
+    response: {
+      status: 200,
+      description: 'ready (503 with the same body when not)',
+      schema: ReadinessSchema,
+    },
+    handler: async () => {
+      const readiness = await checkReadiness(ctx);
+      const down = Object.entries(readiness.checks)
+        .filter(([, check]) => check.status === 'down')
+        .map(([name]) => name);
+      const degraded = ctx.redisDown() ? ['redis'] : [];
+      const status = readiness.ready ? 'ready' : 'not_ready';
+      return {
+        status: readiness.ready ? 200 : 503,
+        body: { status, down, degraded, checks: readiness.checks },
+      };
+    },
+  });
+
+  defineRoute(ctx, router, {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    tags,
+    auth: 'public',
+    response: {
+      status: 200,
+      description: 'text exposition format',
+      schema: z.string(),
+      contentType: 'text/plain',
+    },
+    handler: async () => {
+      ctx.metrics.degraded.set({ dependency: 'redis' }, ctx.redisDown() ? 1 : 0);
+      return { raw: await ctx.metrics.registry.metrics(), contentType: ctx.metrics.registry.contentType };
+    },
+  });
+
+  // Generated on first use: by then every route factory has registered its operations.
+  let document: OpenApiDocument | undefined;
+  let docsHtml: string | undefined;
+  const documentOf = () => (document ??= generateDocument(ctx.openapi));
+
+  defineRoute(ctx, router, {
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This contract as OpenAPI 3.1',
+    tags,
+    auth: 'public',
+    response: { status: 200, description: 'the OpenAPI document', schema: z.object({ openapi: z.string() }) },
+    handler: () => Promise.resolve({ body: documentOf() }),
+  });
+
+  defineRoute(ctx, router, {
+    method: 'get',
+    path: '/docs',
+    summary: 'Human-readable API documentation',
+    tags,
+    auth: 'public',
+    response: { status: 200, description: 'an HTML page', schema: z.string(), contentType: 'text/html' },
+    handler: () =>
+      Promise.resolve({
+        raw: (docsHtml ??= renderDocsHtml(documentOf())),
+        contentType: 'text/html; charset=utf-8',
+      }),
+  });
+
+  return router;
+}
