@@ -47,7 +47,9 @@ export function createContext(deps: AppDeps): AppContext {
   return {
     ...deps,
     metrics,
-    packets: deps.packets ?? createPacketServices(deps),
+    packets:
+      deps.packets ??
+      createPacketServices({ ...deps, onSignalSent: () => metrics.signalsSent.inc({ signal: 'claimed' }) }),
     openapi: createApiRegistry(),
     rateLimits: createRateLimits({ config: deps.config, redis: deps.redis, metrics, log: deps.log }),
     idempotency: createIdempotencyStore({ db: deps.db, config: deps.config, log: deps.log }),

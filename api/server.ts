@@ -6,7 +6,7 @@ import { createDb } from '../db';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
-import { buildApp } from './app';
+import { createApp } from './app';
 import { createMetrics } from './metrics';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   await migrate(db);
   // Process metrics (CPU, heap, event loop lag) belong to the real process, not to test apps.
   const metrics = createMetrics({ defaultMetrics: true });
-  const app = buildApp({ config, log, db, redis, temporal, metrics });
+  const { app, ctx } = createApp({ config, log, db, redis, temporal, metrics });
 
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.http.port, config.http.host, () => resolve(listening));
@@ -38,10 +38,14 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), redis.close(), db.close()]).then(() => {
-        log.info('api stopped');
-        process.exit(0);
-      });
+      // Claims opened in the last flush interval still owe their workflow a wake-up: send it before leaving.
+      void ctx.packets
+        .close()
+        .then(() => Promise.allSettled([temporal.close(), redis.close(), db.close()]))
+        .then(() => {
+          log.info('api stopped');
+          process.exit(0);
+        });
     });
     server.closeIdleConnections();
   };

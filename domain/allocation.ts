@@ -14,8 +14,18 @@ export function maxShareFen(remainingFen: number, remainingCount: number): numbe
   return Math.max(1, Math.min(doubleAverage, keepOneFenEach));
 }
 
-export function drawShareFen(type: PacketType, remainingFen: number, remainingCount: number, randomInt: RandomInt): number {
-  if (!Number.isSafeInteger(remainingFen) || !Number.isSafeInteger(remainingCount) || remainingCount < 1 || remainingFen < remainingCount) {
+export function drawShareFen(
+  type: PacketType,
+  remainingFen: number,
+  remainingCount: number,
+  randomInt: RandomInt,
+): number {
+  if (
+    !Number.isSafeInteger(remainingFen) ||
+    !Number.isSafeInteger(remainingCount) ||
+    remainingCount < 1 ||
+    remainingFen < remainingCount
+  ) {
     throw new RangeError(`cannot draw a share from ${remainingFen} fen over ${remainingCount} shares`);
   }
   if (remainingCount === 1) return remainingFen;
@@ -28,11 +38,19 @@ export function drawShareFen(type: PacketType, remainingFen: number, remainingCo
 }
 
 /** Best luck: the largest share, earliest on a tie; undefined while shares remain unclaimed. */
-export function bestLuck<T extends { amountFen: number; seq: number }>(claims: readonly T[], shareCount: number): T | undefined {
+export function bestLuck<T extends { amountFen: number; seq: number }>(
+  claims: readonly T[],
+  shareCount: number,
+): T | undefined {
   if (claims.length < shareCount) return undefined;
   let best: T | undefined;
   for (const claim of claims) {
-    if (!best || claim.amountFen > best.amountFen || (claim.amountFen === best.amountFen && claim.seq < best.seq)) best = claim;
+    if (
+      !best ||
+      claim.amountFen > best.amountFen ||
+      (claim.amountFen === best.amountFen && claim.seq < best.seq)
+    )
+      best = claim;
   }
   return best;
 }

@@ -48,25 +48,36 @@ function isWhole(value: number): boolean {
 
 export function validateSendRequest(senderId: string, request: SendRequest, limits: PacketLimits): ValidSend {
   const { type, amountFen, count } = request;
-  if (!isWhole(amountFen) || amountFen < 1) refuse(ErrorCode.InvalidAmount, 'amountFen must be a positive whole number of fen');
+  if (!isWhole(amountFen) || amountFen < 1)
+    refuse(ErrorCode.InvalidAmount, 'amountFen must be a positive whole number of fen');
   if (amountFen > limits.maxTotalFen) {
-    refuse(ErrorCode.LimitExceeded, `a packet holds at most ${limits.maxTotalFen} fen`, { maxTotalFen: limits.maxTotalFen });
+    refuse(ErrorCode.LimitExceeded, `a packet holds at most ${limits.maxTotalFen} fen`, {
+      maxTotalFen: limits.maxTotalFen,
+    });
   }
   if (!isWhole(count) || count < 1 || count > limits.maxCount) {
-    refuse(ErrorCode.LimitExceeded, `count must be between 1 and ${limits.maxCount}`, { maxCount: limits.maxCount });
+    refuse(ErrorCode.LimitExceeded, `count must be between 1 and ${limits.maxCount}`, {
+      maxCount: limits.maxCount,
+    });
   }
-  if (amountFen < count) refuse(ErrorCode.InvalidPacket, 'every share needs at least 1 fen', { amountFen, count });
+  if (amountFen < count)
+    refuse(ErrorCode.InvalidPacket, 'every share needs at least 1 fen', { amountFen, count });
   if (type === 'fixed' && amountFen % count !== 0) {
-    refuse(ErrorCode.InvalidPacket, 'a fixed packet amount must divide evenly into its shares', { amountFen, count });
+    refuse(ErrorCode.InvalidPacket, 'a fixed packet amount must divide evenly into its shares', {
+      amountFen,
+      count,
+    });
   }
 
   let recipientId: string | null = null;
   if (type === 'personal') {
     if (!request.recipientId) refuse(ErrorCode.InvalidPacket, 'a personal packet needs a recipientId');
     assertUserId(request.recipientId);
-    if (request.recipientId === senderId) refuse(ErrorCode.InvalidPacket, 'a personal packet cannot be sent to oneself');
+    if (request.recipientId === senderId)
+      refuse(ErrorCode.InvalidPacket, 'a personal packet cannot be sent to oneself');
     if (count !== 1) refuse(ErrorCode.InvalidPacket, 'a personal packet has exactly one share');
-    if (request.audience) refuse(ErrorCode.InvalidPacket, 'a personal packet has a recipient, not an audience');
+    if (request.audience)
+      refuse(ErrorCode.InvalidPacket, 'a personal packet has a recipient, not an audience');
     recipientId = request.recipientId;
   } else if (request.recipientId !== undefined) {
     refuse(ErrorCode.InvalidPacket, 'only personal packets take a recipientId');
@@ -75,20 +86,32 @@ export function validateSendRequest(senderId: string, request: SendRequest, limi
   let audience: string[] | null = null;
   if (request.audience) {
     request.audience.forEach(assertUserId);
-    if (new Set(request.audience).size !== request.audience.length) refuse(ErrorCode.InvalidPacket, 'audience lists a member twice');
+    if (new Set(request.audience).size !== request.audience.length)
+      refuse(ErrorCode.InvalidPacket, 'audience lists a member twice');
     if (request.audience.length < count) {
-      refuse(ErrorCode.InvalidPacket, 'the audience is smaller than the number of shares', { audience: request.audience.length, count });
+      refuse(ErrorCode.InvalidPacket, 'the audience is smaller than the number of shares', {
+        audience: request.audience.length,
+        count,
+      });
     }
     audience = [...request.audience];
   }
 
   const expiresInSeconds = request.expiresInSeconds ?? limits.defaultExpirySeconds;
-  if (!isWhole(expiresInSeconds) || expiresInSeconds < limits.minExpirySeconds || expiresInSeconds > limits.maxExpirySeconds) {
-    refuse(ErrorCode.InvalidPacket, `expiresInSeconds must be between ${limits.minExpirySeconds} and ${limits.maxExpirySeconds}`);
+  if (
+    !isWhole(expiresInSeconds) ||
+    expiresInSeconds < limits.minExpirySeconds ||
+    expiresInSeconds > limits.maxExpirySeconds
+  ) {
+    refuse(
+      ErrorCode.InvalidPacket,
+      `expiresInSeconds must be between ${limits.minExpirySeconds} and ${limits.maxExpirySeconds}`,
+    );
   }
 
   const greeting = request.greeting?.trim() ? request.greeting.trim() : null;
-  if (greeting && greeting.length > GREETING_MAX_LENGTH) refuse(ErrorCode.InvalidPacket, `greeting is at most ${GREETING_MAX_LENGTH} characters`);
+  if (greeting && greeting.length > GREETING_MAX_LENGTH)
+    refuse(ErrorCode.InvalidPacket, `greeting is at most ${GREETING_MAX_LENGTH} characters`);
 
   return { type, totalFen: amountFen, count, greeting, recipientId, audience, expiresInSeconds };
 }

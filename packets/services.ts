@@ -29,6 +29,8 @@ export function createPacketServices(deps: {
   db: Db;
   redis: RedisDeps;
   temporal: TemporalDeps;
+  /** Called after each delivered `claimed` signal (metrics). */
+  onSignalSent?: () => void;
 }): PacketServices {
   const signaler = new ClaimSignaler(
     deps.temporal,
@@ -39,6 +41,7 @@ export function createPacketServices(deps: {
       // Otherwise only a wake-up was lost; the workflow's sweep finds the claim.
       deps.log.warn({ packetId, err }, 'claimed signal not delivered');
     },
+    () => deps.onSignalSent?.(),
   );
   return {
     signaler,

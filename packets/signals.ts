@@ -25,6 +25,7 @@ export class ClaimSignaler {
     private readonly temporal: TemporalDeps,
     private readonly flushIntervalMs: number,
     private readonly onError: (packetId: string, err: unknown) => void = () => undefined,
+    private readonly onSent: (claims: number) => void = () => undefined,
   ) {}
 
   notify(packetId: string, claim: ClaimNotice): void {
@@ -52,6 +53,7 @@ export class ClaimSignaler {
         () => {
           this.stats.signalsSent++;
           this.stats.claimsNotified += claims.length;
+          this.onSent(claims.length);
         },
         (err: unknown) => {
           this.stats.signalsFailed++;

@@ -1,6 +1,7 @@
 /** Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and its docs page. */
 import { Router } from 'express';
 import { z } from 'zod';
+import { createCreditMetricsCollector } from '../../packets/creditMetrics';
 import type { AppContext } from '../context';
 import { renderDocsHtml } from '../docs';
 import { generateDocument, type OpenApiDocument } from '../openapi';
@@ -25,6 +26,10 @@ const ReadinessSchema = z
 export function systemRoutes(ctx: AppContext): Router {
   const router = Router();
   const tags = ['system'];
+  const collectCredits = createCreditMetricsCollector(ctx.db, {
+    setPending: (count) => ctx.metrics.pendingCredits.set(count),
+    observeLagSeconds: (seconds) => ctx.metrics.creditLagSeconds.observe(seconds),
+  });
 
   defineRoute(ctx, router, {
     method: 'get',
@@ -75,6 +80,8 @@ export function systemRoutes(ctx: AppContext): Router {
     },
     handler: async () => {
       ctx.metrics.degraded.set({ dependency: 'redis' }, ctx.redisDown() ? 1 : 0);
+      // Postgres being away must not take the other metrics down with it.
+      await collectCredits().catch((err: unknown) => ctx.log.warn({ err }, 'credit metrics unavailable'));
       return { raw: await ctx.metrics.registry.metrics(), contentType: ctx.metrics.registry.contentType };
     },
   });

@@ -82,6 +82,24 @@ describe('grab and open', () => {
     await packetResult(h, packetId);
   });
 
+  test('metrics count coalesced signals and report pending credits and credit lag from Postgres', async () => {
+    await request(app).get('/metrics'); // sets the credit-lag watermark
+    await fund(h, 'ms', 100);
+    const packetId = (await sendAs('ms', { type: 'fixed', amountFen: 100, count: 2 })).body
+      .packetId as string;
+    for (const user of ['m-a', 'm-b']) {
+      await grabAs(user, packetId);
+      await openAs(user, packetId);
+    }
+    await packetResult(h, packetId);
+    const text = (await request(app).get('/metrics')).text;
+    const value = (name: string) =>
+      Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('redpacket_signals_sent_total')).toBeGreaterThanOrEqual(1);
+    expect(value('redpacket_credit_lag_seconds_count')).toBeGreaterThanOrEqual(2);
+    expect(value('redpacket_pending_credits')).toBe(0);
+  });
+
   test('refusals: repeat grab, open without a hold, exhausted, with distinct codes and nothing changed', async () => {
     await fund(h, 'rs', 200);
     const packetId = (await sendAs('rs', { type: 'fixed', amountFen: 200, count: 1 })).body
