@@ -4,7 +4,7 @@
  * them at any point, including after a commit whose acknowledgement was lost.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Db } from '../db';
+import { PgErrorCode, pgErrorCode, type Db } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode, isDomainError } from '../domain/errors';
 import { sumFen } from '../domain/money';
@@ -101,6 +101,15 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
           });
         });
       } catch (err) {
+        // A refused row is a bad request that slipped past validation: retrying cannot fix it.
+        if (pgErrorCode(err) === PgErrorCode.CheckViolation) {
+          throw ApplicationFailure.create({
+            message: 'the packet breaks a schema rule',
+            type: ErrorCode.InvalidPacket,
+            nonRetryable: true,
+            cause: err instanceof Error ? err : undefined,
+          });
+        }
         if (isDomainError(err, ErrorCode.InsufficientFunds)) {
           throw ApplicationFailure.create({
             message: err.message,

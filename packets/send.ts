@@ -109,12 +109,11 @@ export async function sendPacket(
       startWorkflowOperation: start,
     });
   } catch (err) {
-    if (
-      err instanceof WorkflowUpdateFailedError &&
-      err.cause instanceof ApplicationFailure &&
-      err.cause.type === ErrorCode.InsufficientFunds
-    ) {
-      throw insufficientFunds(err);
+    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+      if (err.cause.type === ErrorCode.InsufficientFunds) throw insufficientFunds(err);
+      if (err.cause.type === ErrorCode.InvalidPacket) {
+        throw new DomainError(ErrorCode.InvalidPacket, err.cause.message, {}, { cause: err });
+      }
     }
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     // The workflow of this key already finished: answer with its outcome instead of starting anything.

@@ -46,6 +46,9 @@ const FAILURE_BACKOFF_MAX_MS = 60_000;
 /** Far below the server's limits; a long-lived packet with a trickle of opens starts a fresh run here. */
 const HISTORY_EVENTS_BEFORE_CONTINUE = 4_000;
 
+/** Business refusals of the payment: the send answers with them and the workflow ends FAILED. */
+const PAYMENT_REFUSALS = new Set<string>([ErrorCode.InsufficientFunds, ErrorCode.InvalidPacket]);
+
 const payment = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   // Any attempt may have committed before its acknowledgement was lost, so payment is retried until it is
@@ -53,7 +56,7 @@ const payment = proxyActivities<Activities>({
   retry: {
     initialInterval: '200 milliseconds',
     maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: [ErrorCode.InsufficientFunds],
+    nonRetryableErrorTypes: [ErrorCode.InsufficientFunds, ErrorCode.InvalidPacket],
   },
 });
 
@@ -151,14 +154,15 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
       paid = true;
       if (!result.armed) void gate.armPacketGate(input.packetId).catch(() => undefined);
     } catch (err) {
-      if (
-        err instanceof ActivityFailure &&
-        err.cause instanceof ApplicationFailure &&
-        err.cause.type === ErrorCode.InsufficientFunds
-      ) {
+      const businessType =
+        err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
+          ? err.cause.type
+          : undefined;
+      if (businessType && PAYMENT_REFUSALS.has(businessType)) {
+        const cause = (err as ActivityFailure).cause as ApplicationFailure;
         paymentError = ApplicationFailure.create({
-          message: err.cause.message,
-          type: ErrorCode.InsufficientFunds,
+          message: cause.message,
+          type: businessType,
           nonRetryable: true,
         });
         publish('FAILED');
