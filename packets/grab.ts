@@ -59,15 +59,24 @@ export class RedisUnavailable extends Error {
   override readonly name = 'RedisUnavailable';
 }
 
-async function grabInRedis(
+/** Runs one gate script, turning any Redis failure into RedisUnavailable so callers can degrade. */
+export async function viaGate<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw new RedisUnavailable('the grab gate is unreachable', { cause: err });
+  }
+}
+
+function grabInRedis(
   deps: GrabDeps,
   packetId: string,
   userId: string,
   nowMs: number,
 ): Promise<[number, number, number]> {
   const { keys, scripts } = deps.redis;
-  try {
-    return await scripts.grabShare(
+  return viaGate(() =>
+    scripts.grabShare(
       keys.gate(packetId),
       keys.holders(packetId),
       keys.claimed(packetId),
@@ -75,10 +84,8 @@ async function grabInRedis(
       userId,
       nowMs,
       deps.holdMs,
-    );
-  } catch (err) {
-    throw new RedisUnavailable('the grab gate is unreachable', { cause: err });
-  }
+    ),
+  );
 }
 
 export async function grab(

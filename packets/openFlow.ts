@@ -8,7 +8,7 @@ import { DomainError, ErrorCode } from '../domain/errors';
 import type { RedisDeps } from '../redis';
 import type { PacketDetailCache } from './detailCache';
 import { armGateFromPostgres } from './gate';
-import { RedisUnavailable } from './grab';
+import { viaGate } from './grab';
 import type { KeyedLimiter } from './limiter';
 import { openShare, type OpenedClaim } from './open';
 import type { ClaimSignaler } from './signals';
@@ -26,20 +26,18 @@ export interface OpenDeps {
   onTransaction?: () => void;
 }
 
-async function checkHold(deps: OpenDeps, packetId: string, userId: string, nowMs: number): Promise<number> {
+function checkHold(deps: OpenDeps, packetId: string, userId: string, nowMs: number): Promise<number> {
   const { keys, scripts } = deps.redis;
-  try {
-    return await scripts.checkHold(
+  return viaGate(() =>
+    scripts.checkHold(
       keys.gate(packetId),
       keys.holders(packetId),
       keys.claimed(packetId),
       keys.audience(packetId),
       userId,
       nowMs,
-    );
-  } catch (err) {
-    throw new RedisUnavailable('the grab gate is unreachable', { cause: err });
-  }
+    ),
+  );
 }
 
 export async function openWithHold(
