@@ -9,7 +9,7 @@ import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode, isDomainError } from '../domain/errors';
 import { sumFen } from '../domain/money';
 import { ensureWallet, ensureWallets, openEscrow, postTransfer, postTransfers } from '../ledger/transfers';
-import { armGateFromPostgres, armGate, removeGate } from '../packets/gate';
+import { armGateFromPostgres, armGate, exhaustGate, removeGate } from '../packets/gate';
 import {
   countUncredited,
   findPacket,
@@ -72,7 +72,23 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
     async payPacket(input: PacketInput): Promise<PaidPacket & { armed: boolean }> {
       try {
         await db.withTransaction(async (tx) => {
-          if (await findPacket(tx, input.packetId)) return; // paid by an earlier attempt
+          const existing = await findPacket(tx, input.packetId);
+          if (existing) {
+            // Paid by an earlier attempt, unless the id was handed out twice: then this is another packet's
+            // row, and answering "paid" would let a send succeed without a debit.
+            if (
+              existing.senderId !== input.senderId ||
+              existing.totalFen !== input.totalFen ||
+              existing.shareCount !== input.count
+            ) {
+              throw ApplicationFailure.create({
+                message: `packet id ${input.packetId} belongs to another packet`,
+                type: ErrorCode.PacketIdConflict,
+                nonRetryable: true,
+              });
+            }
+            return;
+          }
           await tx.query(
             `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
                greeting, recipient_id, audience, expires_at)
@@ -101,8 +117,10 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
           });
         });
       } catch (err) {
-        // A refused row is a bad request that slipped past validation: retrying cannot fix it.
-        if (pgErrorCode(err) === PgErrorCode.CheckViolation) {
+        // A refused row (a CHECK, or a value Postgres cannot store, class 22) is a bad request that slipped
+        // past validation: retrying cannot fix it.
+        const code = pgErrorCode(err);
+        if (code === PgErrorCode.CheckViolation || code?.startsWith('22')) {
           throw ApplicationFailure.create({
             message: 'the packet breaks a schema rule',
             type: ErrorCode.InvalidPacket,
@@ -182,7 +200,8 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
           finished,
         };
       });
-      if (result.finished) await removeGate(redis, packetId).catch(() => undefined);
+      // The exhausted gate stays until its TTL so late grabs are still answered by Redis (seed 003).
+      if (result.finished) await exhaustGate(redis, packetId).catch(() => undefined);
       return result;
     },
 

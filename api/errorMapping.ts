@@ -51,6 +51,10 @@ const DOMAIN_PROBLEMS: Record<ErrorCode, ProblemShape> = {
   [ErrorCode.AlreadyHolding]: { status: 409, title: 'Already holding a share' },
   // The per-packet open queue is full: a moment later the same request can succeed.
   [ErrorCode.PacketBusy]: { status: 503, title: 'Packet busy', retryAfterSeconds: 1 },
+  // The send's outcome is not known yet (Temporal slow or away): the same Idempotency-Key finds the same packet.
+  [ErrorCode.PaymentPending]: { status: 503, title: 'Payment pending', retryAfterSeconds: 2 },
+  [ErrorCode.IdempotencyKeyReused]: { status: 422, title: 'Idempotency key reused for another request' },
+  [ErrorCode.PacketIdConflict]: { status: 503, title: 'Packet id taken', retryAfterSeconds: 1 },
 };
 
 export function domainProblem(err: DomainError): Problem {

@@ -19,6 +19,10 @@ export const ErrorCode = {
   NoHold: 'no_hold',
   AlreadyHolding: 'already_holding',
   PacketBusy: 'packet_busy',
+  PaymentPending: 'payment_pending',
+  IdempotencyKeyReused: 'idempotency_key_reused',
+  /** A pre-allocated packet id turned out to be another packet's (the workflow's failure type). */
+  PacketIdConflict: 'packet_id_conflict',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

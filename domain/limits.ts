@@ -110,6 +110,9 @@ export function validateSendRequest(senderId: string, request: SendRequest, limi
   }
 
   const greeting = request.greeting?.trim() ? request.greeting.trim() : null;
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+  if (greeting && /[\u0000-\u001f\u007f]/.test(greeting))
+    refuse(ErrorCode.InvalidPacket, 'greeting has control characters');
   if (greeting && greeting.length > GREETING_MAX_LENGTH)
     refuse(ErrorCode.InvalidPacket, `greeting is at most ${GREETING_MAX_LENGTH} characters`);
 

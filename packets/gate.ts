@@ -37,6 +37,16 @@ export async function armGate(redis: RedisDeps, gate: GateState): Promise<boolea
   return armed === 1;
 }
 
+/** A finished packet's gate: no share left, holders dropped, claimed and audience kept until the TTL. */
+export async function exhaustGate(redis: RedisDeps, packetId: string): Promise<void> {
+  const { keys } = redis;
+  await redis.client
+    .multi()
+    .hset(keys.gate(packetId), 'remaining', 0)
+    .unlink(keys.holders(packetId), keys.detail(packetId))
+    .exec();
+}
+
 export async function removeGate(redis: RedisDeps, packetId: string): Promise<void> {
   const { keys } = redis;
   await redis.client.unlink(

@@ -71,6 +71,9 @@ export async function openShare(
     options.onTransaction?.();
     return await db.withTransaction(async (tx) => {
       const packet = await findPacket(tx, packetId, { lock: true });
+      // A double tap: the other request may have committed this user's claim while we waited for the lock.
+      const raced = await findClaim(tx, packetId, userId);
+      if (raced) return raced;
       // Not found and not allowed read the same, so the answer reveals nothing about packets one may not see.
       if (!packet || !canView(packet, userId, []))
         throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');

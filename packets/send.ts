@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Send: validate, pre-allocate the packet id, and Update-with-Start the packet workflow so the answer carries
  * the payment outcome. With an Idempotency-Key the packet id is remembered in Postgres first, so any retry,
@@ -6,6 +7,7 @@
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -15,7 +17,7 @@ import { DomainError, ErrorCode } from '../domain/errors';
 import { validateSendRequest, type SendRequest } from '../domain/limits';
 import type { RedisDeps } from '../redis';
 import type { TemporalDeps } from '../temporal/client';
-import { packetWorkflowId, payUpdate, type PacketInput } from '../workflows/messages';
+import { packetWorkflowId, payUpdate, type PacketInput, type PaidPacket } from '../workflows/messages';
 import type { packetWorkflow } from '../workflows/packet';
 import { PacketStatusKey, SenderIdKey } from '../workflows/searchAttributes';
 import { getPacketDetail, type PacketDetail } from './detail';
@@ -32,25 +34,45 @@ async function packetIdFor(
   deps: SendDeps,
   senderId: string,
   idempotencyKey: string | undefined,
+  requestHash: string,
 ): Promise<string> {
   const allocate = async () =>
     (await allocatePacketId({ db: deps.db, redis: deps.redis, region: deps.config.packet.region })).packetId;
   if (!idempotencyKey) return allocate();
-  const known = await deps.db.query<{ packet_id: string }>(
-    'SELECT packet_id FROM packet_requests WHERE sender_id = $1 AND idempotency_key = $2',
-    [senderId, idempotencyKey],
-  );
-  if (known.rows[0]) return known.rows[0].packet_id;
   const candidate = await allocate();
   // Two concurrent first attempts race here; the loser adopts the winner's id.
-  const { rows } = await deps.db.query<{ packet_id: string }>(
-    `INSERT INTO packet_requests (sender_id, idempotency_key, packet_id) VALUES ($1, $2, $3)
-     ON CONFLICT (sender_id, idempotency_key) DO UPDATE SET sender_id = EXCLUDED.sender_id RETURNING packet_id`,
-    [senderId, idempotencyKey, candidate],
+  const { rows } = await deps.db.query<{ packet_id: string; request_hash: string | null }>(
+    `INSERT INTO packet_requests (sender_id, idempotency_key, packet_id, request_hash) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (sender_id, idempotency_key) DO UPDATE SET sender_id = EXCLUDED.sender_id
+     RETURNING packet_id, request_hash`,
+    [senderId, idempotencyKey, candidate, requestHash],
   );
-  const packetId = rows[0]?.packet_id;
-  if (!packetId) throw new Error('packet_requests returned no packet id');
-  return packetId;
+  const row = rows[0];
+  if (!row) throw new Error('packet_requests returned no packet id');
+  if (row.request_hash !== null && row.request_hash !== requestHash) {
+    throw new DomainError(
+      ErrorCode.IdempotencyKeyReused,
+      'this Idempotency-Key was used for a different packet',
+    );
+  }
+  return row.packet_id;
+}
+
+/** Business refusals a send answers with, from the failed update or the failed workflow of an earlier try. */
+function refusalOf(err: unknown): DomainError | undefined {
+  const cause =
+    err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : undefined;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  if (cause.type === ErrorCode.InsufficientFunds) return insufficientFunds(err);
+  if (cause.type === ErrorCode.InvalidPacket)
+    return new DomainError(ErrorCode.InvalidPacket, cause.message, {}, { cause: err });
+  return undefined;
+}
+
+function isIdCollision(err: unknown): boolean {
+  const cause =
+    err instanceof WorkflowUpdateFailedError || err instanceof WorkflowFailedError ? err.cause : undefined;
+  return cause instanceof ApplicationFailure && cause.type === ErrorCode.PacketIdConflict;
 }
 
 function insufficientFunds(cause: unknown): DomainError {
@@ -58,6 +80,34 @@ function insufficientFunds(cause: unknown): DomainError {
     ErrorCode.InsufficientFunds,
     'the wallet balance does not cover this packet',
     {},
+    { cause },
+  );
+}
+
+/** How long a send waits for its payment before answering 503 payment_pending. */
+export const SEND_DEADLINE_MS = 10_000;
+
+/**
+ * The pre-allocated id was already another packet's (a Redis counter rewound). Nothing was paid; forget the
+ * key's id so the client's retry allocates a fresh one, and fail this attempt.
+ */
+async function collided(
+  deps: SendDeps,
+  senderId: string,
+  idempotencyKey: string | undefined,
+  packetId: string,
+  cause: unknown,
+): Promise<never> {
+  if (idempotencyKey) {
+    await deps.db.query(
+      'DELETE FROM packet_requests WHERE sender_id = $1 AND idempotency_key = $2 AND packet_id = $3',
+      [senderId, idempotencyKey, packetId],
+    );
+  }
+  throw new DomainError(
+    ErrorCode.PaymentPending,
+    'the packet id was taken; retry to send',
+    { packetId },
     { cause },
   );
 }
@@ -76,7 +126,10 @@ export async function sendPacket(
 ): Promise<PacketDetail> {
   const { idempotencyKey } = options;
   const valid = validateSendRequest(senderId, request, deps.config.packet);
-  const packetId = await packetIdFor(deps, senderId, idempotencyKey);
+  const requestHash = createHash('sha256')
+    .update(JSON.stringify([senderId, valid]))
+    .digest('hex');
+  const packetId = await packetIdFor(deps, senderId, idempotencyKey, requestHash);
   const input: PacketInput = {
     packetId,
     senderId,
@@ -103,22 +156,44 @@ export async function sendPacket(
     ],
     staticSummary: `${valid.type} packet ${packetId}: ${valid.totalFen} fen in ${valid.count} shares from ${senderId}`,
   });
+  const handle = deps.temporal.client.workflow.getHandle(packetWorkflowId(packetId));
+  let paid: PaidPacket | undefined;
   try {
-    await deps.temporal.client.workflow.executeUpdateWithStart(payUpdate, {
-      updateId: idempotencyKey ? `pay-${idempotencyKey}` : `pay-${packetId}`,
-      startWorkflowOperation: start,
-    });
+    paid = await deps.temporal.client.withDeadline(Date.now() + SEND_DEADLINE_MS, () =>
+      deps.temporal.client.workflow.executeUpdateWithStart(payUpdate, {
+        updateId: idempotencyKey ? `pay-${idempotencyKey}` : `pay-${packetId}`,
+        startWorkflowOperation: start,
+      }),
+    );
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-      if (err.cause.type === ErrorCode.InsufficientFunds) throw insufficientFunds(err);
-      if (err.cause.type === ErrorCode.InvalidPacket) {
-        throw new DomainError(ErrorCode.InvalidPacket, err.cause.message, {}, { cause: err });
-      }
+    const refusal = refusalOf(err);
+    if (refusal) throw refusal;
+    if (isIdCollision(err)) return collided(deps, senderId, idempotencyKey, packetId, err);
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+      // Temporal is slow or away and the payment may or may not have started: the client retries with
+      // the same Idempotency-Key, which reaches this same packet id and workflow.
+      throw new DomainError(
+        ErrorCode.PaymentPending,
+        'the payment is still being processed; retry shortly',
+        { packetId },
+        { cause: err },
+      );
     }
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     // The workflow of this key already finished: answer with its outcome instead of starting anything.
-    const description = await deps.temporal.client.workflow.getHandle(packetWorkflowId(packetId)).describe();
-    if (description.status.name === 'FAILED') throw insufficientFunds(err);
+    try {
+      await handle.result();
+    } catch (failed) {
+      const earlier = refusalOf(failed);
+      if (earlier) throw earlier;
+      if (isIdCollision(failed)) return collided(deps, senderId, idempotencyKey, packetId, failed);
+      throw failed;
+    }
+  }
+  if (
+    paid &&
+    (paid.senderId !== senderId || paid.totalFen !== valid.totalFen || paid.count !== valid.count)
+  ) {
+    return collided(deps, senderId, idempotencyKey, packetId, undefined);
   }
   const detail = await getPacketDetail(deps.db, packetId, senderId);
   if (!detail) throw new Error(`packet ${packetId} was paid but is not readable`);

@@ -67,6 +67,8 @@ export interface PacketView {
   lastError: string | null;
   /** Claims opened but not yet credited, as far as the workflow has heard. */
   waiting: WaitingCredit[];
+  /** Claims this workflow has credited (carried across continue-as-new). */
+  creditedIds: string[];
 }
 
 /** Update-with-Start target: returns once payment committed, or fails with InsufficientFunds. */

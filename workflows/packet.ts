@@ -47,7 +47,11 @@ const FAILURE_BACKOFF_MAX_MS = 60_000;
 const HISTORY_EVENTS_BEFORE_CONTINUE = 4_000;
 
 /** Business refusals of the payment: the send answers with them and the workflow ends FAILED. */
-const PAYMENT_REFUSALS = new Set<string>([ErrorCode.InsufficientFunds, ErrorCode.InvalidPacket]);
+const PAYMENT_REFUSALS = new Set<string>([
+  ErrorCode.InsufficientFunds,
+  ErrorCode.InvalidPacket,
+  ErrorCode.PacketIdConflict,
+]);
 
 const payment = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
@@ -56,7 +60,11 @@ const payment = proxyActivities<Activities>({
   retry: {
     initialInterval: '200 milliseconds',
     maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: [ErrorCode.InsufficientFunds, ErrorCode.InvalidPacket],
+    nonRetryableErrorTypes: [
+      ErrorCode.InsufficientFunds,
+      ErrorCode.InvalidPacket,
+      ErrorCode.PacketIdConflict,
+    ],
   },
 });
 
@@ -102,17 +110,25 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     failingSinceMs: null,
     lastError: null,
     waiting: [],
+    creditedIds: [],
   };
   const waiting = new Map<string, WaitingCredit>(view.waiting.map((claim) => [claim.claimId, claim]));
+  // A signal can arrive after the wave that credited its claim (a wave may find claims before their signal
+  // is flushed); remembering what was credited keeps such claims off the waiting list. At most `count` ids.
+  const credited = new Set<string>(view.creditedIds);
   let wakeups = 0;
   let paymentError: ApplicationFailure | undefined;
   let paid = carried !== undefined;
 
-  setHandler(packetViewQuery, () => ({ ...view, waiting: [...waiting.values()] }));
+  setHandler(packetViewQuery, () => ({
+    ...view,
+    waiting: [...waiting.values()],
+    creditedIds: [...credited],
+  }));
   setHandler(claimedSignal, ({ claims }) => {
     wakeups++;
     for (const claim of claims) {
-      if (!waiting.has(claim.claimId))
+      if (!waiting.has(claim.claimId) && !credited.has(claim.claimId))
         waiting.set(claim.claimId, { ...claim, sinceMs: Date.now(), lastError: null });
     }
   });
@@ -206,7 +222,10 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
   }
 
   const settled = (ids: string[], fen: number) => {
-    for (const id of ids) waiting.delete(id);
+    for (const id of ids) {
+      waiting.delete(id);
+      credited.add(id);
+    }
     view.creditedCount += ids.length;
     view.creditedFen += fen;
   };
@@ -242,7 +261,11 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     publish('OPEN');
     if (workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof packetWorkflow>(input, { ...view, waiting: [...waiting.values()] });
+      return continueAsNew<typeof packetWorkflow>(input, {
+        ...view,
+        waiting: [...waiting.values()],
+        creditedIds: [...credited],
+      });
     }
   }
 

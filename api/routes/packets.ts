@@ -192,7 +192,9 @@ export function packetRoutes(ctx: AppContext): Router {
       let claim: OpenedClaim;
       try {
         try {
-          claim = await openWithHold(openDeps, params.id, user.id, { redisDown: ctx.redisDown() });
+          const redisDown = ctx.redisDown();
+          if (redisDown) await ctx.rateLimits.consume('packetDegraded', params.id);
+          claim = await openWithHold(openDeps, params.id, user.id, { redisDown });
         } catch (err) {
           if (!(err instanceof RedisUnavailable)) throw err;
           await ctx.rateLimits.consume('packetDegraded', params.id);

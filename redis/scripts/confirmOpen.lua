@@ -3,11 +3,20 @@
   nor be grabbed again by the same user.
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed
   ARGV[1] userId
-  Returns: 1 a hold was converted, 0 no hold was left (it lapsed and its share went back to the pool)
+  Returns: 1 a hold was converted, 0 no hold was left (it lapsed; the share is taken out again) or no gate
 ]]
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
 redis.call('SADD', KEYS[3], ARGV[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[3], ttl)
 end
-return redis.call('ZREM', KEYS[2], ARGV[1])
+local removed = redis.call('ZREM', KEYS[2], ARGV[1])
+if removed == 0 then
+  -- The hold had lapsed and a grab already returned its share to the pool: take it back out, since the
+  -- claim used it.
+  redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+end
+return removed

@@ -14,11 +14,12 @@ local gate = redis.call('HMGET', KEYS[1], 'remaining', 'expiresAtMs', 'restricte
 if not gate[1] then
   return {-3, 0, 0}
 end
-if nowMs >= tonumber(gate[2]) then
-  return {-4, 0, 0}
-end
+-- Membership first: a stranger learns nothing, not even that the packet expired.
 if gate[3] == '1' and redis.call('SISMEMBER', KEYS[4], userId) == 0 then
   return {-5, 0, 0}
+end
+if nowMs >= tonumber(gate[2]) then
+  return {-4, 0, 0}
 end
 if redis.call('SISMEMBER', KEYS[3], userId) == 1 then
   return {-1, 0, 0}
