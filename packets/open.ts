@@ -8,7 +8,7 @@ import { PgErrorCode, pgErrorCode, type Db, type Queryable } from '../db';
 import { drawShareFen, type RandomInt } from '../domain/allocation';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { canView } from './detail';
-import { findPacket } from './store';
+import { PACKET_COLUMNS, type PacketRow } from './store';
 
 export interface OpenedClaim {
   claimId: string;
@@ -32,23 +32,33 @@ interface ClaimRecord {
 
 export const claimIdOf = (packetId: string, seq: number): string => `${packetId}-${seq}`;
 
-async function findClaim(db: Queryable, packetId: string, userId: string): Promise<OpenedClaim | undefined> {
-  const { rows } = await db.query<ClaimRecord>(
-    'SELECT id, seq, amount_fen, created_at, credited_at FROM claims WHERE packet_id = $1 AND user_id = $2',
-    [packetId, userId],
-  );
-  const row = rows[0];
-  if (!row) return undefined;
+/** A claim row as the caller first reads it (row_to_json leaves timestamps as strings). */
+function claimFromJson(
+  packetId: string,
+  userId: string,
+  row: Omit<ClaimRecord, 'created_at' | 'credited_at'> & {
+    created_at: Date | string;
+    credited_at: Date | string | null;
+  },
+): OpenedClaim {
   return {
     claimId: row.id,
     packetId,
     userId,
     seq: row.seq,
     amountFen: row.amount_fen,
-    openedAtMs: row.created_at.getTime(),
+    openedAtMs: new Date(row.created_at).getTime(),
     credited: row.credited_at !== null,
     created: false,
   };
+}
+
+async function findClaim(db: Queryable, packetId: string, userId: string): Promise<OpenedClaim | undefined> {
+  const { rows } = await db.query<ClaimRecord>(
+    'SELECT id, seq, amount_fen, created_at, credited_at FROM claims WHERE packet_id = $1 AND user_id = $2',
+    [packetId, userId],
+  );
+  return rows[0] && claimFromJson(packetId, userId, rows[0]);
 }
 
 export interface OpenOptions {
@@ -69,29 +79,37 @@ export async function openShare(
   const randomInt = options.randomInt ?? cryptoRandomInt;
   try {
     options.onTransaction?.();
+    // The packet's row lock is held from the first statement to COMMIT, so the transaction is three round
+    // trips: lock and read (with this user's claim, for a double tap that committed while we waited), write
+    // the claim and the packet in one statement, commit.
     return await db.withTransaction(async (tx) => {
-      const packet = await findPacket(tx, packetId, { lock: true });
-      // A double tap: the other request may have committed this user's claim while we waited for the lock.
-      const raced = await findClaim(tx, packetId, userId);
-      if (raced) return raced;
+      const { rows: locked } = await tx.query<PacketRow & { raced: ClaimRecord | null }>(
+        `SELECT ${PACKET_COLUMNS},
+           (SELECT row_to_json(c) FROM (SELECT id, seq, amount_fen, created_at, credited_at FROM claims
+              WHERE packet_id = $1 AND user_id = $2) c) AS raced
+         FROM packets WHERE id = $1 FOR UPDATE`,
+        [packetId, userId],
+      );
+      const packet = locked[0];
+      if (packet?.raced) return claimFromJson(packetId, userId, packet.raced);
       // Not found and not allowed read the same, so the answer reveals nothing about packets one may not see.
       if (!packet || !canView(packet, userId, []))
         throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
       const nowMs = options.nowMs ?? Date.now();
-      if (packet.status !== 'open' || packet.expiresAt.getTime() <= nowMs)
+      if (packet.status !== 'open' || new Date(packet.expiresAt).getTime() <= nowMs) {
         throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
+      }
       if (packet.remainingCount === 0)
         throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
       const amountFen = drawShareFen(packet.type, packet.remainingFen, packet.remainingCount, randomInt);
       const seq = packet.shareCount - packet.remainingCount + 1;
       const claimId = claimIdOf(packetId, seq);
       const { rows } = await tx.query<{ created_at: Date }>(
-        'INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ($1, $2, $3, $4, $5) RETURNING created_at',
+        `WITH taken AS (
+           UPDATE packets SET remaining_fen = remaining_fen - $5, remaining_count = remaining_count - 1 WHERE id = $2
+         )
+         INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
         [claimId, packetId, userId, seq, amountFen],
-      );
-      await tx.query(
-        'UPDATE packets SET remaining_fen = remaining_fen - $2, remaining_count = remaining_count - 1 WHERE id = $1',
-        [packetId, amountFen],
       );
       return {
         claimId,
