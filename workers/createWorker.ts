@@ -29,6 +29,9 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     // Bounded concurrency: the credit path is I/O bound on Postgres, and the pool is the real limit.
     maxConcurrentActivityTaskExecutions: 50,
     maxConcurrentWorkflowTaskExecutions: 50,
+    // The SDK sizes its sticky cache from the heap limit (thousands of workflows here); every open packet
+    // then stays in memory. A bounded cache costs a history replay when an evicted packet wakes up again.
+    maxCachedWorkflows: 500,
     ...options.overrides,
   });
 }

@@ -1,0 +1,136 @@
+/**
+ * Runs client flows (one grab, a grab then an open, a send...) under a load shape and keeps what the report
+ * needs: per-flow latency, outcome counts, errors with a few examples, and when the last flow finished.
+ */
+import { closedLoop, openLoop } from './load';
+import { progress } from './progress';
+
+/** `outcome` starting with "error" counts as an error; anything else is an expected answer. */
+export interface FlowResult {
+  outcome: string;
+  /** HTTP requests (or calls) the flow made. */
+  requests: number;
+  /** For errors: the status and the start of the body, kept for the first few. */
+  detail?: string;
+  /** Latency of the flow's steps (e.g. grab, open), ms, when the flow measures them. */
+  steps?: Record<string, number>;
+}
+
+export interface FlowRun {
+  count: number;
+  durationMs: number;
+  latenciesMs: number[];
+  /** Latencies of named steps across flows (a grab-then-open flow's grabs and opens). */
+  stepLatenciesMs: Record<string, number[]>;
+  outcomes: Record<string, number>;
+  errors: number;
+  errorExamples: string[];
+  requests: number;
+  /** Wall clock (ms) when the last flow ended. */
+  lastDoneMs: number;
+  /** Open loop only: flows started late (the generator or the in-flight bound could not keep the rate). */
+  late?: number;
+}
+
+const ERROR_EXAMPLES_KEPT = 5;
+
+function collector(count: number) {
+  const run: FlowRun = {
+    count,
+    durationMs: 0,
+    latenciesMs: [],
+    stepLatenciesMs: {},
+    outcomes: {},
+    errors: 0,
+    errorExamples: [],
+    requests: 0,
+    lastDoneMs: 0,
+  };
+  const record = (result: FlowResult, latencyMs: number) => {
+    run.latenciesMs.push(latencyMs);
+    for (const [step, ms] of Object.entries(result.steps ?? {})) (run.stepLatenciesMs[step] ??= []).push(ms);
+    run.outcomes[result.outcome] = (run.outcomes[result.outcome] ?? 0) + 1;
+    run.requests += result.requests;
+    run.lastDoneMs = Date.now();
+    if (result.outcome.startsWith('error')) {
+      run.errors++;
+      if (run.errorExamples.length < ERROR_EXAMPLES_KEPT)
+        run.errorExamples.push(`${result.outcome}${result.detail ? `: ${result.detail}` : ''}`);
+    }
+  };
+  return { run, record };
+}
+
+/** `concurrency` clients, each starting its next flow when the last one finished. */
+export async function runFlows(
+  label: string,
+  count: number,
+  concurrency: number,
+  flow: (index: number) => Promise<FlowResult>,
+): Promise<FlowRun> {
+  const { run, record } = collector(count);
+  const bar = progress(label, count);
+  const loop = await closedLoop(
+    count,
+    concurrency,
+    async (index) => {
+      const startedMs = performance.now();
+      const result = await flow(index);
+      record(result, performance.now() - startedMs);
+    },
+    bar,
+  );
+  run.durationMs = loop.durationMs;
+  bar.done(summaryOf(run));
+  return run;
+}
+
+/** Flows started at a steady rate; latency counts from each flow's scheduled start. */
+export async function runScheduledFlows(
+  label: string,
+  count: number,
+  ratePerSecond: number,
+  maxInFlight: number,
+  flow: (index: number) => Promise<FlowResult>,
+): Promise<FlowRun> {
+  const { run, record } = collector(count);
+  const bar = progress(label, count);
+  const loop = await openLoop(
+    count,
+    ratePerSecond,
+    maxInFlight,
+    async (index, scheduledMs) => {
+      const result = await flow(index);
+      record(result, Date.now() - scheduledMs);
+    },
+    bar,
+  );
+  run.durationMs = loop.durationMs;
+  run.late = loop.late;
+  bar.done(summaryOf(run));
+  return run;
+}
+
+function summaryOf(run: FlowRun): string {
+  const rate = run.durationMs > 0 ? Math.round((run.count * 1000) / run.durationMs) : 0;
+  const outcomes = Object.entries(run.outcomes)
+    .map(([outcome, n]) => `${outcome} ${n}`)
+    .join(', ');
+  return `${run.count} in ${(run.durationMs / 1000).toFixed(1)} s (${rate}/s): ${outcomes}`;
+}
+
+/** Maps an HTTP answer to a flow result: `expected` statuses name their outcome, anything else is an error. */
+export function outcomeOf(
+  step: string,
+  answer: { status: number; body: string; error?: string },
+  expected: Record<number, string>,
+  requests: number,
+): FlowResult {
+  const outcome = expected[answer.status];
+  if (outcome) return { outcome, requests };
+  return {
+    outcome: `error ${step} ${answer.status || 'network'}`,
+    requests,
+    detail: answer.error ?? answer.body.slice(0, 160),
+  };
+}

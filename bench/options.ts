@@ -1,0 +1,144 @@
+/**
+ * Command line and run sizes. `--quick` keeps the whole run under two minutes on a 2-core machine; the
+ * default is the size the issue names (10,000-client storm, 50 x 100 bursts, 500 x 10 spread packets).
+ */
+export interface Sizes {
+  /** Grab-then-open flows sent to warm the JIT of every server before anything is measured. */
+  warmupFlows: number;
+  /** Scenario 1: clients on one 100-share packet, and how many run at once. */
+  stormClients: number;
+  stormConcurrency: number;
+  /** Scenario 2: packets of 100 shares, each opened by its own crowd. */
+  burstPackets: number;
+  burstConcurrency: number;
+  /** Scenario 3: packets of 10 shares per rate step; rising steps as fractions of the raw signal rate. */
+  spreadPackets: number;
+  spreadSteps: number[];
+  /** Longest a rate step runs; slower steps open only part of each packet. */
+  spreadStepSeconds: number;
+  /** After the first failing step, try once halfway between it and the last passing one. */
+  spreadRefine: boolean;
+  /** Scenario 4 and its reference: packets sent (workflows run) and how many at once. */
+  sends: number;
+  sendConcurrency: number;
+  trivialWorkflows: number;
+  /** Machine limits: grabShare calls straight to Redis; open transactions straight to Postgres. */
+  redisGrabs: number;
+  redisConcurrency: number;
+  pgOpenPackets: number;
+  pgConcurrency: number;
+}
+
+export const SHARES_PER_BURST_PACKET = 100;
+export const SHARES_PER_SPREAD_PACKET = 10;
+export const STORM_SHARES = 100;
+
+const QUICK: Sizes = {
+  warmupFlows: 600,
+  stormClients: 4_000,
+  stormConcurrency: 500,
+  burstPackets: 15,
+  burstConcurrency: 500,
+  spreadPackets: 100,
+  spreadSteps: [0.03, 0.1, 0.25, 0.5],
+  spreadStepSeconds: 5,
+  spreadRefine: false,
+  sends: 150,
+  sendConcurrency: 50,
+  trivialWorkflows: 150,
+  redisGrabs: 20_000,
+  redisConcurrency: 500,
+  pgOpenPackets: 20,
+  pgConcurrency: 20,
+};
+
+const FULL: Sizes = {
+  warmupFlows: 1_500,
+  stormClients: 10_000,
+  stormConcurrency: 500,
+  burstPackets: 50,
+  burstConcurrency: 500,
+  spreadPackets: 500,
+  spreadSteps: [0.02, 0.04, 0.08, 0.15, 0.3, 0.5, 0.8, 1.0],
+  spreadStepSeconds: 12,
+  spreadRefine: true,
+  sends: 500,
+  sendConcurrency: 50,
+  trivialWorkflows: 400,
+  redisGrabs: 50_000,
+  redisConcurrency: 500,
+  pgOpenPackets: 100,
+  pgConcurrency: 20,
+};
+
+export const PHASES = ['machine', 'storm', 'temporal', 'bursts', 'spread', 'send'] as const;
+export type PhaseName = (typeof PHASES)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Phases to run (warm-up always runs); all by default. */
+  only: Set<PhaseName>;
+  /** A running service to measure instead of starting one (loopback only). */
+  url: string | undefined;
+  /** Start the API child under `node --cpu-prof` and summarise where its time went. */
+  profile: boolean;
+  sizes: Sizes;
+}
+
+export const USAGE = `usage: npm run bench -- [--quick] [--only PHASE,...] [--url http://127.0.0.1:PORT] [--profile]
+  --quick    a smaller run, under two minutes
+  --only     some of ${PHASES.join(', ')} (spread brings temporal, whose signal rate sets its steps)
+  --url      measure a running service (its DATABASE_URL, REDIS_*, TEMPORAL_ADDRESS and AUTH_SECRET come from
+             the environment, as for the service itself); references still run in a world of their own
+  --profile  run the API child under node --cpu-prof and print where its CPU time went`;
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  /** True for --help: the usage was asked for, so it is not a failure. */
+  helpOnly = false;
+}
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  let quick = false;
+  let url: string | undefined;
+  let profile = false;
+  let only = new Set<PhaseName>(PHASES);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') quick = true;
+    else if (arg === '--only') only = parsePhases(argv[++i]);
+    else if (arg === '--profile') profile = true;
+    else if (arg === '--url') url = argv[++i];
+    else if (arg?.startsWith('--url=')) url = arg.slice('--url='.length);
+    else if (arg === '--help' || arg === '-h') {
+      const help = new UsageError(USAGE);
+      help.helpOnly = true;
+      throw help;
+    } else throw new UsageError(`unknown argument ${String(arg)}\n${USAGE}`);
+  }
+  if (url !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (err) {
+      throw new UsageError(`--url ${url} is not a URL`, { cause: err });
+    }
+    // The bench sends thousands of requests a second: it only ever aims them at this machine.
+    if (parsed.protocol !== 'http:' || !LOOPBACK_HOSTS.has(parsed.hostname))
+      throw new UsageError(`--url must be http://127.0.0.1:PORT (loopback only), not ${url}`);
+    url = parsed.origin;
+    if (profile) throw new UsageError('--profile needs the API the bench starts itself; drop --url');
+  }
+  if (only.has('spread')) only.add('temporal');
+  return { quick, url, profile, only, sizes: quick ? QUICK : FULL };
+}
+
+function parsePhases(list: string | undefined): Set<PhaseName> {
+  const names = (list ?? '').split(',').filter(Boolean);
+  const unknown = names.filter((name) => !(PHASES as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0)
+    throw new UsageError(`--only takes a list of ${PHASES.join(', ')}; got ${list ?? 'nothing'}`);
+  return new Set(names as PhaseName[]);
+}

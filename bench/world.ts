@@ -1,0 +1,224 @@
+/**
+ * The bench's isolated world, like the test suite's global setup: a fresh Postgres database (migrated), a
+ * Redis key prefix, a headless in-memory Temporal dev server on a free port with the search attributes
+ * registered, and real child processes for the API and the worker configured only through environment
+ * variables, plus the reference servers. With --url the service is the one given and only the references
+ * get a world of their own (on the same Postgres, Redis and Temporal the environment names).
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { loadConfig, type Config } from '../config';
+import { createDb, type Db } from '../db';
+import { dropDatabase } from '../db/admin';
+import { migrate } from '../db/migrate';
+import { createRedis, deleteByPrefix, type RedisDeps } from '../redis';
+import { ensurePostgres, ensureRedis } from '../scripts/lib/services';
+import { findTemporalCli, registerSearchAttributes, startDevServer } from '../scripts/lib/temporalCli';
+import { createTemporal, type TemporalDeps } from '../temporal/client';
+import type { Cleanup } from './cleanup';
+import { startChild, type Child } from './children';
+import { childEnv } from './env';
+import { log, sleep } from './progress';
+import { ProcSampler } from './procstats';
+import { PROFILE_DIR } from './profile';
+import { startReferences, type References } from './references/servers';
+
+const READY_TIMEOUT_MS = 180_000;
+
+export interface Service {
+  url: string;
+  config: Config;
+  db: Db;
+  temporal: TemporalDeps;
+  /** Absent with --url: the service's processes are not ours to watch. */
+  api?: Child;
+  worker?: Child;
+}
+
+export interface World {
+  runId: string;
+  local: boolean;
+  service: Service;
+  refs: References;
+  /** Clients on the references' database and prefix (the service's own in a local run). */
+  db: Db;
+  redis: RedisDeps;
+  temporal: TemporalDeps;
+  config: Config;
+  procs: ProcSampler;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** Service clients fail fast instead of queueing while disconnected, so the bench waits for the connection. */
+async function connectedRedis(config: Config): Promise<RedisDeps> {
+  const redis = createRedis(config, { lazyConnect: true });
+  await redis.client.connect();
+  return redis;
+}
+
+/** A fresh database and key prefix on the servers `base` names, removed by cleanup. */
+async function isolatedConfig(base: Config, runId: string, temporalAddress: string, cleanup: Cleanup) {
+  const config = loadConfig({
+    NODE_ENV: 'production',
+    DATABASE_URL: withDatabase(base.database.url, `rp_bench_${runId}`),
+    DATABASE_SCHEMA: 'public',
+    REDIS_URL: base.redis.url,
+    REDIS_KEY_PREFIX: `rp:bench:${runId}:`,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_TASK_QUEUE: `bench-${runId}`,
+    AUTH_SECRET: randomBytes(24).toString('hex'),
+    PACKET_MIN_EXPIRY_SECONDS: '1',
+  });
+  await ensurePostgres(config, log);
+  cleanup.add('drop the bench database', () => dropDatabase(config.database.url));
+  await ensureRedis(config, log);
+  cleanup.add('delete the bench Redis keys', async () => {
+    const redis = await connectedRedis(config);
+    try {
+      await deleteByPrefix(redis.client, redis.keys);
+    } finally {
+      await redis.close();
+    }
+  });
+  const db = createDb(config, { applicationName: 'redpacket-bench' });
+  const redis = await connectedRedis(config);
+  cleanup.add('close the bench clients', async () => {
+    await redis.close();
+    await db.close();
+  });
+  await migrate(db);
+  log(`database ${config.database.url.split('/').pop()}, Redis prefix ${config.redis.keyPrefix}`);
+  return { config, db, redis };
+}
+
+async function waitForApi(url: string, api: Child | undefined): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let last = '';
+  while (Date.now() < deadline) {
+    if (api?.exited()) throw new Error(`the API exited during start-up:\n${api.output()}`);
+    try {
+      const res = await fetch(`${url}/readyz`);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = err instanceof Error ? err.message : String(err);
+    }
+    await sleep(500);
+  }
+  throw new Error(`${url}/readyz not ready after ${READY_TIMEOUT_MS} ms: ${last}`);
+}
+
+/** The worker is ready when it has run the service's own self-check workflow end to end. */
+async function waitForWorker(
+  temporal: TemporalDeps,
+  config: Config,
+  runId: string,
+  worker: Child,
+): Promise<void> {
+  const check = temporal.client.workflow.execute('selfCheckWorkflow', {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: `bench-selfcheck-${runId}`,
+    args: [runId],
+    workflowExecutionTimeout: `${READY_TIMEOUT_MS / 1000} seconds`,
+  });
+  const exited = new Promise<never>((_, reject) => {
+    worker.process.once('exit', () =>
+      reject(new Error(`the worker exited during start-up:\n${worker.output()}`)),
+    );
+  });
+  await Promise.race([check, exited]);
+}
+
+async function useRunningService(url: string, base: Config, cleanup: Cleanup): Promise<Service> {
+  const db = createDb(base, { applicationName: 'redpacket-bench' });
+  const temporal = createTemporal(base);
+  cleanup.add('close the service clients', async () => {
+    await temporal.close();
+    await db.close();
+  });
+  await waitForApi(url, undefined);
+  log(`measuring the running service at ${url}`);
+  return { url, config: base, db, temporal };
+}
+
+async function startService(
+  own: { config: Config; db: Db },
+  temporal: TemporalDeps,
+  runId: string,
+  profile: boolean,
+  cleanup: Cleanup,
+): Promise<Service> {
+  const port = await freePort();
+  const env = childEnv(own.config, port);
+  const worker = startChild({ name: 'worker', entry: 'workers/main.ts', env });
+  cleanup.add('stop the worker', () => worker.stop());
+  const api = startChild({
+    name: 'api',
+    entry: 'api/server.ts',
+    env,
+    nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [],
+  });
+  cleanup.add('stop the API', () => api.stop());
+  const service = { url: `http://127.0.0.1:${port}`, config: own.config, db: own.db, temporal, api, worker };
+  await Promise.all([waitForApi(service.url, api), waitForWorker(temporal, own.config, runId, worker)]);
+  log(`API ${service.url} (pid ${api.pid}) and worker (pid ${worker.pid}) ready`);
+  return service;
+}
+
+export async function buildWorld(
+  options: { url: string | undefined; profile: boolean },
+  cleanup: Cleanup,
+): Promise<World> {
+  const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+  const base = loadConfig();
+  const cli = findTemporalCli(base.temporal.cliPath, log);
+  let temporalAddress = base.temporal.address;
+  const pids = new Map<string, number>();
+  if (!options.url) {
+    const server = await startDevServer({
+      cliPath: cli,
+      port: await freePort(),
+      namespace: base.temporal.namespace,
+    });
+    cleanup.add('stop the Temporal dev server', () => server.stop());
+    temporalAddress = server.address;
+    if (server.child.pid) pids.set('temporal', server.child.pid);
+    registerSearchAttributes(cli, temporalAddress, base.temporal.namespace);
+    log(`Temporal dev server on ${temporalAddress} (headless, in memory)`);
+  }
+  const own = await isolatedConfig(base, runId, temporalAddress, cleanup);
+  const temporal = createTemporal(own.config);
+  cleanup.add('close the bench Temporal client', () => temporal.close());
+
+  // The references start while the service does; both must be up before anything is measured.
+  const [service, refs] = await Promise.all([
+    options.url
+      ? useRunningService(options.url, base, cleanup)
+      : startService(own, temporal, runId, options.profile, cleanup),
+    startReferences(own.config, runId, cleanup),
+  ]);
+  if (service.api) pids.set('api', service.api.pid);
+  if (service.worker) pids.set('worker', service.worker.pid);
+  pids.set('reference', refs.server.pid);
+  pids.set('refWorker', refs.worker.pid);
+  const procs = new ProcSampler(pids);
+  cleanup.add('stop sampling memory', () => Promise.resolve(procs.stop()));
+  return { runId, local: !options.url, service, refs, ...own, temporal, procs };
+}
