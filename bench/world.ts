@@ -6,7 +6,6 @@
  * get a world of their own (on the same Postgres, Redis and Temporal the environment names).
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { loadConfig, type Config } from '../config';
 import { createDb, type Db } from '../db';
 import { dropDatabase } from '../db/admin';
@@ -22,6 +21,7 @@ import { log, sleep } from './progress';
 import { ProcSampler } from './procstats';
 import { PROFILE_DIR } from './profile';
 import { startReferences, type References } from './references/servers';
+import { freePort, withDatabase } from '../scripts/lib/isolation';
 
 const READY_TIMEOUT_MS = 180_000;
 
@@ -46,24 +46,6 @@ export interface World {
   temporal: TemporalDeps;
   config: Config;
   procs: ProcSampler;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
 }
 
 /** Service clients fail fast instead of queueing while disconnected, so the bench waits for the connection. */

@@ -4,7 +4,6 @@
  * read what they need from the environment this leaves for the Jest workers.
  */
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -13,24 +12,7 @@ import { ensurePostgres, ensureRedis } from '../../scripts/lib/services';
 import { findTemporalCli, registerSearchAttributes, startDevServer } from '../../scripts/lib/temporalCli';
 import { WORKFLOWS_PATH } from '../../workers/createWorker';
 import { setRunState, type RunState } from './runState';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
+import { freePort, withDatabase } from '../../scripts/lib/isolation';
 
 export default async function globalSetup(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[test setup] ${line}\n`);
