@@ -3,10 +3,11 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { toDetail } from '../../packets/detail';
-import { grab, grabFromPostgres, RedisUnavailable, type Hold } from '../../packets/grab';
+import { grab, grabFromPostgres, RedisUnavailable } from '../../packets/grab';
 import { openWithHold } from '../../packets/openFlow';
 import { sendPacket } from '../../packets/send';
 import type { OpenedClaim } from '../../packets/open';
+import type { Counter } from 'prom-client';
 import type { AppContext } from '../context';
 import { defineRoute } from '../route';
 import { AmountFenSchema, ResourceIdSchema, UserIdSchema } from '../validation';
@@ -89,6 +90,16 @@ function claimBody(claim: OpenedClaim) {
   };
 }
 
+/** Counts a refusal by its code (or `error`) and rethrows; successes are counted by the caller. */
+async function counted<T>(outcomes: Counter<'outcome'>, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (err) {
+    outcomes.inc({ outcome: err instanceof DomainError ? err.code : 'error' });
+    throw err;
+  }
+}
+
 export function packetRoutes(ctx: AppContext): Router {
   const router = Router();
   const services = ctx.packets;
@@ -154,24 +165,36 @@ export function packetRoutes(ctx: AppContext): Router {
     response: { status: 200, description: 'the hold', schema: HoldSchema },
     handler: async ({ params, user, annotate }) => {
       annotate({ packetId: params.id });
-      let hold: Hold;
-      try {
-        hold = ctx.redisDown()
-          ? await degradedGrab(params.id, user.id)
-          : await grab(grabDeps, params.id, user.id);
-      } catch (err) {
-        ctx.metrics.grabOutcomes.inc({ outcome: err instanceof DomainError ? err.code : 'error' });
-        if (!(err instanceof RedisUnavailable)) throw err;
-        hold = await degradedGrab(params.id, user.id);
-      }
+      const hold = await counted(ctx.metrics.grabOutcomes, () =>
+        withFallback(
+          params.id,
+          () => grab(grabDeps, params.id, user.id),
+          () => grabFromPostgres(grabDeps, params.id, user.id),
+        ),
+      );
       ctx.metrics.grabOutcomes.inc({ outcome: hold.degraded ? 'granted_degraded' : 'granted' });
       return { body: hold };
     },
   });
 
-  async function degradedGrab(packetId: string, userId: string): Promise<Hold> {
+  /**
+   * Degraded mode in one place: the Redis path unless Redis is known to be down or fails now; the Postgres
+   * path pays the strict per-packet limit first.
+   */
+  async function withFallback<T>(
+    packetId: string,
+    viaRedis: () => Promise<T>,
+    viaPostgres: () => Promise<T>,
+  ): Promise<T> {
+    if (!ctx.redisDown()) {
+      try {
+        return await viaRedis();
+      } catch (err) {
+        if (!(err instanceof RedisUnavailable)) throw err;
+      }
+    }
     await ctx.rateLimits.consume('packetDegraded', packetId);
-    return grabFromPostgres(grabDeps, packetId, userId);
+    return viaPostgres();
   }
 
   defineRoute(ctx, router, {
@@ -189,21 +212,13 @@ export function packetRoutes(ctx: AppContext): Router {
     response: { status: 200, description: 'the claim', schema: ClaimSchema },
     handler: async ({ params, user, annotate }) => {
       annotate({ packetId: params.id });
-      let claim: OpenedClaim;
-      try {
-        try {
-          const redisDown = ctx.redisDown();
-          if (redisDown) await ctx.rateLimits.consume('packetDegraded', params.id);
-          claim = await openWithHold(openDeps, params.id, user.id, { redisDown });
-        } catch (err) {
-          if (!(err instanceof RedisUnavailable)) throw err;
-          await ctx.rateLimits.consume('packetDegraded', params.id);
-          claim = await openWithHold(openDeps, params.id, user.id, { redisDown: true });
-        }
-      } catch (err) {
-        ctx.metrics.openOutcomes.inc({ outcome: err instanceof DomainError ? err.code : 'error' });
-        throw err;
-      }
+      const claim = await counted(ctx.metrics.openOutcomes, () =>
+        withFallback(
+          params.id,
+          () => openWithHold(openDeps, params.id, user.id, { redisDown: false }),
+          () => openWithHold(openDeps, params.id, user.id, { redisDown: true }),
+        ),
+      );
       annotate({ claimId: claim.claimId });
       ctx.metrics.openOutcomes.inc({ outcome: claim.created ? 'opened' : 'repeat' });
       return { body: claimBody(claim) };
