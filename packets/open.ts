@@ -53,7 +53,12 @@ function claimFromJson(
   };
 }
 
-async function findClaim(db: Queryable, packetId: string, userId: string): Promise<OpenedClaim | undefined> {
+/** The user's claim on a packet, if any, read without locks. */
+export async function findClaim(
+  db: Queryable,
+  packetId: string,
+  userId: string,
+): Promise<OpenedClaim | undefined> {
   const { rows } = await db.query<ClaimRecord>(
     'SELECT id, seq, amount_fen, created_at, credited_at FROM claims WHERE packet_id = $1 AND user_id = $2',
     [packetId, userId],
@@ -74,14 +79,12 @@ export async function openShare(
   userId: string,
   options: OpenOptions = {},
 ): Promise<OpenedClaim> {
-  const already = await findClaim(db, packetId, userId);
-  if (already) return already;
   const randomInt = options.randomInt ?? cryptoRandomInt;
   try {
     options.onTransaction?.();
     // The packet's row lock is held from the first statement to COMMIT, so the transaction is three round
-    // trips: lock and read (with this user's claim, for a double tap that committed while we waited), write
-    // the claim and the packet in one statement, commit.
+    // trips: lock and read (with this user's claim, so a repeat or a double tap that committed while we
+    // waited gets that claim back), write the claim and the packet in one statement, commit.
     return await db.withTransaction(async (tx) => {
       const { rows: locked } = await tx.query<PacketRow & { raced: ClaimRecord | null }>(
         `SELECT ${PACKET_COLUMNS},

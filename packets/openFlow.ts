@@ -10,7 +10,7 @@ import type { PacketDetailCache } from './detailCache';
 import { armGateFromPostgres } from './gate';
 import { viaGate } from './grab';
 import type { KeyedLimiter } from './limiter';
-import { openShare, type OpenedClaim } from './open';
+import { findClaim, openShare, type OpenedClaim } from './open';
 import type { ClaimSignaler } from './signals';
 
 /** Status codes of redis/scripts/checkHold.lua. */
@@ -55,6 +55,12 @@ export async function openWithHold(
       (await armGateFromPostgres(deps.db, deps.redis, packetId).catch(() => false))
     ) {
       status = await checkHold(deps, packetId, userId, nowMs);
+    }
+    // Strangers and repeat openers are answered without a transaction: only live holds reach the limiter.
+    if (status === HoldStatus.NotAllowed) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+    if (status === HoldStatus.Claimed) {
+      const claim = await findClaim(deps.db, packetId, userId);
+      if (claim) return claim;
     }
     if (status === HoldStatus.None)
       throw new DomainError(ErrorCode.NoHold, 'grab a share first, or your hold has lapsed');

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import type { Express } from 'express';
+import type { AppContext } from '../../api/app';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult } from '../support/packets';
 import { expectAuditClean } from '../support/audit';
@@ -7,6 +8,7 @@ import { expectAuditClean } from '../support/audit';
 describe('grab and open', () => {
   let h: Harness;
   let app: Express;
+  let ctx: AppContext;
   const tokens = new Map<string, string>();
   const as = async (userId: string) => {
     if (!tokens.has(userId)) tokens.set(userId, await h.tokenFor(userId));
@@ -29,7 +31,7 @@ describe('grab and open', () => {
   beforeAll(async () => {
     h = await createHarness({ GRAB_HOLD_MS: '400' });
     await h.startWorker();
-    app = h.app();
+    ({ app, ctx } = h.appWithContext());
   });
   afterEach(async () => {
     await expectAuditClean(h.db);
@@ -52,7 +54,9 @@ describe('grab and open', () => {
     const opened = await openAs('g1', packetId);
     expect(opened.status).toBe(200);
     expect(opened.body).toMatchObject({ packetId, creditStatus: expect.stringMatching(/pending|credited/) });
+    const transactionsBefore = ctx.packets.openTransactions.count;
     expect((await openAs('g1', packetId)).body.claimId).toBe(opened.body.claimId);
+    expect(ctx.packets.openTransactions.count).toBe(transactionsBefore);
     expect((await grabAs('g1', packetId)).body.code).toBe('already_claimed');
 
     let detail = await request(app)
@@ -136,6 +140,7 @@ describe('grab and open', () => {
     const packetId = (
       await sendAs('as', { type: 'random', amountFen: 100, count: 2, audience: ['m1', 'm2'] })
     ).body.packetId as string;
+    const transactionsBefore = ctx.packets.openTransactions.count;
     const outsider = await grabAs('stranger', packetId);
     const unknown = await grabAs('stranger', '20991231cn1r99999999999');
     expect(outsider.status).toBe(404);
@@ -146,6 +151,8 @@ describe('grab and open', () => {
       .set(await as('stranger'));
     expect(detail.status).toBe(404);
     expect((await openAs('stranger', packetId)).status).toBe(404);
+    // The gate turned the stranger away: no open transaction reached Postgres.
+    expect(ctx.packets.openTransactions.count).toBe(transactionsBefore);
     expect((await grabAs('m1', packetId)).status).toBe(200);
   });
 
