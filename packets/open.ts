@@ -83,8 +83,10 @@ export async function openShare(
   try {
     options.onTransaction?.();
     // The packet's row lock is held from the first statement to COMMIT, so the transaction is three round
-    // trips: lock and read (with this user's claim, so a repeat or a double tap that committed while we
-    // waited gets that claim back), write the claim and the packet in one statement, commit.
+    // trips: lock and read (with this user's claim, for a repeat open), write the claim and the packet in one
+    // statement, commit. A double tap that committed while we waited for the lock is not in that read (its
+    // claim subquery keeps the statement's first snapshot): when it took a share that is still left, the
+    // unique constraint below answers it; when it took the last one, the refusal re-reads the claim.
     return await db.withTransaction(async (tx) => {
       const { rows: locked } = await tx.query<PacketRow & { raced: ClaimRecord | null }>(
         `SELECT ${PACKET_COLUMNS},
@@ -99,11 +101,13 @@ export async function openShare(
       if (!packet || !canView(packet, userId, []))
         throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
       const nowMs = options.nowMs ?? Date.now();
-      if (packet.status !== 'open' || new Date(packet.expiresAt).getTime() <= nowMs) {
-        throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
-      }
-      if (packet.remainingCount === 0)
+      const closed = packet.status !== 'open' || new Date(packet.expiresAt).getTime() <= nowMs;
+      if (closed || packet.remainingCount === 0) {
+        const raced = await findClaim(tx, packetId, userId);
+        if (raced) return raced;
+        if (closed) throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
         throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+      }
       const amountFen = drawShareFen(packet.type, packet.remainingFen, packet.remainingCount, randomInt);
       const seq = packet.shareCount - packet.remainingCount + 1;
       const claimId = claimIdOf(packetId, seq);
