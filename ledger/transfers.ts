@@ -227,14 +227,17 @@ export async function postTransfer(tx: Tx, input: TransferInput): Promise<Posted
   return posted;
 }
 
-/** Opens a user's wallet if it does not exist yet (wallets appear on first deposit or first credit). */
-export async function ensureWallet(tx: Tx, userId: string): Promise<string> {
-  const id = walletAccount(userId);
+async function openAccount(tx: Tx, id: string, kind: 'wallet' | 'escrow', ownerId: string): Promise<string> {
   await tx.query(
-    `INSERT INTO accounts (id, kind, owner_id) VALUES ($1, 'wallet', $2) ON CONFLICT (id) DO NOTHING`,
-    [id, userId],
+    `INSERT INTO accounts (id, kind, owner_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+    [id, kind, ownerId],
   );
   return id;
+}
+
+/** Opens a user's wallet if it does not exist yet (wallets appear on first deposit or first credit). */
+export function ensureWallet(tx: Tx, userId: string): Promise<string> {
+  return openAccount(tx, walletAccount(userId), 'wallet', userId);
 }
 
 export async function ensureWallets(tx: Tx, userIds: readonly string[]): Promise<void> {
@@ -248,11 +251,6 @@ export async function ensureWallets(tx: Tx, userIds: readonly string[]): Promise
 }
 
 /** Opens the escrow account of a packet; its only inflow is the pay transfer. */
-export async function openEscrow(tx: Tx, packetId: string): Promise<string> {
-  const id = escrowAccount(packetId);
-  await tx.query(
-    `INSERT INTO accounts (id, kind, owner_id) VALUES ($1, 'escrow', $2) ON CONFLICT (id) DO NOTHING`,
-    [id, packetId],
-  );
-  return id;
+export function openEscrow(tx: Tx, packetId: string): Promise<string> {
+  return openAccount(tx, escrowAccount(packetId), 'escrow', packetId);
 }
