@@ -18,7 +18,7 @@ import {
   type ClaimRow,
 } from '../packets/store';
 import type { RedisDeps } from '../redis';
-import type { PacketInput, PaidPacket } from '../workflows/messages';
+import { paidPacketOf, type PacketInput, type PaidPacket } from '../workflows/messages';
 
 export interface CreditWaveResult {
   creditedClaimIds: string[];
@@ -151,14 +151,7 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
         () => true,
         () => false,
       );
-      return {
-        packetId: input.packetId,
-        senderId: input.senderId,
-        totalFen: input.totalFen,
-        count: input.count,
-        expiresAtMs: input.expiresAtMs,
-        armed,
-      };
+      return { ...paidPacketOf(input), armed };
     },
 
     async armPacketGate(packetId: string): Promise<void> {

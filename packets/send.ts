@@ -130,16 +130,12 @@ export async function sendPacket(
     .update(JSON.stringify([senderId, valid]))
     .digest('hex');
   const packetId = await packetIdFor(deps, senderId, idempotencyKey, requestHash);
+  const { expiresInSeconds, ...packet } = valid;
   const input: PacketInput = {
+    ...packet,
     packetId,
     senderId,
-    type: valid.type,
-    totalFen: valid.totalFen,
-    count: valid.count,
-    greeting: valid.greeting,
-    recipientId: valid.recipientId,
-    audience: valid.audience,
-    expiresAtMs: Date.now() + valid.expiresInSeconds * 1000,
+    expiresAtMs: Date.now() + expiresInSeconds * 1000,
     creditStuckAfterMs: deps.config.packet.creditStuckAfterMs,
     sweep: options.sweep,
   };

@@ -3,20 +3,15 @@
  * once so the API, the worker and the tests agree on names and shapes.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { PacketType } from '../domain/limits';
+import type { ValidSend } from '../domain/limits';
 
 export const PACKET_WORKFLOW_ID_PREFIX = 'packet-';
 export const packetWorkflowId = (packetId: string): string => `${PACKET_WORKFLOW_ID_PREFIX}${packetId}`;
 
-export interface PacketInput {
+/** A validated send (domain/limits.ts) with its id, sender and absolute expiry. */
+export interface PacketInput extends Omit<ValidSend, 'expiresInSeconds'> {
   packetId: string;
   senderId: string;
-  type: PacketType;
-  totalFen: number;
-  count: number;
-  greeting: string | null;
-  recipientId: string | null;
-  audience: string[] | null;
   expiresAtMs: number;
   /** A credit that has kept failing this long sets CreditStuck. */
   creditStuckAfterMs: number;
@@ -30,6 +25,12 @@ export interface PaidPacket {
   totalFen: number;
   count: number;
   expiresAtMs: number;
+}
+
+/** What the pay update answers, for the packet a workflow was started with. */
+export function paidPacketOf(input: PacketInput): PaidPacket {
+  const { packetId, senderId, totalFen, count, expiresAtMs } = input;
+  return { packetId, senderId, totalFen, count, expiresAtMs };
 }
 
 /** One opened share, as the API tells the workflow about it (a hint; Postgres is the truth). */

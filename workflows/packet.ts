@@ -28,6 +28,7 @@ import { ErrorCode } from '../domain/errors';
 import {
   claimedSignal,
   packetViewQuery,
+  paidPacketOf,
   payUpdate,
   type PacketInput,
   type PacketPhase,
@@ -135,13 +136,7 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
   setHandler(payUpdate, async () => {
     await condition(() => paid || paymentError !== undefined);
     if (paymentError) throw paymentError;
-    return {
-      packetId: input.packetId,
-      senderId: input.senderId,
-      totalFen: input.totalFen,
-      count: input.count,
-      expiresAtMs: input.expiresAtMs,
-    };
+    return paidPacketOf(input);
   });
 
   let published = { phase: '', pending: -1, stuck: false };
