@@ -4,11 +4,13 @@
  * them at any point, including after a commit whose acknowledgement was lost.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { PgErrorCode, pgErrorCode, type Db } from '../db';
+import type { Db } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
-import { ErrorCode, isDomainError } from '../domain/errors';
+import { ErrorCode } from '../domain/errors';
 import { sumFen } from '../domain/money';
-import { ensureWallet, ensureWallets, openEscrow, postTransfer, postTransfers } from '../ledger/transfers';
+import { ensureWallets, postTransfer, postTransfers } from '../ledger/transfers';
+import { payOnce } from './payment';
+import { gateAudience } from '../packets/access';
 import { armGateFromPostgres, armGate, exhaustGate, removeGate } from '../packets/gate';
 import {
   countUncredited,
@@ -68,76 +70,12 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
   const { db, redis } = deps;
 
   return {
-    /** Debits the sender into the packet's escrow and writes the packet row, in one transaction. */
+    /**
+     * Debits the sender into the packet's escrow and writes the packet row, in one transaction fenced by the
+     * packet's payment decision (payment.ts), so an attempt that resumes after another was refused cannot pay.
+     */
     async payPacket(input: PacketInput): Promise<PaidPacket & { armed: boolean }> {
-      try {
-        await db.withTransaction(async (tx) => {
-          const existing = await findPacket(tx, input.packetId);
-          if (existing) {
-            // Paid by an earlier attempt, unless the id was handed out twice: then this is another packet's
-            // row, and answering "paid" would let a send succeed without a debit.
-            if (
-              existing.senderId !== input.senderId ||
-              existing.totalFen !== input.totalFen ||
-              existing.shareCount !== input.count
-            ) {
-              throw ApplicationFailure.create({
-                message: `packet id ${input.packetId} belongs to another packet`,
-                type: ErrorCode.PacketIdConflict,
-                nonRetryable: true,
-              });
-            }
-            return;
-          }
-          await tx.query(
-            `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
-               greeting, recipient_id, audience, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $4, $5, $6, $7, $8, to_timestamp($9::float8 / 1000))`,
-            [
-              input.packetId,
-              input.senderId,
-              input.type,
-              input.totalFen,
-              input.count,
-              input.greeting,
-              input.recipientId,
-              input.audience,
-              input.expiresAtMs,
-            ],
-          );
-          await openEscrow(tx, input.packetId);
-          await ensureWallet(tx, input.senderId);
-          await postTransfer(tx, {
-            id: transferIds.pay(input.packetId),
-            debitAccountId: walletAccount(input.senderId),
-            creditAccountId: escrowAccount(input.packetId),
-            amountFen: input.totalFen,
-            kind: 'pay',
-            packetId: input.packetId,
-          });
-        });
-      } catch (err) {
-        // A refused row (a CHECK, or a value Postgres cannot store, class 22) is a bad request that slipped
-        // past validation: retrying cannot fix it.
-        const code = pgErrorCode(err);
-        if (code === PgErrorCode.CheckViolation || code?.startsWith('22')) {
-          throw ApplicationFailure.create({
-            message: 'the packet breaks a schema rule',
-            type: ErrorCode.InvalidPacket,
-            nonRetryable: true,
-            cause: err instanceof Error ? err : undefined,
-          });
-        }
-        if (isDomainError(err, ErrorCode.InsufficientFunds)) {
-          throw ApplicationFailure.create({
-            message: err.message,
-            type: ErrorCode.InsufficientFunds,
-            nonRetryable: true,
-            cause: err,
-          });
-        }
-        throw err;
-      }
+      await payOnce(db, input);
       // Arming here saves a round trip through Temporal on the send path; if Redis is away the workflow arms
       // later and grabs fall back to Postgres meanwhile.
       const armed = await armGate(redis, {
@@ -146,7 +84,7 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
         shareCount: input.count,
         expiresAtMs: input.expiresAtMs,
         claimedUserIds: [],
-        audience: input.recipientId ? [input.recipientId] : input.audience,
+        audience: gateAudience(input),
       }).then(
         () => true,
         () => false,

@@ -56,7 +56,10 @@ export class ServiceApi {
   }
 
   async send(token: string, body: SendBody): Promise<string> {
-    const answer = await this.http.post('/v1/packets', { headers: bearer(token), body });
+    const answer = await this.http.post('/v1/packets', {
+      headers: { ...bearer(token), 'idempotency-key': `send-${randomUUID()}` },
+      body,
+    });
     if (answer.status !== 201) throw new Error(`send: ${answer.status} ${answer.body.slice(0, 200)}`);
     return jsonOf<{ packetId: string }>(answer).packetId;
   }

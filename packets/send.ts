@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 /**
  * Send: validate, pre-allocate the packet id, and Update-with-Start the packet workflow so the answer carries
  * the payment outcome. With an Idempotency-Key the packet id is remembered in Postgres first, so any retry,
  * even after a crash between start and response, reaches the same workflow and cannot pay twice.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
@@ -12,7 +12,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../config';
-import type { Db } from '../db';
+import { PgErrorCode, pgErrorCode, type Db } from '../db';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { validateSendRequest, type SendRequest } from '../domain/limits';
 import type { RedisDeps } from '../redis';
@@ -22,6 +22,7 @@ import type { packetWorkflow } from '../workflows/packet';
 import { PacketStatusKey, SenderIdKey } from '../workflows/searchAttributes';
 import { getPacketDetail, type PacketDetail } from './detail';
 import { allocatePacketId } from './ids';
+import { findPacket } from './store';
 
 export interface SendDeps {
   config: Config;
@@ -29,6 +30,9 @@ export interface SendDeps {
   redis: RedisDeps;
   temporal: TemporalDeps;
 }
+
+/** Fresh ids tried when the allocator hands out one that another key already holds. */
+const ID_ALLOCATION_ATTEMPTS = 3;
 
 async function packetIdFor(
   deps: SendDeps,
@@ -39,9 +43,28 @@ async function packetIdFor(
   const allocate = async () =>
     (await allocatePacketId({ db: deps.db, redis: deps.redis, region: deps.config.packet.region })).packetId;
   if (!idempotencyKey) return allocate();
-  const candidate = await allocate();
-  // Two concurrent first attempts race here; the loser adopts the winner's id.
-  const { rows } = await deps.db.query<{ packet_id: string; request_hash: string | null }>(
+  for (let attempt = 1; ; attempt++) {
+    const candidate = await allocate();
+    try {
+      return await rememberPacketId(deps.db, senderId, idempotencyKey, candidate, requestHash);
+    } catch (err) {
+      // The candidate is another key's packet (the allocator rewound): nothing was paid, take a fresh id.
+      const takenByAnotherKey =
+        pgErrorCode(err) === PgErrorCode.UniqueViolation && attempt < ID_ALLOCATION_ATTEMPTS;
+      if (!takenByAnotherKey) throw err;
+    }
+  }
+}
+
+/** Two concurrent first attempts of one key race here; the loser adopts the winner's id. */
+async function rememberPacketId(
+  db: Db,
+  senderId: string,
+  idempotencyKey: string,
+  candidate: string,
+  requestHash: string,
+): Promise<string> {
+  const { rows } = await db.query<{ packet_id: string; request_hash: string | null }>(
     `INSERT INTO packet_requests (sender_id, idempotency_key, packet_id, request_hash) VALUES ($1, $2, $3, $4)
      ON CONFLICT (sender_id, idempotency_key) DO UPDATE SET sender_id = EXCLUDED.sender_id
      RETURNING packet_id, request_hash`,
@@ -112,6 +135,31 @@ async function collided(
   );
 }
 
+/**
+ * Whether the packet's payment decision belongs to this send. Decisions written before fingerprints existed
+ * are matched by sender, total and count, as they were then.
+ */
+async function decidedFor(
+  db: Db,
+  packetId: string,
+  fingerprint: string,
+  senderId: string,
+  valid: { totalFen: number; count: number },
+): Promise<boolean> {
+  const { rows } = await db.query<{ fingerprint: string }>(
+    'SELECT fingerprint FROM payment_decisions WHERE packet_id = $1',
+    [packetId],
+  );
+  const stored = rows[0]?.fingerprint;
+  if (stored === undefined || stored === fingerprint) return true;
+  if (stored.startsWith('fields:')) return stored === `fields:${senderId}:${valid.totalFen}:${valid.count}`;
+  if (stored !== 'legacy') return false;
+  const packet = await findPacket(db, packetId);
+  return (
+    packet?.senderId === senderId && packet.totalFen === valid.totalFen && packet.shareCount === valid.count
+  );
+}
+
 export interface SendOptions {
   idempotencyKey?: string | undefined;
   /** Scaled-down sweep timing for tests; production uses the workflow's defaults. */
@@ -130,11 +178,17 @@ export async function sendPacket(
     .update(JSON.stringify([senderId, valid]))
     .digest('hex');
   const packetId = await packetIdFor(deps, senderId, idempotencyKey, requestHash);
+  // The same key and request always make the same fingerprint, so a retry recognises its own packet; a send
+  // without a key is unique by its nonce, so it can never adopt a packet that another send paid.
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify([idempotencyKey ?? `nonce:${randomUUID()}`, requestHash]))
+    .digest('hex');
   const { expiresInSeconds, ...packet } = valid;
   const input: PacketInput = {
     ...packet,
     packetId,
     senderId,
+    fingerprint,
     expiresAtMs: Date.now() + expiresInSeconds * 1000,
     creditStuckAfterMs: deps.config.packet.creditStuckAfterMs,
     sweep: options.sweep,
@@ -175,7 +229,10 @@ export async function sendPacket(
         { cause: err },
       );
     }
-    // The workflow of this key already finished: answer with its outcome instead of starting anything.
+    // The workflow of this id already finished. If it was this send's, answer with its outcome instead of
+    // starting anything; if the id was handed out twice, that outcome (paid or refused) is another send's.
+    if (!(await decidedFor(deps.db, packetId, fingerprint, senderId, valid)))
+      return collided(deps, senderId, idempotencyKey, packetId, err);
     try {
       await handle.result();
     } catch (failed) {
@@ -185,10 +242,7 @@ export async function sendPacket(
       throw failed;
     }
   }
-  if (
-    paid &&
-    (paid.senderId !== senderId || paid.totalFen !== valid.totalFen || paid.count !== valid.count)
-  ) {
+  if (paid && paid.fingerprint !== fingerprint) {
     return collided(deps, senderId, idempotencyKey, packetId, undefined);
   }
   const detail = await getPacketDetail(deps.db, packetId, senderId);

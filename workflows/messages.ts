@@ -13,6 +13,12 @@ export interface PacketInput extends Omit<ValidSend, 'expiresInSeconds'> {
   packetId: string;
   senderId: string;
   expiresAtMs: number;
+  /**
+   * Identifies the send that owns this packet id (a hash of the sender, the Idempotency-Key and the request):
+   * a payment attempt or a send that reaches a packet with another fingerprint reached someone else's packet.
+   * Absent in inputs of workflows started before it existed.
+   */
+  fingerprint?: string | undefined;
   /** A credit that has kept failing this long sets CreditStuck. */
   creditStuckAfterMs: number;
   /** Sweep timing; production leaves it unset (defaults in workflows/packet.ts), tests scale it down. */
@@ -25,12 +31,13 @@ export interface PaidPacket {
   totalFen: number;
   count: number;
   expiresAtMs: number;
+  fingerprint?: string | undefined;
 }
 
 /** What the pay update answers, for the packet a workflow was started with. */
 export function paidPacketOf(input: PacketInput): PaidPacket {
-  const { packetId, senderId, totalFen, count, expiresAtMs } = input;
-  return { packetId, senderId, totalFen, count, expiresAtMs };
+  const { packetId, senderId, totalFen, count, expiresAtMs, fingerprint } = input;
+  return { packetId, senderId, totalFen, count, expiresAtMs, fingerprint };
 }
 
 /** One opened share, as the API tells the workflow about it (a hint; Postgres is the truth). */

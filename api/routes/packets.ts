@@ -118,12 +118,13 @@ export function packetRoutes(ctx: AppContext): Router {
     path: '/v1/packets',
     summary: 'Send a packet (pay into escrow)',
     description:
-      'Answers 201 once the payment committed, or 402 when the wallet cannot cover it. With an Idempotency-Key a retry returns the same packet and never pays twice.',
+      'Answers 201 once the payment committed, or 402 when the wallet cannot cover it. The Idempotency-Key is required: a retry with the same key returns the same packet (or the same 402) and never pays twice.',
     tags: ['packets'],
     auth: 'user',
     body: SendBody,
     rateLimits: ['send'],
-    idempotency: 'optional',
+    // A send that timed out or answered 503 must be retried with the same key, or it may pay twice.
+    idempotency: 'required',
     problems: [402, 422],
     response: { status: 201, description: 'the paid packet', schema: PacketSchema },
     handler: async ({ body, user, idempotencyKey, annotate }) => {

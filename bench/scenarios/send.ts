@@ -17,11 +17,16 @@ export async function sendScenario(ctx: BenchContext): Promise<Figure> {
   await ctx.api.fundAll(userIds('sender', sendConcurrency), Math.ceil(sends / sendConcurrency) * PACKET_FEN);
   const tokens = await ctx.tokens(ctx.api.secret, 'sender', sendConcurrency);
   const meter = cpuMeter(ctx);
+  // Every send carries its own Idempotency-Key, as the contract requires; the run's stamp keeps keys unique.
+  const runKey = Date.now().toString(36);
   const run = await runFlows('POST /v1/packets', sends, sendConcurrency, async (i) =>
     outcomeOf(
       'send',
       await ctx.api.http.post('/v1/packets', {
-        headers: bearer(tokens[i % sendConcurrency] as string),
+        headers: {
+          ...bearer(tokens[i % sendConcurrency] as string),
+          'idempotency-key': `send-${runKey}-${i}`,
+        },
         body: { type: 'random', amountFen: PACKET_FEN, count: SHARES },
       }),
       { 201: 'paid' },

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import type { AppContext } from '../../api/app';
 import { createHarness, type Harness } from '../support/harness';
@@ -18,6 +19,7 @@ describe('grab and open', () => {
     request(app)
       .post('/v1/packets')
       .set(await as(userId))
+      .set('Idempotency-Key', `send-${randomUUID()}`)
       .send(body);
   const grabAs = async (userId: string, packetId: string) =>
     request(app)

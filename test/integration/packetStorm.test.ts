@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createRedis } from '../../redis';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult } from '../support/packets';
@@ -50,7 +51,11 @@ describe('grab-then-open storms', () => {
     await fund(h, senderId, 20_000);
     const res = await fetch(`${url}/v1/packets`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await h.tokenFor(senderId)}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${await h.tokenFor(senderId)}`,
+        'content-type': 'application/json',
+        'idempotency-key': `send-${randomUUID()}`,
+      },
       body: JSON.stringify(body),
     });
     expect(res.status).toBe(201);
