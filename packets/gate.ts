@@ -5,10 +5,17 @@
  */
 import type { Queryable } from '../db';
 import type { RedisDeps } from '../redis';
+import { gateAudience } from './access';
 import { findPacket, listClaims } from './store';
 
 /** Gate keys outlive the packet by this much so late grabs get "expired" rather than "unknown". */
 export const GATE_GRACE_MS = 60 * 60 * 1000;
+
+/**
+ * The gate lets grabs and opens through for this long past the expiry by Redis' clock, so that a Redis clock
+ * running ahead of Postgres' never refuses an open that Postgres would accept; the open statement decides.
+ */
+export const GATE_EXPIRY_GRACE_MS = 2_000;
 
 export interface GateState {
   packetId: string;
@@ -16,13 +23,20 @@ export interface GateState {
   shareCount: number;
   expiresAtMs: number;
   claimedUserIds: string[];
-  /** Members allowed to grab; null means anyone (the personal recipient for personal packets). */
+  /**
+   * Members allowed to grab; null means anyone (the personal recipient for personal packets). Never holds
+   * the sender of a restricted packet (see gateAudience).
+   */
   audience: string[] | null;
 }
 
-export async function armGate(redis: RedisDeps, gate: GateState): Promise<boolean> {
+/**
+ * Arms the gate unless it is armed already (by another request a moment earlier, say). Either way the gate
+ * is there when this returns: reading "already armed" as "not armable" once let opens skip the hold check.
+ */
+export async function armGate(redis: RedisDeps, gate: GateState): Promise<void> {
   const { keys } = redis;
-  const armed = await redis.scripts.armGate(
+  await redis.scripts.armGate(
     keys.gate(gate.packetId),
     keys.claimed(gate.packetId),
     keys.audience(gate.packetId),
@@ -30,11 +44,11 @@ export async function armGate(redis: RedisDeps, gate: GateState): Promise<boolea
     gate.shareCount,
     gate.expiresAtMs,
     gate.expiresAtMs + GATE_GRACE_MS,
+    gate.audience ? 1 : 0,
     gate.claimedUserIds.length,
     ...gate.claimedUserIds,
     ...(gate.audience ?? []),
   );
-  return armed === 1;
 }
 
 /** A finished packet's gate: no share left, holders dropped, claimed and audience kept until the TTL. */
@@ -58,7 +72,10 @@ export async function removeGate(redis: RedisDeps, packetId: string): Promise<vo
   );
 }
 
-/** Arms (or re-arms after Redis lost it) the gate from the packet's row and claims in Postgres. */
+/**
+ * Arms (or re-arms after Redis lost it) the gate from the packet's row and claims in Postgres. Returns false
+ * when the packet is unknown or no longer open (Postgres then answers); Redis failures are thrown.
+ */
 export async function armGateFromPostgres(
   db: Queryable,
   redis: RedisDeps,
@@ -67,12 +84,13 @@ export async function armGateFromPostgres(
   const packet = await findPacket(db, packetId);
   if (!packet || packet.status !== 'open') return false;
   const claims = await listClaims(db, packetId);
-  return armGate(redis, {
+  await armGate(redis, {
     packetId,
     remainingCount: packet.remainingCount,
     shareCount: packet.shareCount,
     expiresAtMs: packet.expiresAt.getTime(),
     claimedUserIds: claims.map((claim) => claim.userId),
-    audience: packet.recipientId ? [packet.recipientId] : packet.audience,
+    audience: gateAudience(packet),
   });
+  return true;
 }

@@ -6,9 +6,8 @@
 import type { Db } from '../db';
 import { DomainError, ErrorCode } from '../domain/errors';
 import type { RedisDeps } from '../redis';
-import { canView } from './detail';
-import { armGateFromPostgres } from './gate';
-import { findPacket } from './store';
+import { refusalOf, type ShareOffer } from './access';
+import { armGateFromPostgres, GATE_EXPIRY_GRACE_MS } from './gate';
 
 /** Status codes of redis/scripts/grabShare.lua. */
 export const GrabStatus = {
@@ -68,12 +67,7 @@ export async function viaGate<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function grabInRedis(
-  deps: GrabDeps,
-  packetId: string,
-  userId: string,
-  nowMs: number,
-): Promise<[number, number, number]> {
+function grabInRedis(deps: GrabDeps, packetId: string, userId: string): Promise<[number, number, number]> {
   const { keys, scripts } = deps.redis;
   return viaGate(() =>
     scripts.grabShare(
@@ -82,29 +76,26 @@ function grabInRedis(
       keys.claimed(packetId),
       keys.audience(packetId),
       userId,
-      nowMs,
       deps.holdMs,
+      GATE_EXPIRY_GRACE_MS,
     ),
   );
 }
 
-export async function grab(
-  deps: GrabDeps,
-  packetId: string,
-  userId: string,
-  nowMs = Date.now(),
-): Promise<Hold> {
-  let [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId, nowMs);
-  if (
-    status === GrabStatus.NotArmed &&
-    (await armGateFromPostgres(deps.db, deps.redis, packetId).catch(() => false))
-  ) {
-    [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId, nowMs);
+/** Re-arms a gate that Redis lost; false when the packet is unknown or no longer open. */
+export function rearm(deps: { db: Db; redis: RedisDeps }, packetId: string): Promise<boolean> {
+  return viaGate(() => armGateFromPostgres(deps.db, deps.redis, packetId));
+}
+
+export async function grab(deps: GrabDeps, packetId: string, userId: string): Promise<Hold> {
+  let [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId);
+  if (status === GrabStatus.NotArmed && (await rearm(deps, packetId))) {
+    [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId);
   }
   if (status === GrabStatus.NotArmed) {
     // Not armed and not armable: unknown, or no longer open. Postgres says which, with the same answer
     // for "unknown" and "not yours".
-    return grabFromPostgres(deps, packetId, userId, nowMs);
+    return grabFromPostgres(deps, packetId, userId);
   }
   const refusal = grabRefusal(status);
   if (refusal) throw refusal;
@@ -116,31 +107,27 @@ export async function grab(
   };
 }
 
-/** Degraded grab: the same checks against Postgres, without reserving a share (the open transaction decides). */
-export async function grabFromPostgres(
-  deps: GrabDeps,
-  packetId: string,
-  userId: string,
-  nowMs = Date.now(),
-): Promise<Hold> {
-  const packet = await findPacket(deps.db, packetId);
-  if (!packet) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
-  const { rows } = await deps.db.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM claims WHERE packet_id = $1 AND user_id = $2',
+/**
+ * Degraded grab: the same checks against Postgres (its eligibility rule and its clock), without reserving a
+ * share (the open transaction decides).
+ */
+export async function grabFromPostgres(deps: GrabDeps, packetId: string, userId: string): Promise<Hold> {
+  const { rows } = await deps.db.query<ShareOffer>(
+    `SELECT status, remaining_count AS "remainingCount",
+       packet_claimable(recipient_id, audience, sender_id, $2) AS claimable,
+       expires_at <= clock_timestamp() AS expired,
+       EXISTS (SELECT 1 FROM claims WHERE packet_id = $1 AND user_id = $2) AS claimed
+     FROM packets WHERE id = $1`,
     [packetId, userId],
   );
-  const claimed = (rows[0]?.n ?? 0) > 0;
-  if (!canView(packet, userId, claimed ? [userId] : []))
-    throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
-  if (claimed) throw new DomainError(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
-  if (packet.status !== 'open' || packet.expiresAt.getTime() <= nowMs)
-    throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
-  if (packet.remainingCount === 0)
-    throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+  const offer = rows[0];
+  if (!offer) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+  const refusal = refusalOf(offer);
+  if (refusal) throw refusal;
   return {
     packetId,
-    holdExpiresAt: new Date(nowMs + deps.holdMs).toISOString(),
-    remainingCount: packet.remainingCount,
+    holdExpiresAt: new Date(Date.now() + deps.holdMs).toISOString(),
+    remainingCount: offer.remainingCount,
     degraded: true,
   };
 }

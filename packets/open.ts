@@ -7,7 +7,7 @@ import { randomInt as cryptoRandomInt } from 'node:crypto';
 import { PgErrorCode, pgErrorCode, type Db, type Queryable } from '../db';
 import { drawShareFen, type RandomInt } from '../domain/allocation';
 import { DomainError, ErrorCode } from '../domain/errors';
-import { canView } from './detail';
+import { refusalOf } from './access';
 import { PACKET_COLUMNS, type PacketRow } from './store';
 
 export interface OpenedClaim {
@@ -68,10 +68,11 @@ export async function findClaim(
 
 export interface OpenOptions {
   randomInt?: RandomInt;
-  nowMs?: number;
   /** Counts transactions that reached Postgres (tests and metrics). */
   onTransaction?: () => void;
 }
+
+type LockedPacket = PacketRow & { claimable: boolean; expired: boolean; raced: ClaimRecord | null };
 
 export async function openShare(
   db: Db,
@@ -84,12 +85,15 @@ export async function openShare(
     options.onTransaction?.();
     // The packet's row lock is held from the first statement to COMMIT, so the transaction is three round
     // trips: lock and read (with this user's claim, for a repeat open), write the claim and the packet in one
-    // statement, commit. A double tap that committed while we waited for the lock is not in that read (its
-    // claim subquery keeps the statement's first snapshot): when it took a share that is still left, the
+    // guarded statement, commit. A double tap that committed while we waited for the lock is not in that read
+    // (its claim subquery keeps the statement's first snapshot): when it took a share that is still left, the
     // unique constraint below answers it; when it took the last one, the refusal re-reads the claim.
+    // Postgres decides eligibility (packet_claimable) and expiry (its own clock) whatever Redis said.
     return await db.withTransaction(async (tx) => {
-      const { rows: locked } = await tx.query<PacketRow & { raced: ClaimRecord | null }>(
+      const { rows: locked } = await tx.query<LockedPacket>(
         `SELECT ${PACKET_COLUMNS},
+           packet_claimable(recipient_id, audience, sender_id, $2) AS claimable,
+           expires_at <= clock_timestamp() AS expired,
            (SELECT row_to_json(c) FROM (SELECT id, seq, amount_fen, created_at, credited_at FROM claims
               WHERE packet_id = $1 AND user_id = $2) c) AS raced
          FROM packets WHERE id = $1 FOR UPDATE`,
@@ -97,34 +101,38 @@ export async function openShare(
       );
       const packet = locked[0];
       if (packet?.raced) return claimFromJson(packetId, userId, packet.raced);
-      // Not found and not allowed read the same, so the answer reveals nothing about packets one may not see.
-      if (!packet || !canView(packet, userId, []))
-        throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
-      const nowMs = options.nowMs ?? Date.now();
-      const closed = packet.status !== 'open' || new Date(packet.expiresAt).getTime() <= nowMs;
-      if (closed || packet.remainingCount === 0) {
-        const raced = await findClaim(tx, packetId, userId);
+      if (!packet) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+      const refusal = refusalOf(packet);
+      if (refusal) {
+        const raced = packet.claimable ? await findClaim(tx, packetId, userId) : undefined;
         if (raced) return raced;
-        if (closed) throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
-        throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+        throw refusal;
       }
       const amountFen = drawShareFen(packet.type, packet.remainingFen, packet.remainingCount, randomInt);
       const seq = packet.shareCount - packet.remainingCount + 1;
       const claimId = claimIdOf(packetId, seq);
+      // The guard repeats the checks so that Postgres refuses on its own: the clock may have passed the
+      // expiry while this transaction waited for the lock.
       const { rows } = await tx.query<{ created_at: Date }>(
         `WITH taken AS (
-           UPDATE packets SET remaining_fen = remaining_fen - $5, remaining_count = remaining_count - 1 WHERE id = $2
+           UPDATE packets SET remaining_fen = remaining_fen - $5, remaining_count = remaining_count - 1
+           WHERE id = $2 AND status = 'open' AND remaining_count > 0 AND expires_at > clock_timestamp()
+             AND packet_claimable(recipient_id, audience, sender_id, $3)
+           RETURNING id
          )
-         INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ($1, $2, $3, $4, $5) RETURNING created_at`,
+         INSERT INTO claims (id, packet_id, user_id, seq, amount_fen)
+         SELECT $1, $2, $3, $4, $5 FROM taken RETURNING created_at`,
         [claimId, packetId, userId, seq, amountFen],
       );
+      const created = rows[0];
+      if (!created) throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
       return {
         claimId,
         packetId,
         userId,
         seq,
         amountFen,
-        openedAtMs: rows[0]?.created_at.getTime() ?? nowMs,
+        openedAtMs: created.created_at.getTime(),
         credited: false,
         created: true,
       };

@@ -7,14 +7,22 @@ import type { Db } from '../db';
 import { DomainError, ErrorCode } from '../domain/errors';
 import type { RedisDeps } from '../redis';
 import type { PacketDetailCache } from './detailCache';
-import { armGateFromPostgres } from './gate';
-import { viaGate } from './grab';
+import { GATE_EXPIRY_GRACE_MS } from './gate';
+import { rearm, viaGate } from './grab';
 import type { KeyedLimiter } from './limiter';
 import { findClaim, openShare, type OpenedClaim } from './open';
 import type { ClaimSignaler } from './signals';
 
 /** Status codes of redis/scripts/checkHold.lua. */
-export const HoldStatus = { Live: 1, Claimed: 2, None: -1, NotArmed: -3, NotAllowed: -5 } as const;
+export const HoldStatus = {
+  Live: 1,
+  Claimed: 2,
+  None: -1,
+  Exhausted: -2,
+  NotArmed: -3,
+  Expired: -4,
+  NotAllowed: -5,
+} as const;
 
 export interface OpenDeps {
   db: Db;
@@ -26,7 +34,7 @@ export interface OpenDeps {
   onTransaction?: () => void;
 }
 
-function checkHold(deps: OpenDeps, packetId: string, userId: string, nowMs: number): Promise<number> {
+function checkHold(deps: OpenDeps, packetId: string, userId: string): Promise<number> {
   const { keys, scripts } = deps.redis;
   return viaGate(() =>
     scripts.checkHold(
@@ -35,7 +43,7 @@ function checkHold(deps: OpenDeps, packetId: string, userId: string, nowMs: numb
       keys.claimed(packetId),
       keys.audience(packetId),
       userId,
-      nowMs,
+      GATE_EXPIRY_GRACE_MS,
     ),
   );
 }
@@ -46,25 +54,26 @@ export async function openWithHold(
   userId: string,
   options: { redisDown: boolean },
 ): Promise<OpenedClaim> {
-  const nowMs = Date.now();
   let useGate = !options.redisDown;
   if (useGate) {
-    let status = await checkHold(deps, packetId, userId, nowMs);
-    if (
-      status === HoldStatus.NotArmed &&
-      (await armGateFromPostgres(deps.db, deps.redis, packetId).catch(() => false))
-    ) {
-      status = await checkHold(deps, packetId, userId, nowMs);
+    let status = await checkHold(deps, packetId, userId);
+    if (status === HoldStatus.NotArmed && (await rearm(deps, packetId))) {
+      status = await checkHold(deps, packetId, userId);
     }
     // Strangers and repeat openers are answered without a transaction: only live holds reach the limiter.
     if (status === HoldStatus.NotAllowed) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+    if (status === HoldStatus.Expired)
+      throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
+    if (status === HoldStatus.Exhausted)
+      throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
     if (status === HoldStatus.Claimed) {
       const claim = await findClaim(deps.db, packetId, userId);
       if (claim) return claim;
     }
     if (status === HoldStatus.None)
       throw new DomainError(ErrorCode.NoHold, 'grab a share first, or your hold has lapsed');
-    // A gate that cannot be armed belongs to a packet that is unknown or no longer open: Postgres answers.
+    // A gate that cannot be armed belongs to a packet that is unknown or no longer open: Postgres answers
+    // (and would refuse any claim: it checks status, expiry and eligibility itself).
     useGate = status !== HoldStatus.NotArmed;
   }
   const claim = await deps.limiter.run(packetId, () =>

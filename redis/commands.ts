@@ -48,8 +48,8 @@ export interface ScriptCommands {
     claimedKey: string,
     audienceKey: string,
     userId: string,
-    nowMs: number,
     holdMs: number,
+    expiryGraceMs: number,
   ): Promise<[number, number, number]>;
   checkHold(
     gateKey: string,
@@ -57,7 +57,7 @@ export interface ScriptCommands {
     claimedKey: string,
     audienceKey: string,
     userId: string,
-    nowMs: number,
+    expiryGraceMs: number,
   ): Promise<number>;
   confirmOpen(gateKey: string, holdersKey: string, claimedKey: string, userId: string): Promise<number>;
 }

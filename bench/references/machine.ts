@@ -5,7 +5,7 @@
  */
 import { createPacketActivities } from '../../activities/packets';
 import { openShare } from '../../packets/open';
-import { armGate, removeGate } from '../../packets/gate';
+import { armGate, GATE_EXPIRY_GRACE_MS, removeGate } from '../../packets/gate';
 import { OPEN_CONCURRENCY_PER_PACKET } from '../../packets/services';
 import { cpuMeter, type BenchContext } from '../context';
 import { payDirect } from '../fixtures';
@@ -44,8 +44,8 @@ export async function redisGrabReference(ctx: BenchContext): Promise<Figure> {
       keys.claimed(packetId),
       keys.audience(packetId),
       `ru${i}`,
-      Date.now(),
       config.packet.holdMs,
+      GATE_EXPIRY_GRACE_MS,
     );
     return status === 1
       ? { outcome: 'granted', requests: 1 }

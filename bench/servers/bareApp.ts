@@ -9,6 +9,7 @@ import type { Db } from '../../db';
 import { isDomainError } from '../../domain/errors';
 import type { RedisDeps } from '../../redis';
 import { traditionalGrab } from '../traditional';
+import { GATE_EXPIRY_GRACE_MS } from '../../packets/gate';
 
 const REFUSAL_STATUS: Record<string, number> = {
   packet_exhausted: 409,
@@ -33,8 +34,8 @@ export function bareApp(deps: { db: Db; redis: RedisDeps; holdMs: number }): Exp
       keys.claimed(packetId),
       keys.audience(packetId),
       userId,
-      Date.now(),
       holdMs,
+      GATE_EXPIRY_GRACE_MS,
     );
     res.status(status === 1 ? 200 : 409).json({ status, holdExpiresAtMs, remaining });
   });

@@ -1,22 +1,36 @@
 --[[
   Before an open: does this user hold a live share, or has the user opened already?
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed   KEYS[4] rp:{id}:audience
-  ARGV[1] userId   ARGV[2] nowMs
+  ARGV[1] userId   ARGV[2] expiryGraceMs
   Returns: 1 live hold, 2 already claimed (the open returns the same claim), -1 no live hold,
-    -3 not armed (gate missing), -5 not allowed (answered like an unknown packet)
+    -2 exhausted (no hold, and no share a grab could get), -3 not armed (gate missing), -4 expired,
+    -5 not allowed (answered like an unknown packet). The refusals are ordered as grabShare orders them.
+
+  Time is Redis' own clock, one for every API host. Postgres' clock decides expiry in the open statement, so
+  the gate only calls a packet expired once the grace has passed too.
 ]]
-local restricted = redis.call('HGET', KEYS[1], 'restricted')
-if not restricted then
+local gate = redis.call('HMGET', KEYS[1], 'expiresAtMs', 'restricted', 'remaining')
+if not gate[2] then
   return -3
 end
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+local userId = ARGV[1]
+if redis.call('SISMEMBER', KEYS[3], userId) == 1 then
   return 2
 end
-if restricted == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
+if gate[2] == '1' and redis.call('SISMEMBER', KEYS[4], userId) == 0 then
   return -5
 end
-local held = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if held and tonumber(held) > tonumber(ARGV[2]) then
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+if nowMs >= tonumber(gate[1]) + tonumber(ARGV[2]) then
+  return -4
+end
+local held = redis.call('ZSCORE', KEYS[2], userId)
+if held and tonumber(held) > nowMs then
   return 1
+end
+-- Lapsed holds go back to the pool at the next grab, so they still count as shares on offer.
+if tonumber(gate[3]) + redis.call('ZCOUNT', KEYS[2], '-inf', nowMs) <= 0 then
+  return -2
 end
 return -1

@@ -1,14 +1,18 @@
 --[[
   Grab a hold on one share of a packet.
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed   KEYS[4] rp:{id}:audience
-  ARGV[1] userId   ARGV[2] nowMs   ARGV[3] holdMs
+  ARGV[1] userId   ARGV[2] holdMs   ARGV[3] expiryGraceMs
   Returns: {status, holdExpiresAtMs, remaining}
     status 1 granted, 2 already holding (same hold returned), -1 already claimed, -2 exhausted,
     -3 not armed (gate missing: unknown packet or Redis lost it), -4 expired, -5 not allowed
+
+  Time is Redis' own clock, one for every API host, not the caller's. Postgres' clock decides expiry in the
+  open statement, so the gate only refuses as expired once the grace has passed too.
 ]]
 local userId = ARGV[1]
-local nowMs = tonumber(ARGV[2])
-local holdMs = tonumber(ARGV[3])
+local holdMs = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local gate = redis.call('HMGET', KEYS[1], 'remaining', 'expiresAtMs', 'restricted')
 if not gate[1] then
@@ -18,7 +22,7 @@ end
 if gate[3] == '1' and redis.call('SISMEMBER', KEYS[4], userId) == 0 then
   return {-5, 0, 0}
 end
-if nowMs >= tonumber(gate[2]) then
+if nowMs >= tonumber(gate[2]) + tonumber(ARGV[3]) then
   return {-4, 0, 0}
 end
 if redis.call('SISMEMBER', KEYS[3], userId) == 1 then

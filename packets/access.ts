@@ -1,0 +1,45 @@
+/**
+ * Who may claim a share, and what a user who may not is told. Eligibility itself is decided in Postgres by
+ * `packet_claimable` (migration 0006), the one definition that the open statement, the degraded grab and the
+ * audit share; the Redis gate mirrors it (the sender is never in a restricted gate's audience). This module
+ * orders the refusals so that every path (grab in Redis, grab in Postgres, open) gives the same answer.
+ */
+import { DomainError, ErrorCode } from '../domain/errors';
+import type { PacketRow } from './store';
+
+export interface ShareOffer {
+  /** packet_claimable(...) for this user, by Postgres. */
+  claimable: boolean;
+  /** Past expires_at by Postgres' clock. */
+  expired: boolean;
+  status: PacketRow['status'];
+  remainingCount: number;
+  /** The user already holds a claim on this packet. */
+  claimed?: boolean;
+}
+
+/**
+ * Why a packet offers this user no share, in the order the gate script answers: not claimable reads as
+ * unknown, then expiry, then an earlier claim, then exhaustion. A packet finished because every share was
+ * claimed is exhausted, not expired, until its expiry time.
+ */
+export function refusalOf(offer: ShareOffer): DomainError | undefined {
+  // Not found and not allowed read the same, so the answer reveals nothing about packets one may not claim.
+  if (!offer.claimable) return new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+  if (offer.expired || (offer.status !== 'open' && offer.remainingCount > 0))
+    return new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
+  if (offer.claimed) return new DomainError(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
+  if (offer.remainingCount === 0)
+    return new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+  return undefined;
+}
+
+/** Restricted packets never offer the sender a share, so the sender never enters a gate's audience. */
+export function gateAudience(packet: {
+  senderId: string;
+  recipientId: string | null;
+  audience: string[] | null;
+}): string[] | null {
+  const members = packet.recipientId ? [packet.recipientId] : packet.audience;
+  return members && members.filter((userId) => userId !== packet.senderId);
+}
