@@ -114,7 +114,8 @@ describe('grab and open', () => {
     expect((await grabAs('r1', packetId)).status).toBe(200);
     expect((await grabAs('r1', packetId)).body).toMatchObject({ status: 409, code: 'already_holding' });
     expect((await grabAs('r2', packetId)).body).toMatchObject({ status: 409, code: 'packet_exhausted' });
-    expect((await openAs('r2', packetId)).body.code).toBe('no_hold');
+    // An open without a hold answers what a grab would: nothing is on offer.
+    expect((await openAs('r2', packetId)).body.code).toBe('packet_exhausted');
     const { rows } = await h.db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM claims WHERE packet_id = $1',
       [packetId],
@@ -132,7 +133,8 @@ describe('grab and open', () => {
     expect((await grabAs('l2', packetId)).body.code).toBe('packet_exhausted');
     await new Promise((r) => setTimeout(r, 500)); // the 400 ms hold window passes
     expect((await grabAs('l2', packetId)).status).toBe(200);
-    expect((await openAs('l1', packetId)).body.code).toBe('no_hold');
+    // l1's lapsed hold went to l2; l1 is told what a grab would tell it now.
+    expect((await openAs('l1', packetId)).body.code).toBe('packet_exhausted');
     expect((await openAs('l2', packetId)).status).toBe(200);
     await packetResult(h, packetId);
   });
