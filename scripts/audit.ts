@@ -8,6 +8,7 @@ import { runAudit, type AuditReport } from '../ledger/audit';
 
 function formatReport(report: AuditReport, schema: string): string {
   const { accounts, transfers, packets, claims, totals } = report.stats;
+  const { openPastExpiryGraceMs, uncreditedMaxAgeMs, lateClaimToleranceMs } = report.thresholds;
   const lines = [
     `audit of schema ${schema}: ${report.ok ? 'ok' : `FAILED: ${report.violations.length} violation(s)`} in ${report.durationMs} ms`,
     `accounts:  ${accounts.wallets} wallets, ${accounts.escrows} escrows, ${accounts.external} external`,
@@ -15,6 +16,8 @@ function formatReport(report: AuditReport, schema: string): string {
     `packets:   ${packets.open} open, ${packets.closed} closed, ${packets.finished} finished; ` +
       `${claims.total} claims, ${claims.uncredited} uncredited (${totals.uncreditedClaimsFen} fen)`,
     `fen:       wallets ${totals.walletsFen}, escrows ${totals.escrowsFen}, external ${totals.externalFen}`,
+    `limits:    settled ${openPastExpiryGraceMs} ms after expiry, credited ${uncreditedMaxAgeMs} ms after opening, ` +
+      `claims up to ${lateClaimToleranceMs} ms past expiry`,
     ...report.violations.map((violation) => `VIOLATION ${violation.check}: ${violation.detail}`),
   ];
   return lines.join('\n');
@@ -29,7 +32,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const report = await runAudit(db);
+    const report = await runAudit(db, { thresholds: config.audit });
     console.log(formatReport(report, config.database.schema));
     process.exitCode = report.ok ? 0 : 1;
   } finally {
