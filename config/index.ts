@@ -87,6 +87,7 @@ const envSchema = z.object({
   AUDIT_OPEN_PAST_EXPIRY_GRACE_MS: optionalIntFrom(),
   AUDIT_UNCREDITED_MAX_AGE_MS: optionalIntFrom(),
   AUDIT_LATE_CLAIM_TOLERANCE_MS: optionalIntFrom(),
+  AUDIT_WORKFLOWS_MAX: optionalIntFrom(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -135,6 +136,7 @@ export interface Config {
     openPastExpiryGraceMs: number | undefined;
     uncreditedMaxAgeMs: number | undefined;
     lateClaimToleranceMs: number | undefined;
+    workflowsMax: number | undefined;
   };
 }
 
@@ -217,6 +219,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       openPastExpiryGraceMs: env.AUDIT_OPEN_PAST_EXPIRY_GRACE_MS,
       uncreditedMaxAgeMs: env.AUDIT_UNCREDITED_MAX_AGE_MS,
       lateClaimToleranceMs: env.AUDIT_LATE_CLAIM_TOLERANCE_MS,
+      workflowsMax: env.AUDIT_WORKFLOWS_MAX,
     },
   };
 }

@@ -6,6 +6,7 @@
  * All checks and the stats read one REPEATABLE READ snapshot, so an audit of a live system compares rows
  * as of one instant: a credit committing between two checks cannot look like a violation.
  */
+import type { Client } from '@temporalio/client';
 import type { Db, Queryable } from '../db';
 import { ClaimCheck, claimQueries, LATE_CLAIM_TOLERANCE_MS } from './auditClaims';
 import { LEDGER_QUERIES, LedgerCheck, type AuditQuery } from './auditChecks';
@@ -15,9 +16,18 @@ import {
   OPEN_PAST_EXPIRY_GRACE_MS,
   UNCREDITED_CLAIM_MAX_AGE_MS,
 } from './auditLiveness';
+import {
+  checkWorkflows,
+  WORKFLOW_CLOSE_SKEW_MS,
+  WorkflowCheck,
+  WORKFLOWS_CHECKED_MAX,
+  type WorkflowAudit,
+} from './auditWorkflows';
+
+export type { WorkflowAudit };
 
 /** Stable names: the report, the tests and operators' alerts all key on these. */
-export const AuditCheck = { ...LedgerCheck, ...ClaimCheck, ...LivenessCheck } as const;
+export const AuditCheck = { ...LedgerCheck, ...ClaimCheck, ...LivenessCheck, ...WorkflowCheck } as const;
 export type AuditCheck = (typeof AuditCheck)[keyof typeof AuditCheck];
 
 /** How long the live paths may take before the audit calls a delay a violation; see each constant. */
@@ -25,17 +35,23 @@ export interface AuditThresholds {
   openPastExpiryGraceMs: number;
   uncreditedMaxAgeMs: number;
   lateClaimToleranceMs: number;
+  workflowsMax: number;
+  workflowCloseSkewMs: number;
 }
 
 export const DEFAULT_AUDIT_THRESHOLDS: Readonly<AuditThresholds> = {
   openPastExpiryGraceMs: OPEN_PAST_EXPIRY_GRACE_MS,
   uncreditedMaxAgeMs: UNCREDITED_CLAIM_MAX_AGE_MS,
   lateClaimToleranceMs: LATE_CLAIM_TOLERANCE_MS,
+  workflowsMax: WORKFLOWS_CHECKED_MAX,
+  workflowCloseSkewMs: WORKFLOW_CLOSE_SKEW_MS,
 };
 
 export interface AuditOptions {
   /** Overrides of DEFAULT_AUDIT_THRESHOLDS; an undefined field keeps the default. */
   thresholds?: { [K in keyof AuditThresholds]?: number | undefined };
+  /** When given, packets holding escrow are checked against their workflows; otherwise that check is not run. */
+  temporal?: Client | undefined;
 }
 
 /** Enough lines to see the pattern without flooding a terminal; the rest are counted. */
@@ -59,6 +75,8 @@ export interface AuditReport {
   ok: boolean;
   violations: AuditViolation[];
   stats: AuditStats;
+  /** The workflow check's coverage, or undefined when no Temporal client was given. */
+  workflows: WorkflowAudit | undefined;
   thresholds: AuditThresholds;
   durationMs: number;
 }
@@ -175,11 +193,25 @@ export async function auditWith(q: Queryable, options: AuditOptions = {}): Promi
   const violations: AuditViolation[] = [];
   // Sequential on purpose: a transaction's statements run one at a time on its single connection anyway.
   for (const query of queries) violations.push(...(await runCheck(q, query)));
+  let workflows: WorkflowAudit | undefined;
+  if (options.temporal) {
+    const checked = await checkWorkflows(q, options.temporal, thresholds);
+    workflows = checked.audit;
+    const details = checked.details.sort();
+    violations.push(
+      ...capped(
+        AuditCheck.EscrowHasLiveWorkflow,
+        details.slice(0, AUDIT_DETAILS_PER_CHECK_MAX),
+        details.length,
+      ),
+    );
+  }
   const stats = await readStats(q);
   return {
     ok: violations.length === 0,
     violations,
     stats,
+    workflows,
     thresholds,
     durationMs: Date.now() - startedMs,
   };

@@ -8,5 +8,9 @@ export async function expectAuditClean(db: Db, options: AuditOptions = {}): Prom
     const lines = report.violations.map((violation) => `  ${violation.check}: ${violation.detail}`);
     throw new Error(`the money audit found ${report.violations.length} violation(s):\n${lines.join('\n')}`);
   }
+  // Given a Temporal client, a clean audit means the workflows were checked, not that the check gave up.
+  if (options.temporal && report.workflows?.status !== 'checked') {
+    throw new Error(`the audit's workflow check did not run: ${JSON.stringify(report.workflows)}`);
+  }
   return report;
 }
