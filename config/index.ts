@@ -9,6 +9,9 @@ const DEV_AUTH_SECRET = 'dev-only-secret-change-me-please';
 
 const intFrom = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
+/** Unset means "the consumer's own named default", for settings whose default lives next to its reason. */
+const optionalIntFrom = (min = 0) => z.coerce.number().int().min(min).optional();
+
 const booleanFrom = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0'])
@@ -79,6 +82,12 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-z0-9]{1,8}$/)
     .default('cn1'),
+
+  // Audit thresholds; each default is a named constant in ledger/ (docs/audit.md explains them).
+  AUDIT_OPEN_PAST_EXPIRY_GRACE_MS: optionalIntFrom(),
+  AUDIT_UNCREDITED_MAX_AGE_MS: optionalIntFrom(),
+  AUDIT_LATE_CLAIM_TOLERANCE_MS: optionalIntFrom(),
+  AUDIT_WORKFLOWS_MAX: optionalIntFrom(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -121,6 +130,13 @@ export interface Config {
     signalFlushIntervalMs: number;
     creditStuckAfterMs: number;
     region: string;
+  };
+  /** Undefined fields keep the audit's defaults (ledger/audit.ts DEFAULT_AUDIT_THRESHOLDS). */
+  audit: {
+    openPastExpiryGraceMs: number | undefined;
+    uncreditedMaxAgeMs: number | undefined;
+    lateClaimToleranceMs: number | undefined;
+    workflowsMax: number | undefined;
   };
 }
 
@@ -198,6 +214,12 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       signalFlushIntervalMs: env.SIGNAL_FLUSH_INTERVAL_MS,
       creditStuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
       region: env.REGION,
+    },
+    audit: {
+      openPastExpiryGraceMs: env.AUDIT_OPEN_PAST_EXPIRY_GRACE_MS,
+      uncreditedMaxAgeMs: env.AUDIT_UNCREDITED_MAX_AGE_MS,
+      lateClaimToleranceMs: env.AUDIT_LATE_CLAIM_TOLERANCE_MS,
+      workflowsMax: env.AUDIT_WORKFLOWS_MAX,
     },
   };
 }

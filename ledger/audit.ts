@@ -1,14 +1,58 @@
 /**
  * The money audit: recomputes every invariant of DESIGN.md's money rules from the stored rows and reports
  * each violation by check name. `npm run audit` prints it; the test suite runs it after its scenarios.
+ * docs/audit.md lists the checks, why each exists, and their thresholds.
  *
  * All checks and the stats read one REPEATABLE READ snapshot, so an audit of a live system compares rows
  * as of one instant: a credit committing between two checks cannot look like a violation.
  */
+import type { Client } from '@temporalio/client';
 import type { Db, Queryable } from '../db';
-import { AUDIT_QUERIES, AuditCheck } from './auditChecks';
+import { ClaimCheck, claimQueries, LATE_CLAIM_TOLERANCE_MS } from './auditClaims';
+import { LEDGER_QUERIES, LedgerCheck, type AuditQuery } from './auditChecks';
+import {
+  LivenessCheck,
+  livenessQueries,
+  OPEN_PAST_EXPIRY_GRACE_MS,
+  UNCREDITED_CLAIM_MAX_AGE_MS,
+} from './auditLiveness';
+import {
+  checkWorkflows,
+  WORKFLOW_CLOSE_SKEW_MS,
+  WorkflowCheck,
+  WORKFLOWS_CHECKED_MAX,
+  type WorkflowAudit,
+} from './auditWorkflows';
 
-export { AuditCheck };
+export type { WorkflowAudit };
+
+/** Stable names: the report, the tests and operators' alerts all key on these. */
+export const AuditCheck = { ...LedgerCheck, ...ClaimCheck, ...LivenessCheck, ...WorkflowCheck } as const;
+export type AuditCheck = (typeof AuditCheck)[keyof typeof AuditCheck];
+
+/** How long the live paths may take before the audit calls a delay a violation; see each constant. */
+export interface AuditThresholds {
+  openPastExpiryGraceMs: number;
+  uncreditedMaxAgeMs: number;
+  lateClaimToleranceMs: number;
+  workflowsMax: number;
+  workflowCloseSkewMs: number;
+}
+
+export const DEFAULT_AUDIT_THRESHOLDS: Readonly<AuditThresholds> = {
+  openPastExpiryGraceMs: OPEN_PAST_EXPIRY_GRACE_MS,
+  uncreditedMaxAgeMs: UNCREDITED_CLAIM_MAX_AGE_MS,
+  lateClaimToleranceMs: LATE_CLAIM_TOLERANCE_MS,
+  workflowsMax: WORKFLOWS_CHECKED_MAX,
+  workflowCloseSkewMs: WORKFLOW_CLOSE_SKEW_MS,
+};
+
+export interface AuditOptions {
+  /** Overrides of DEFAULT_AUDIT_THRESHOLDS; an undefined field keeps the default. */
+  thresholds?: { [K in keyof AuditThresholds]?: number | undefined };
+  /** When given, packets holding escrow are checked against their workflows; otherwise that check is not run. */
+  temporal?: Client | undefined;
+}
 
 /** Enough lines to see the pattern without flooding a terminal; the rest are counted. */
 export const AUDIT_DETAILS_PER_CHECK_MAX = 20;
@@ -31,6 +75,9 @@ export interface AuditReport {
   ok: boolean;
   violations: AuditViolation[];
   stats: AuditStats;
+  /** The workflow check's coverage, or undefined when no Temporal client was given. */
+  workflows: WorkflowAudit | undefined;
+  thresholds: AuditThresholds;
   durationMs: number;
 }
 
@@ -95,39 +142,87 @@ async function readStats(q: Queryable): Promise<AuditStats> {
   };
 }
 
-async function runCheck(q: Queryable, check: AuditCheck, sql: string): Promise<AuditViolation[]> {
+/** A check's violations in a stable order, at most AUDIT_DETAILS_PER_CHECK_MAX of them plus a count of the rest. */
+function capped(check: AuditCheck, details: string[], total = details.length): AuditViolation[] {
+  const violations = details.map((detail) => ({ check, detail }));
+  if (total > details.length) violations.push({ check, detail: `... and ${total - details.length} more` });
+  return violations;
+}
+
+async function runCheck(
+  q: Queryable,
+  { check, sql, params }: AuditQuery<AuditCheck>,
+): Promise<AuditViolation[]> {
   // The window count runs before LIMIT, so the report can say how many lines it left out.
   const { rows } = await q.query<{ detail: string; total: number }>(
     `SELECT detail, count(*) OVER ()::int AS total FROM (${sql}) AS v ORDER BY detail LIMIT $1`,
-    [AUDIT_DETAILS_PER_CHECK_MAX],
+    [AUDIT_DETAILS_PER_CHECK_MAX, ...params],
   );
-  const violations = rows.map((row) => ({ check, detail: row.detail }));
-  const total = rows[0]?.total ?? 0;
-  if (total > rows.length) violations.push({ check, detail: `... and ${total - rows.length} more` });
-  return violations;
+  return capped(
+    check,
+    rows.map((row) => row.detail),
+    rows[0]?.total ?? 0,
+  );
+}
+
+function resolveThresholds(overrides: AuditOptions['thresholds'] = {}): AuditThresholds {
+  const thresholds = { ...DEFAULT_AUDIT_THRESHOLDS };
+  for (const key of Object.keys(thresholds) as (keyof AuditThresholds)[]) {
+    const value = overrides[key];
+    if (value !== undefined) thresholds[key] = value;
+  }
+  return thresholds;
 }
 
 /**
  * Runs every check on `q` as it is. Tests use this inside a transaction they roll back, to audit
  * deliberately corrupted rows without leaving them behind; everyone else wants `runAudit`.
  */
-export async function auditWith(q: Queryable): Promise<AuditReport> {
+export async function auditWith(q: Queryable, options: AuditOptions = {}): Promise<AuditReport> {
   const startedMs = Date.now();
+  const thresholds = resolveThresholds(options.thresholds);
+  const queries: AuditQuery<AuditCheck>[] = [
+    ...(Object.entries(LEDGER_QUERIES) as [LedgerCheck, string][]).map(([check, sql]) => ({
+      check,
+      sql,
+      params: [],
+    })),
+    ...claimQueries(thresholds),
+    ...livenessQueries(thresholds),
+  ];
   const violations: AuditViolation[] = [];
   // Sequential on purpose: a transaction's statements run one at a time on its single connection anyway.
-  for (const [check, sql] of Object.entries(AUDIT_QUERIES) as [AuditCheck, string][]) {
-    violations.push(...(await runCheck(q, check, sql)));
+  for (const query of queries) violations.push(...(await runCheck(q, query)));
+  let workflows: WorkflowAudit | undefined;
+  if (options.temporal) {
+    const checked = await checkWorkflows(q, options.temporal, thresholds);
+    workflows = checked.audit;
+    const details = checked.details.sort();
+    violations.push(
+      ...capped(
+        AuditCheck.EscrowHasLiveWorkflow,
+        details.slice(0, AUDIT_DETAILS_PER_CHECK_MAX),
+        details.length,
+      ),
+    );
   }
   const stats = await readStats(q);
-  return { ok: violations.length === 0, violations, stats, durationMs: Date.now() - startedMs };
+  return {
+    ok: violations.length === 0,
+    violations,
+    stats,
+    workflows,
+    thresholds,
+    durationMs: Date.now() - startedMs,
+  };
 }
 
 /** Audits the whole database from one read-only snapshot. */
-export async function runAudit(db: Db): Promise<AuditReport> {
+export async function runAudit(db: Db, options: AuditOptions = {}): Promise<AuditReport> {
   return db.withTransaction(
     async (tx) => {
       await tx.query('SET TRANSACTION READ ONLY');
-      return auditWith(tx);
+      return auditWith(tx, options);
     },
     { isolation: 'repeatable read' },
   );

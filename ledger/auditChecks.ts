@@ -1,5 +1,5 @@
 /**
- * The audit's invariants, one set-based SQL query each. Every query yields one `detail` line per violation,
+ * The audit's ledger invariants, one set-based SQL query each. Every query yields one `detail` line per violation,
  * so the runner can treat them alike; none of them loops over rows in JavaScript, which keeps the audit a
  * handful of scans even on hundreds of thousands of transfers.
  *
@@ -8,7 +8,7 @@
  */
 
 /** Stable names: the report, the tests and operators' alerts all key on these. */
-export const AuditCheck = {
+export const LedgerCheck = {
   BalanceEqualsTransfers: 'balance_equals_transfers',
   BalancesSumToZero: 'balances_sum_to_zero',
   NoNegativeBalance: 'no_negative_balance',
@@ -30,7 +30,17 @@ export const AuditCheck = {
   EscrowEmptyWhenFinished: 'escrow_empty_when_finished',
 } as const;
 
-export type AuditCheck = (typeof AuditCheck)[keyof typeof AuditCheck];
+export type LedgerCheck = (typeof LedgerCheck)[keyof typeof LedgerCheck];
+
+/**
+ * A check whose SQL takes parameters (thresholds). The runner passes its own LIMIT as $1, so a check's
+ * parameters are numbered from $2.
+ */
+export interface AuditQuery<Check extends string = string> {
+  check: Check;
+  sql: string;
+  params: unknown[];
+}
 
 /** Per packet: how much was claimed, and how much of that the claims table says was credited. */
 const CLAIM_TOTALS = `claim_totals AS (
@@ -40,8 +50,8 @@ const CLAIM_TOTALS = `claim_totals AS (
     FROM claims GROUP BY packet_id)`;
 
 /** Each query selects a `detail` text column, one row per violation. */
-export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
-  [AuditCheck.BalanceEqualsTransfers]: `
+export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, string>> = {
+  [LedgerCheck.BalanceEqualsTransfers]: `
     WITH net AS (
       SELECT account_id, sum(delta_fen) AS net_fen FROM (
         SELECT credit_account_id AS account_id, amount_fen AS delta_fen FROM transfers
@@ -53,23 +63,23 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
       FROM accounts a LEFT JOIN net n ON n.account_id = a.id
      WHERE a.balance_fen <> coalesce(n.net_fen, 0)`,
 
-  [AuditCheck.BalancesSumToZero]: `
+  [LedgerCheck.BalancesSumToZero]: `
     SELECT format('all balances sum to %s fen instead of 0', total_fen) AS detail
       FROM (SELECT coalesce(sum(balance_fen), 0) AS total_fen FROM accounts) AS t
      WHERE total_fen <> 0`,
 
-  [AuditCheck.NoNegativeBalance]: `
+  [LedgerCheck.NoNegativeBalance]: `
     SELECT format('%s account %s holds %s fen', kind, id, balance_fen) AS detail
       FROM accounts WHERE kind <> 'external' AND balance_fen < 0`,
 
-  [AuditCheck.AccountNamedAfterOwner]: `
+  [LedgerCheck.AccountNamedAfterOwner]: `
     SELECT format('%s account %s is not named after its owner %s', kind, id, coalesce(owner_id, '(none)')) AS detail
       FROM accounts
      WHERE (CASE kind WHEN 'wallet' THEN id = 'wallet:' || owner_id
                       WHEN 'escrow' THEN id = 'escrow:' || owner_id
                       ELSE id LIKE 'external:%' AND owner_id IS NULL END) IS NOT TRUE`,
 
-  [AuditCheck.TransferIdMatchesKind]: `
+  [LedgerCheck.TransferIdMatchesKind]: `
     SELECT format('%s transfer %s (packet %s, claim %s) is not named after what it moves',
                   kind, id, coalesce(packet_id, '(none)'), coalesce(claim_id, '(none)')) AS detail
       FROM transfers
@@ -80,7 +90,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
 
   // Deposits bring money in; pay moves a wallet into its packet's escrow; credits and refunds empty that
   // escrow into wallets. Anything else (wallet to wallet, escrow to another packet) has no business existing.
-  [AuditCheck.TransferAccountsMatchKind]: `
+  [LedgerCheck.TransferAccountsMatchKind]: `
     SELECT format('%s transfer %s moves %s (%s) -> %s (%s)', t.kind, t.id, d.id, d.kind, c.id, c.kind) AS detail
       FROM transfers t
       JOIN accounts d ON d.id = t.debit_account_id
@@ -90,7 +100,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
               WHEN 'pay' THEN d.kind = 'wallet' AND c.kind = 'escrow' AND c.owner_id = t.packet_id
               ELSE d.kind = 'escrow' AND d.owner_id = t.packet_id AND c.kind = 'wallet' END) IS NOT TRUE`,
 
-  [AuditCheck.TransferReferencesExist]: `
+  [LedgerCheck.TransferReferencesExist]: `
     SELECT format('%s transfer %s names packet %s and claim %s, which the packets and claims tables do not hold',
                   t.kind, t.id, coalesce(t.packet_id, '(none)'), coalesce(t.claim_id, '(none)')) AS detail
       FROM transfers t
@@ -100,12 +110,12 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
        AND (p.id IS NULL OR (t.kind = 'credit' AND c.packet_id IS DISTINCT FROM t.packet_id))`,
 
   // The pay transfer and the packet row commit together, so an escrow without its packet is stranded money.
-  [AuditCheck.EscrowHasPacket]: `
+  [LedgerCheck.EscrowHasPacket]: `
     SELECT format('escrow account %s (%s fen) has no packet', a.id, a.balance_fen) AS detail
       FROM accounts a LEFT JOIN packets p ON p.id = a.owner_id
      WHERE a.kind = 'escrow' AND p.id IS NULL`,
 
-  [AuditCheck.PacketPaidOnce]: `
+  [LedgerCheck.PacketPaidOnce]: `
     SELECT format('packet %s (total %s fen from %s) is paid by %s', p.id, p.total_fen, p.sender_id,
                   CASE WHEN t.id IS NULL THEN 'no pay transfer'
                        ELSE format('%s fen from %s to %s', t.amount_fen, t.debit_account_id, t.credit_account_id)
@@ -114,24 +124,24 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
      WHERE t.id IS NULL OR t.kind <> 'pay' OR t.amount_fen <> p.total_fen
         OR t.debit_account_id <> 'wallet:' || p.sender_id OR t.credit_account_id <> 'escrow:' || p.id`,
 
-  [AuditCheck.ClaimsWithinTotal]: `
+  [LedgerCheck.ClaimsWithinTotal]: `
     WITH ${CLAIM_TOTALS}
     SELECT format('packet %s: claims sum to %s fen, above its total of %s fen',
                   p.id, ct.claimed_fen, p.total_fen) AS detail
       FROM packets p JOIN claim_totals ct ON ct.packet_id = p.id
      WHERE ct.claimed_fen > p.total_fen`,
 
-  [AuditCheck.ClaimsWithinShares]: `
+  [LedgerCheck.ClaimsWithinShares]: `
     WITH ${CLAIM_TOTALS}
     SELECT format('packet %s: %s claims for %s shares', p.id, ct.claim_count, p.share_count) AS detail
       FROM packets p JOIN claim_totals ct ON ct.packet_id = p.id
      WHERE ct.claim_count > p.share_count`,
 
-  [AuditCheck.OneClaimPerUser]: `
+  [LedgerCheck.OneClaimPerUser]: `
     SELECT format('user %s holds %s claims on packet %s', user_id, count(*), packet_id) AS detail
       FROM claims GROUP BY packet_id, user_id HAVING count(*) > 1`,
 
-  [AuditCheck.RemainingMatchesClaims]: `
+  [LedgerCheck.RemainingMatchesClaims]: `
     WITH ${CLAIM_TOTALS}
     SELECT format('packet %s: remaining %s fen / %s shares, but claims leave %s fen / %s shares', p.id,
                   p.remaining_fen, p.remaining_count, p.total_fen - coalesce(ct.claimed_fen, 0),
@@ -141,7 +151,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
         OR p.remaining_count <> p.share_count - coalesce(ct.claim_count, 0)`,
 
   // credited_at mirrors the credit transfer in the same transaction, so the two must agree exactly.
-  [AuditCheck.OneCreditPerClaim]: `
+  [LedgerCheck.OneCreditPerClaim]: `
     WITH credits AS (SELECT claim_id, count(*) AS credit_count FROM transfers
                       WHERE kind = 'credit' GROUP BY claim_id)
     SELECT format('claim %s has %s credit transfers and credited_at %s', c.id, coalesce(k.credit_count, 0),
@@ -150,7 +160,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
      WHERE coalesce(k.credit_count, 0) > 1
         OR (coalesce(k.credit_count, 0) = 1) <> (c.credited_at IS NOT NULL)`,
 
-  [AuditCheck.CreditMatchesClaim]: `
+  [LedgerCheck.CreditMatchesClaim]: `
     SELECT format('credit %s moves %s fen %s -> %s, but claim %s is %s fen from packet %s to user %s',
                   t.id, t.amount_fen, t.debit_account_id, t.credit_account_id,
                   c.id, c.amount_fen, c.packet_id, c.user_id) AS detail
@@ -161,7 +171,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
 
   // A refund goes back to the sender, only once the packet closed, and refund_fen records it: positive
   // exactly when the transfer exists (a fully claimed packet finishes with refund_fen 0 and no transfer).
-  [AuditCheck.RefundMatchesPacket]: `
+  [LedgerCheck.RefundMatchesPacket]: `
     SELECT format('packet %s (%s, refund_fen %s) has refund %s', p.id, p.status,
                   coalesce(p.refund_fen::text, 'null'),
                   CASE WHEN t.id IS NULL THEN 'transfer: none'
@@ -174,7 +184,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
         OR (t.id IS NULL AND coalesce(p.refund_fen, 0) <> 0)
         OR (p.status = 'finished' AND p.refund_fen IS NULL)`,
 
-  [AuditCheck.FinishedPacketSettled]: `
+  [LedgerCheck.FinishedPacketSettled]: `
     WITH ${CLAIM_TOTALS}
     SELECT format('finished packet %s: claims %s fen + refund %s fen <> total %s fen, %s claims uncredited',
                   p.id, coalesce(ct.claimed_fen, 0), coalesce(p.refund_fen::text, 'null'), p.total_fen,
@@ -186,7 +196,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
 
   // Cross-checks the ledger against the packet tables: what the escrow holds must be what the packet paid in
   // minus the claims marked credited and the refund.
-  [AuditCheck.EscrowMatchesPacket]: `
+  [LedgerCheck.EscrowMatchesPacket]: `
     WITH ${CLAIM_TOTALS}
     SELECT format('escrow of packet %s holds %s fen; total %s - credited %s - refunded %s = %s fen', p.id,
                   coalesce(a.balance_fen::text, '(no account)'), p.total_fen, coalesce(ct.credited_fen, 0),
@@ -198,7 +208,7 @@ export const AUDIT_QUERIES: Readonly<Record<AuditCheck, string>> = {
       LEFT JOIN transfers r ON r.id = 'refund:' || p.id
      WHERE a.balance_fen IS DISTINCT FROM p.total_fen - coalesce(ct.credited_fen, 0) - coalesce(r.amount_fen, 0)`,
 
-  [AuditCheck.EscrowEmptyWhenFinished]: `
+  [LedgerCheck.EscrowEmptyWhenFinished]: `
     SELECT format('finished packet %s still holds %s fen in escrow', p.id, a.balance_fen) AS detail
       FROM packets p JOIN accounts a ON a.id = 'escrow:' || p.id
      WHERE p.status = 'finished' AND a.balance_fen <> 0`,

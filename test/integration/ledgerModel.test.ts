@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import type { Db } from '../../db';
 import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
+import { maxShareFen } from '../../domain/allocation';
 import { ErrorCode, isDomainError } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
 import { postTransfer } from '../../ledger/transfers';
@@ -138,8 +139,10 @@ class Model {
     const answer = this.ledger(transferIds.credit(claimId), transfer);
     if (answer) return answer;
     if (!packet) throw new Error('unreachable: an unpaid packet has no escrow to cover anything');
-    const leavesAFenEach = amountFen <= packet.remainingFen - (packet.remainingCount - 1);
-    if (packet.finished || packet.remainingCount === 0 || packet.claimedBy.has(userId) || !leavesAFenEach)
+    // The random allocation's bound: at most twice the remaining average, and a fen left for every later share.
+    const drawable =
+      packet.remainingCount > 0 && amountFen <= maxShareFen(packet.remainingFen, packet.remainingCount);
+    if (packet.finished || packet.remainingCount === 0 || packet.claimedBy.has(userId) || !drawable)
       return 'refused';
     this.move(transferIds.credit(claimId), transfer);
     packet.remainingFen -= amountFen;

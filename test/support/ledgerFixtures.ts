@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db, Queryable, Tx } from '../../db';
 import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
+import { maxShareFen } from '../../domain/allocation';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
 import {
@@ -17,7 +18,7 @@ import {
   postTransfers,
   type PostedTransfer,
 } from '../../ledger/transfers';
-import { auditWith, type AuditReport } from '../../ledger/audit';
+import { auditWith, type AuditOptions, type AuditReport } from '../../ledger/audit';
 
 export interface TableCounts {
   accounts: number;
@@ -105,8 +106,9 @@ async function lockPacket(tx: Tx, packetId: string): Promise<LockedPacket | unde
 }
 
 /**
- * The open step's rules: an open packet with a share left, one claim per user, and a share that leaves at
- * least one fen for every later share. Inserts the claim and decrements what remains.
+ * The open step's rules: an open packet with a share left, one claim per user, and a share the random
+ * allocation could have drawn (at most twice the remaining average, leaving at least one fen for every
+ * later share), so the audit's allocation check holds. Inserts the claim and decrements what remains.
  */
 async function insertClaim(tx: Tx, packet: LockedPacket | undefined, claim: ClaimSpec, credited: boolean) {
   if (!packet) throw new DomainError(ErrorCode.PacketNotFound, `no packet ${claim.packetId}`);
@@ -117,8 +119,8 @@ async function insertClaim(tx: Tx, packet: LockedPacket | undefined, claim: Clai
     claim.userId,
   ]);
   if (rows.length > 0) throw new DomainError(ErrorCode.AlreadyClaimed, 'one claim per user');
-  if (claim.amountFen > packet.remaining_fen - (packet.remaining_count - 1)) {
-    throw new DomainError(ErrorCode.InvalidAmount, 'the share would leave a later share without a fen');
+  if (claim.amountFen > maxShareFen(packet.remaining_fen, packet.remaining_count)) {
+    throw new DomainError(ErrorCode.InvalidAmount, 'the share is more than the allocation could draw');
   }
   await tx.query(
     `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen, credited_at)
@@ -239,12 +241,16 @@ class RollBack extends Error {}
  * Applies `corrupt` inside a transaction, audits what that transaction sees, and rolls everything back, so a
  * corruption test leaves the shared schema clean. DDL (dropping a constraint) rolls back too.
  */
-export async function auditCorrupted(db: Db, corrupt: (tx: Tx) => Promise<unknown>): Promise<AuditReport> {
+export async function auditCorrupted(
+  db: Db,
+  corrupt: (tx: Tx) => Promise<unknown>,
+  options: AuditOptions = {},
+): Promise<AuditReport> {
   let report: AuditReport | undefined;
   await db
     .withTransaction(async (tx) => {
       await corrupt(tx);
-      report = await auditWith(tx);
+      report = await auditWith(tx, options);
       throw new RollBack();
     })
     .catch((err: unknown) => {
