@@ -112,6 +112,7 @@ describe('hostile input answers 4xx', () => {
     const res = await request(app)
       .post('/v1/packets')
       .set(await bearer('hostile_sender'))
+      .set('Idempotency-Key', `greeting-${greeting}`.replace(/[^\x20-\x7e]/g, '?'))
       .send({ type: 'random', amountFen: 100, count: 1, greeting });
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ code: 'invalid_packet', detail: expect.stringMatching(/greeting/) });
