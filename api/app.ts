@@ -3,7 +3,7 @@ import express, { type Express } from 'express';
 import { createContext, type AppContext, type AppDeps } from './context';
 import { toProblem } from './errorMapping';
 import { requestLogging, requestMetrics } from './logging';
-import { errorHandler, notFoundHandler } from './problems';
+import { errorHandler, malformedPathHandler, notFoundHandler } from './problems';
 import { routeFactories, type RouteFactory } from './routes';
 
 export type { AppContext, AppDeps };
@@ -21,6 +21,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   app.set('trust proxy', ctx.config.http.trustProxyHops > 0 ? ctx.config.http.trustProxyHops : false);
   app.use(requestLogging(ctx.log));
   app.use(requestMetrics(ctx.metrics));
+  app.use(malformedPathHandler);
   app.use(express.json({ limit: ctx.config.http.bodyLimitBytes, strict: true }));
 
   for (const factory of options.routes ?? routeFactories) app.use(factory(ctx));

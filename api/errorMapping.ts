@@ -4,7 +4,7 @@
  */
 import { ZodError } from 'zod';
 import { DomainError, ErrorCode } from '../domain/errors';
-import { Problem } from './problems';
+import { invalidPathProblem, Problem } from './problems';
 
 interface ProblemShape {
   status: number;
@@ -106,10 +106,20 @@ export function validationProblem(issues: FieldIssue[]): Problem {
   });
 }
 
+/**
+ * The router of Express 5 decodes each route parameter with decodeURIComponent and passes on its URIError
+ * marked with status 400. The app refuses such paths before routing (malformedPathHandler); this keeps the
+ * answer a 400 for any router mounted without that guard.
+ */
+function isParamDecodeError(err: unknown): boolean {
+  return err instanceof URIError && (err as URIError & { status?: unknown }).status === 400;
+}
+
 /** Every known error type as a problem, or undefined for the unexpected (a 500 decided by the caller). */
 export function toProblem(err: unknown): Problem | undefined {
   if (err instanceof Problem) return err;
   if (err instanceof DomainError) return domainProblem(err);
   if (err instanceof ZodError) return validationProblem(fieldIssues(err, 'body'));
+  if (isParamDecodeError(err)) return invalidPathProblem(err);
   return undefined;
 }

@@ -28,7 +28,9 @@ export const ProblemSchema = z
 
 /** What each documented error status means, for the docs; the `code` values are listed per status. */
 export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
-  400: 'validation_failed, malformed_json, invalid_cursor, idempotency_key_invalid, idempotency_key_required',
+  400:
+    'validation_failed, malformed_json, invalid_cursor, invalid_path, idempotency_key_invalid, ' +
+    'idempotency_key_required',
   401: 'unauthorized: missing, malformed, expired or wrongly signed token',
   402: 'insufficient_funds',
   403: 'forbidden: the token lacks the admin scope',

@@ -52,6 +52,23 @@ function invalidCursor(): Problem {
   );
 }
 
+// In unicode mode \p{Cs} matches only a surrogate that is not half of a pair.
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is refused here
+const UNSTORABLE_TEXT = /[\u0000\p{Cs}]/u;
+
+/**
+ * True when every string in a decoded cursor is text Postgres can store: no NUL (Postgres text cannot hold
+ * one and fails the query with "invalid byte sequence") and no lone surrogate (which would not survive the
+ * trip to UTF-8 unchanged). Our own cursors never carry either, so such a cursor is forged.
+ */
+function isStorableText(value: unknown): boolean {
+  if (typeof value === 'string') return !UNSTORABLE_TEXT.test(value);
+  if (Array.isArray(value)) return value.every(isStorableText);
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).every(([key, item]) => isStorableText(key) && isStorableText(item));
+  return true;
+}
+
 export function decodeCursor<S extends z.ZodType>(
   positionSchema: S,
   cursor: string,
@@ -63,6 +80,7 @@ export function decodeCursor<S extends z.ZodType>(
   } catch {
     throw invalidCursor();
   }
+  if (!isStorableText(decoded)) throw invalidCursor();
   const envelope = CursorEnvelope.safeParse(decoded);
   if (!envelope.success) throw invalidCursor();
   const position = positionSchema.safeParse(envelope.data.k);

@@ -63,6 +63,32 @@ export function internalProblem(): Problem {
   return new Problem(500, 'internal', 'Internal error', 'Something went wrong; it has been logged.');
 }
 
+export function invalidPathProblem(cause?: unknown): Problem {
+  return new Problem(
+    400,
+    'invalid_path',
+    'Invalid path',
+    'The path has a broken percent-escape; encode it with encodeURIComponent.',
+    {},
+    { cause },
+  );
+}
+
+/**
+ * Refuses a path with a broken percent-escape (`/v1/packets/%ZZ`, an overlong UTF-8 sequence) before any
+ * work: no body parsing, rate limit, token check or route runs for it. Express 5 would otherwise throw the
+ * URIError of decodeURIComponent while matching a route parameter, which reached the error middleware as an
+ * unknown error: a 500 logged at error level, on a request anyone can send without a token.
+ */
+export const malformedPathHandler: RequestHandler = (req, _res, next) => {
+  try {
+    decodeURIComponent(req.path);
+  } catch (err) {
+    return next(invalidPathProblem(err));
+  }
+  next();
+};
+
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(new Problem(404, 'not_found', 'Not found', `No route for ${req.method} ${req.path}`));
 };

@@ -31,6 +31,19 @@ export const RESOURCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export const ResourceIdSchema = z.string().regex(RESOURCE_ID_PATTERN, 'ids are 1-64 letters, digits, _ or -');
 
+/**
+ * A packet id in a path. Only the resource id shape is enforced: an id that is well formed but not a packet's
+ * (an old-format or guessed one) must answer 404 exactly like any other unknown packet, never a 400 that would
+ * tell a prober which ids could exist. New ids match PACKET_ID_PATTERN (packets/ids.ts).
+ */
+export const PacketIdSchema = ResourceIdSchema.meta({
+  description:
+    'The packet id from the send answer: a sequential order number and a random suffix. It is the ' +
+    "packet's unguessable handle; for an open group packet it is the secret that lets a member claim, so " +
+    'share it only with the group.',
+  example: '20261123cn1r54084124001k3vq2mxd7a4zb',
+});
+
 /** Integer fen given as a JSON number: 1 or more, at most Number.MAX_SAFE_INTEGER. */
 export const AmountFenSchema = z
   .int()

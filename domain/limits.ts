@@ -38,6 +38,18 @@ export interface ValidSend {
 
 export const GREETING_MAX_LENGTH = 100;
 
+/**
+ * Characters a greeting may not hold, because other people's screens show it: C0 and C1 controls (U+0085
+ * NEL among them) and DEL; the line and paragraph separators U+2028-U+2029, which break a line like \n; the
+ * bidi embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069, which reorder the text around
+ * them ("Trojan Source", CVE-2021-42574) so a greeting can show something other than what it says; and
+ * lone surrogates (\p{Cs} in unicode mode), which are not text. The bidi marks U+200E, U+200F and U+061C
+ * stay allowed: they only nudge neutral characters, and Arabic and Hebrew greetings need them.
+ */
+const GREETING_REFUSED_CHARACTERS =
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\p{Cs}]/u;
+
 function refuse(code: ErrorCode, message: string, details: Record<string, unknown> = {}): never {
   throw new DomainError(code, message, details);
 }
@@ -110,9 +122,8 @@ export function validateSendRequest(senderId: string, request: SendRequest, limi
   }
 
   const greeting = request.greeting?.trim() ? request.greeting.trim() : null;
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused here
-  if (greeting && /[\u0000-\u001f\u007f]/.test(greeting))
-    refuse(ErrorCode.InvalidPacket, 'greeting has control characters');
+  if (greeting && GREETING_REFUSED_CHARACTERS.test(greeting))
+    refuse(ErrorCode.InvalidPacket, 'greeting has control or text direction characters');
   if (greeting && greeting.length > GREETING_MAX_LENGTH)
     refuse(ErrorCode.InvalidPacket, `greeting is at most ${GREETING_MAX_LENGTH} characters`);
 

@@ -10,9 +10,9 @@ import type { OpenedClaim } from '../../packets/open';
 import type { Counter } from 'prom-client';
 import type { AppContext } from '../context';
 import { defineRoute } from '../route';
-import { AmountFenSchema, ResourceIdSchema, UserIdSchema } from '../validation';
+import { AmountFenSchema, PacketIdSchema, UserIdSchema } from '../validation';
 
-const PacketParams = z.strictObject({ id: ResourceIdSchema });
+const PacketParams = z.strictObject({ id: PacketIdSchema });
 
 const SendBody = z
   .strictObject({

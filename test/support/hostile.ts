@@ -43,6 +43,8 @@ const unknownField = words('userId senderId status balanceFen __proto__ construc
 const badKey = fc.oneof(fc.constantFrom('', 'k'.repeat(256), 'a\tb'), words('clé \u00ff\u00fe'));
 const badPacketId = fc.oneof(
   words('nope %2e%2e ..%2Fadmin a%00b %F0%9F%92%B0 a.b a%20b'),
+  // Broken percent-escapes: a bad hex pair, a truncated and an overlong UTF-8 sequence, a lone '%'.
+  words('%ZZ a%G1 %E0%A4%A %C0%AF %'),
   fc.constant('x'.repeat(65)),
   fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
 );
@@ -52,6 +54,12 @@ const badQuery = fc.oneof(
     'cursor= cursor=%7B%7D cursor=eyJ2IjoxLCJwIjoxLCJrIjp7fX0 userId=fuzz_rich senderId=fuzz_rich cursor=!!',
   ),
   fc.constant(`cursor=${'A'.repeat(600)}`),
+  // Well-formed cursors whose position holds text Postgres cannot store (NUL) or a lone surrogate.
+  fc
+    .constantFrom('a\\u0000b', '\\u0000', '\\ud800')
+    .map(
+      (id) => `cursor=${Buffer.from(`{"v":1,"p":2,"k":{"createdUs":1,"id":"${id}"}}`).toString('base64url')}`,
+    ),
   fc.base64String({ minLength: 4, maxLength: 40 }).map((s) => `cursor=${encodeURIComponent(s)}`),
 );
 const notJson = (text: string) => {

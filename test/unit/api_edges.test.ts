@@ -88,6 +88,22 @@ describe('cursors', () => {
     );
   });
 
+  // Postgres text cannot hold NUL: such a cursor reached the list query and answered 500 (issue 13).
+  const ListPosition = z.strictObject({ createdUs: z.int().min(0), id: z.string().min(1).max(64) });
+  test.each([
+    ['a NUL in a string', b64('{"v":1,"p":2,"k":{"createdUs":1,"id":"a\\u0000b"}}')],
+    ['a lone surrogate in a string', b64('{"v":1,"p":2,"k":{"createdUs":1,"id":"\\udc00"}}')],
+  ])('a cursor with %s is a 400 invalid_cursor', (_label, cursor) => {
+    expect(() => decodeCursor(ListPosition, cursor)).toThrow(
+      expect.objectContaining({ status: 400, code: 'invalid_cursor' }),
+    );
+  });
+
+  test('a cursor whose id holds other Unicode still round-trips', () => {
+    const position = { createdUs: 1, id: '红包-😀' };
+    expect(decodeCursor(ListPosition, encodeCursor(2, position)).position).toEqual(position);
+  });
+
   test('under pressure the third page is refused with Retry-After', () => {
     const third = encodeCursor(3, { seq: 5 });
     expect(pageRequest(Position, { cursor: third }, pressure(false)).page).toBe(3);
