@@ -25,20 +25,17 @@ export interface ClaimThresholds {
   lateClaimToleranceMs: number;
 }
 
-// The open path must refuse these claims on its own (DESIGN.md, open): a personal packet is claimable by
-// its recipient only, an audience packet by its members only, and the sender of either never, unless they
-// listed themselves in the audience. An open group packet (no audience) is anyone's, the sender's included.
+// The open statement must refuse these claims on its own. Eligibility is the one SQL definition the open and
+// the degraded grab use, packet_claimable (migration 0006): a personal packet is its recipient's, an audience
+// packet its members', the sender of either never (even one who listed themselves); an open group packet is
+// anyone's, the sender's included.
 const CLAIMANT_ELIGIBLE = `
   SELECT format('packet %s (%s from %s): claim %s by %s, %s', p.id, p.type, p.sender_id, c.id, c.user_id,
-                CASE WHEN p.type = 'personal' AND c.user_id = p.sender_id THEN 'its sender'
+                CASE WHEN c.user_id = p.sender_id THEN 'its sender'
                      WHEN p.type = 'personal' THEN format('not its recipient %s', p.recipient_id)
-                     WHEN c.user_id = p.sender_id THEN 'its sender, who is not in its audience'
                      ELSE 'not in its audience' END) AS detail
     FROM claims c JOIN packets p ON p.id = c.packet_id
-   WHERE CASE WHEN p.type = 'personal'
-                THEN c.user_id IS DISTINCT FROM p.recipient_id OR c.user_id = p.sender_id
-              WHEN p.audience IS NOT NULL THEN NOT coalesce(c.user_id = ANY (p.audience), false)
-              ELSE false END`;
+   WHERE NOT packet_claimable(p.recipient_id, p.audience, p.sender_id, c.user_id)`;
 
 // Replays the allocation from the claims in seq order: before the k-th claim, total - sum(earlier claims)
 // fen remained over share_count - (k - 1) shares. A random share lies in [1, min(2 * remaining / count,

@@ -42,7 +42,7 @@ describe('money audit with Temporal', () => {
   test('a clean lifecycle passes every check, its running workflow included', async () => {
     const signaler = packets.signalerFor(w);
     await packets.fund(w, 'ws', 5_000);
-    // Settled: a personal packet opened by its recipient, and a fixed audience packet the sender is in.
+    // Settled: a personal packet opened by its recipient, and a fixed audience packet opened by its members.
     const personal = await packets.send(w, 'ws', {
       type: 'personal',
       amountFen: 500,
@@ -53,10 +53,10 @@ describe('money audit with Temporal', () => {
       type: 'fixed',
       amountFen: 600,
       count: 3,
-      audience: ['wa', 'wb', 'ws'],
+      audience: ['wa', 'wb', 'wc'],
     });
     await packets.open(w, signaler, personal.packetId, 'wr');
-    for (const user of ['wa', 'wb', 'ws']) await packets.open(w, signaler, fixed.packetId, user);
+    for (const user of ['wa', 'wb', 'wc']) await packets.open(w, signaler, fixed.packetId, user);
     // Live: a random packet with one share opened a moment ago, its credit possibly still on the way.
     const live = await packets.send(w, 'ws', { type: 'random', amountFen: 900, count: 3 });
     livePacketId = live.packetId;

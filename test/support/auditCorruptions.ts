@@ -190,9 +190,19 @@ export const CLAIM_AND_LIVENESS_CORRUPTIONS: Corruption[] = [
   {
     damage: 'the sender claiming an audience packet they are not in',
     check: AuditCheck.ClaimantEligible,
-    mentions: `claim ${P3_UNCREDITED} by ${SENDER}, its sender, who is not in its audience`,
+    mentions: `claim ${P3_UNCREDITED} by ${SENDER}, its sender`,
     corrupt: exec(
       `UPDATE packets SET audience = ARRAY['a', 'b'] WHERE id = '${P3}'`,
+      `UPDATE claims SET user_id = '${SENDER}' WHERE id = '${P3_UNCREDITED}'`,
+    ),
+  },
+  {
+    // The sender of a restricted packet never claims it, even one who listed themselves in its audience.
+    damage: 'the sender claiming an audience packet they listed themselves in',
+    check: AuditCheck.ClaimantEligible,
+    mentions: `claim ${P3_UNCREDITED} by ${SENDER}, its sender`,
+    corrupt: exec(
+      `UPDATE packets SET audience = ARRAY['a', 'b', '${SENDER}'] WHERE id = '${P3}'`,
       `UPDATE claims SET user_id = '${SENDER}' WHERE id = '${P3_UNCREDITED}'`,
     ),
   },
@@ -258,14 +268,6 @@ export const HONEST_EDGES: { state: string; check: AuditCheck; change: (tx: Tx) 
     state: 'a random share of exactly twice the remaining average',
     check: AuditCheck.ShareWithinAllocation,
     change: exec(`UPDATE claims SET amount_fen = 225 WHERE id = '${P3_UNCREDITED}'`),
-  },
-  {
-    state: 'the sender claiming an audience packet they are in',
-    check: AuditCheck.ClaimantEligible,
-    change: exec(
-      `UPDATE packets SET audience = ARRAY['a', 'b', '${SENDER}'] WHERE id = '${P3}'`,
-      `UPDATE claims SET user_id = '${SENDER}' WHERE id = '${P3_UNCREDITED}'`,
-    ),
   },
   {
     state: 'the sender claiming a share of their own open group packet',
