@@ -1,5 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { ErrorCode } from '../../domain/errors';
+import { ApplicationFailure } from '@temporalio/common';
+import { DomainError, ErrorCode } from '../../domain/errors';
 import { escrowAccount } from '../../domain/accounts';
 import { packetWorkflowId, packetViewQuery } from '../../workflows/messages';
 import { createHarness, type Harness } from '../support/harness';
@@ -21,17 +22,12 @@ describe('packet saga', () => {
 
   test('when the sender cannot cover the packet, sending answers insufficient funds, the workflow fails and nothing is written', async () => {
     await fund(h, 'poor', 50);
+    const before = await h.ledgerTotals();
     const attempt = send(h, 'poor', { type: 'random', amountFen: 100, count: 2 });
-    await expect(attempt).rejects.toMatchObject({ code: ErrorCode.InsufficientFunds });
-    const { rows } = await h.db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM packets WHERE sender_id = 'poor'",
-    );
-    expect(rows[0]?.n).toBe(0);
+    await expectRefusal(attempt, ErrorCode.InsufficientFunds);
+    expect(await packetsOf(h, 'poor')).toEqual([]);
     expect(await balanceOf(h, 'poor')).toBe(50);
-    const { rows: workflows } = await h.db.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM transfers WHERE kind = 'pay'",
-    );
-    expect(workflows[0]?.n).toBe(0);
+    expect(await h.ledgerTotals()).toEqual(before);
   });
 
   test('when every share of a 100-share packet is opened, each claim is credited once and the workflow completes within its history budget', async () => {
@@ -103,24 +99,59 @@ describe('packet saga', () => {
   test('a failed send replayed with its key still answers insufficient funds and starts nothing', async () => {
     const attempt = () =>
       send(h, 'nobody', { type: 'random', amountFen: 100, count: 1 }, { idempotencyKey: 'k-poor' });
-    await expect(attempt()).rejects.toMatchObject({ code: ErrorCode.InsufficientFunds });
+    const unfunded = await h.ledgerTotals();
+    await expectRefusal(attempt(), ErrorCode.InsufficientFunds);
+    expect(await h.ledgerTotals()).toEqual(unfunded);
     await fund(h, 'nobody', 500);
-    await expect(attempt()).rejects.toMatchObject({ code: ErrorCode.InsufficientFunds });
+    const before = await h.ledgerTotals();
+    await expectRefusal(attempt(), ErrorCode.InsufficientFunds);
     expect(await balanceOf(h, 'nobody')).toBe(500);
+    expect(await packetsOf(h, 'nobody')).toEqual([]);
+    expect(await h.ledgerTotals()).toEqual(before);
   });
 
-  test('the workflow of a failed payment ends FAILED', async () => {
+  test('the workflow of a failed payment ends FAILED with the insufficient-funds failure, and nothing is written', async () => {
+    const before = await h.ledgerTotals();
     const packetPromise = send(
       h,
       'broke',
       { type: 'random', amountFen: 100, count: 1 },
       { idempotencyKey: 'k-broke' },
     );
-    await expect(packetPromise).rejects.toBeDefined();
+    await expectRefusal(packetPromise, ErrorCode.InsufficientFunds);
     const { rows } = await h.db.query<{ packet_id: string }>(
       "SELECT packet_id FROM packet_requests WHERE idempotency_key = 'k-broke'",
     );
-    const handle = h.temporal.client.workflow.getHandle(packetWorkflowId(rows[0]!.packet_id));
-    await expect(handle.result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    const packetId = rows[0]!.packet_id;
+    const failure = await h.temporal.client.workflow
+      .getHandle(packetWorkflowId(packetId))
+      .result()
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toBeInstanceOf(ApplicationFailure);
+    expect((failure as WorkflowFailedError).cause).toMatchObject({ type: ErrorCode.InsufficientFunds });
+    expect(await packetsOf(h, 'broke')).toEqual([]);
+    expect(await balanceOf(h, 'broke')).toBe(0);
+    expect(await h.ledgerTotals()).toEqual(before);
   });
 });
+
+/** A send refused for a business reason: the typed DomainError with this code, never a timeout or a 5xx. */
+async function expectRefusal(attempt: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const refusal = await attempt.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(refusal).toBeInstanceOf(DomainError);
+  expect(refusal).toMatchObject({ code });
+}
+
+async function packetsOf(h: Harness, senderId: string): Promise<string[]> {
+  const { rows } = await h.db.query<{ id: string }>('SELECT id FROM packets WHERE sender_id = $1', [
+    senderId,
+  ]);
+  return rows.map((row) => row.id);
+}
