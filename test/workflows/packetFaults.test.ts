@@ -103,17 +103,18 @@ describe('credit path under faults', () => {
   }, 90_000);
 
   test('a worker killed in the middle of a credit batch, then restarted, credits each claim exactly once', async () => {
-    // Only the spawned worker runs now, so it is the one holding the pump's activity.
+    await h.startWorker();
+    await fund(h, 'kill-sender', 1_000);
+    const packet = await send(h, 'kill-sender', {
+      type: 'random',
+      amountFen: 1_000,
+      count: 10,
+      expiresInSeconds: 120,
+    });
+    // Only the spawned worker runs now, so it is the one that picks up the pump's next run.
     await h.stopWorkers();
     const worker = spawnWorker(h);
     try {
-      await fund(h, 'kill-sender', 1_000);
-      const packet = await send(h, 'kill-sender', {
-        type: 'random',
-        amountFen: 1_000,
-        count: 10,
-        expiresInSeconds: 120,
-      });
       // Hold the escrow row (opens never touch it), so the pump's batch blocks inside its transaction,
       // holding the claims; then kill the worker mid-batch.
       const blocker = await h.db.pool.connect();
