@@ -68,7 +68,16 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
   }
 
   return {
-    async runCreditPump(input: { shard: number }): Promise<CreditPumpRun> {
+    /** Uncredited claims of a shard (the pump publishes it while it is stuck). */
+    async shardBacklog(input: { shard: number }): Promise<number> {
+      return shardBacklog(db, { shard: input.shard, shards: credit.shards });
+    },
+
+    /**
+     * Credits for `runMs` (default CREDIT_PUMP_RUN_MS), always at least one batch: after a failure the
+     * workflow asks for a short run, so that it can clear CreditStuck as soon as a batch goes through.
+     */
+    async runCreditPump(input: { shard: number; runMs?: number }): Promise<CreditPumpRun> {
       const ctx = Context.current();
       const slice: QueueSlice = {
         shard: input.shard,
@@ -86,10 +95,10 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
       };
       const listener = await listen(db, creditChannel(db.schema), ofShard(slice));
       const abort = ctx.cancellationSignal;
-      const endMs = Date.now() + credit.pumpRunMs;
+      const endMs = Date.now() + (input.runMs ?? credit.pumpRunMs);
       let nextStuckCheckMs = 0;
       try {
-        while (Date.now() < endMs && !abort.aborted) {
+        do {
           ctx.heartbeat(run);
           const outcome = await creditNextBatch(db, slice);
           if (outcome.picked > 0) run.batches++;
@@ -103,11 +112,13 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
             await reportStuck(await newlyStuckPackets(db, slice, credit.stuckAfterMs));
           }
           if (outcome.picked >= slice.limit) continue;
-          await listener.wait(Math.min(credit.pollIntervalMs, endMs - Date.now()), abort);
+          const untilEndMs = endMs - Date.now();
+          if (untilEndMs <= 0) break;
+          await listener.wait(Math.min(credit.pollIntervalMs, untilEndMs), abort);
           // Opens arrive one by one: a short gap after a wake-up lets one batch take many of them.
           if (credit.batchGapMs > 0 && !abort.aborted)
             await new Promise((r) => setTimeout(r, credit.batchGapMs));
-        }
+        } while (Date.now() < endMs && !abort.aborted);
       } finally {
         await listener.close();
       }

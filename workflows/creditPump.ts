@@ -11,6 +11,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -30,6 +31,13 @@ const pump = proxyActivities<Activities>({
   heartbeatTimeout: '10 seconds',
   // A few quick retries here; a longer outage is the workflow's to report (CreditStuck) while it backs off.
   retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds', maximumAttempts: 3 },
+});
+
+// While runs fail, one cheap look at the backlog per backoff step; it fails too when Postgres is away, and
+// the pump then shows the last backlog it knew.
+const probe = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '5 seconds',
+  retry: { maximumAttempts: 1 },
 });
 
 export async function creditPumpWorkflow(input: CreditPumpInput, carried?: CreditPumpView): Promise<void> {
@@ -70,7 +78,11 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
   let backoffMs = FAILURE_BACKOFF_BASE_MS;
   for (;;) {
     try {
-      const run = await pump.runCreditPump({ shard: input.shard });
+      // After a failure, one short run first, so that CreditStuck clears as soon as a batch goes through.
+      const run = await pump.runCreditPump({
+        shard: input.shard,
+        ...(view.failingSinceMs !== null ? { runMs: 0 } : {}),
+      });
       view.runs++;
       view.totals.batches += run.batches;
       view.totals.credited += run.credited;
@@ -89,6 +101,11 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
       view.failingSinceMs ??= Date.now();
       view.lastError = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
       view.creditStuck = Date.now() - view.failingSinceMs >= input.stuckAfterMs;
+      if (view.creditStuck) {
+        view.totals.backlog = await probe
+          .shardBacklog({ shard: input.shard })
+          .catch(() => view.totals.backlog);
+      }
       log.warn('credit pump failing', { shard: input.shard, error: view.lastError, stuck: view.creditStuck });
       publish();
       await sleep(backoffMs);

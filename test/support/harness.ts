@@ -15,6 +15,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp, type AppContext, type AppDeps, type AppOptions } from '../../api/app';
 import { signToken } from '../../api/auth';
+import type { ActivityDeps } from '../../activities';
 import { startCreditPumps } from '../../workers/creditPumps';
 import { createWorker } from '../../workers/createWorker';
 import { creditPumpWorkflowId } from '../../workflows/messages';
@@ -36,7 +37,10 @@ export interface Harness {
    * Starts a worker on this file's task queue and this file's credit pumps (idempotently); the worker is
    * stopped and the pumps terminated by close().
    */
-  startWorker(overrides?: Parameters<typeof createWorker>[0]['overrides']): Promise<Worker>;
+  startWorker(
+    overrides?: Parameters<typeof createWorker>[0]['overrides'],
+    deps?: Partial<ActivityDeps>,
+  ): Promise<Worker>;
   /** Stops every worker this harness started (pumps keep their workflows and wait for the next one). */
   stopWorkers(): Promise<void>;
   /** Starts this file's credit pumps if they are not running (startWorker does it too). */
@@ -113,13 +117,13 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     db,
     redis,
     temporal,
-    async startWorker(overrides) {
+    async startWorker(overrides, deps) {
       const connection = await NativeConnection.connect({ address: config.temporal.address });
       const worker = await createWorker({
         connection,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { db, redis, credit: config.credit },
+        deps: { db, redis, credit: config.credit, ...deps },
         workflowBundle: { codePath: run.bundlePath },
         overrides,
       });
