@@ -76,11 +76,11 @@ const envSchema = z.object({
   SIGNAL_FLUSH_INTERVAL_MS: intFrom(50, 1),
   CREDIT_STUCK_AFTER_MS: intFrom(60_000, 100),
   // Credit pumps (docs/credit-pump.md): how many, how big a batch, how often they look without a wake-up.
-  CREDIT_SHARDS: intFrom(2, 1),
+  CREDIT_SHARDS: intFrom(1, 1),
   CREDIT_BATCH_MAX: intFrom(500, 1),
   CREDIT_POLL_INTERVAL_MS: intFrom(1_000, 10),
   // After a batch that was not full, wait at least this long so one wake-up credits many opens.
-  CREDIT_BATCH_GAP_MS: intFrom(20, 0),
+  CREDIT_BATCH_GAP_MS: intFrom(150, 0),
   // A pump's activity returns this often so its workflow publishes state and can continue-as-new.
   CREDIT_PUMP_RUN_MS: intFrom(60_000, 1_000),
   // A pump starts a fresh run (continue-as-new) past this many history events, or when Temporal suggests it.
