@@ -64,7 +64,8 @@ export async function listen(
     },
     async close() {
       client.removeListener('notification', onNotification);
-      client.removeListener('error', onError);
+      // The error listener stays: a connection that breaks during UNLISTEN or after release must not emit
+      // an unhandled 'error' (which would end the process).
       // A client that was listening goes back to the pool only after UNLISTEN; a broken one is destroyed.
       if (alive) {
         try {
