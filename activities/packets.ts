@@ -1,24 +1,16 @@
 /**
- * The packet saga's effects on Postgres and Redis: pay into escrow, arm the gate, credit claims in waves,
- * and settle at expiry. Every one is idempotent (transfer ids are the keys), so Temporal may retry any of
+ * The packet saga's effects on Postgres and Redis: pay into escrow, arm the gate, and the per-packet credit
+ * waves that packets started before the credit pump still run (settle is in settle.ts, credit in credit.ts). Every one is idempotent (transfer ids are the keys), so Temporal may retry any of
  * them at any point, including after a commit whose acknowledgement was lost.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Db } from '../db';
-import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode } from '../domain/errors';
-import { sumFen } from '../domain/money';
-import { ensureWallets, postTransfer, postTransfers } from '../ledger/transfers';
-import { payOnce } from './payment';
 import { gateAudience } from '../packets/access';
-import { armGateFromPostgres, armGate, exhaustGate, removeGate } from '../packets/gate';
-import {
-  countUncredited,
-  findPacket,
-  listClaims,
-  lockUncreditedClaims,
-  type ClaimRow,
-} from '../packets/store';
+import { creditLockedClaims } from '../packets/creditStore';
+import { armGateFromPostgres, armGate, exhaustGate } from '../packets/gate';
+import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/store';
+import { payOnce } from './payment';
 import type { RedisDeps } from '../redis';
 import { paidPacketOf, type PacketInput, type PaidPacket } from '../workflows/messages';
 
@@ -29,41 +21,6 @@ export interface CreditWaveResult {
   uncreditedCount: number;
   remainingCount: number;
   finished: boolean;
-}
-
-export interface SettleResult {
-  creditedClaimIds: string[];
-  creditedFen: number;
-  refundFen: number;
-}
-
-function creditTransfers(packetId: string, claims: ClaimRow[]) {
-  return claims.map((claim) => ({
-    id: transferIds.credit(claim.id),
-    debitAccountId: escrowAccount(packetId),
-    creditAccountId: walletAccount(claim.userId),
-    amountFen: claim.amountFen,
-    kind: 'credit' as const,
-    packetId,
-    claimId: claim.id,
-  }));
-}
-
-async function creditLocked(
-  tx: Parameters<Parameters<Db['withTransaction']>[0]>[0],
-  packetId: string,
-  claims: ClaimRow[],
-): Promise<number> {
-  if (claims.length === 0) return 0;
-  await ensureWallets(
-    tx,
-    claims.map((claim) => claim.userId),
-  );
-  await postTransfers(tx, creditTransfers(packetId, claims));
-  await tx.query('UPDATE claims SET credited_at = clock_timestamp() WHERE id = ANY($1::text[])', [
-    claims.map((claim) => claim.id),
-  ]);
-  return sumFen(claims.map((claim) => claim.amountFen));
 }
 
 export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
@@ -100,7 +57,7 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
     async creditClaims(packetId: string): Promise<CreditWaveResult> {
       const result = await db.withTransaction(async (tx) => {
         const claims = await lockUncreditedClaims(tx, packetId);
-        const creditedFen = await creditLocked(tx, packetId, claims);
+        const { creditedFen } = await creditLockedClaims(tx, claims);
         const packet = await findPacket(tx, packetId);
         if (!packet)
           throw ApplicationFailure.nonRetryable(
@@ -139,45 +96,6 @@ export function createPacketActivities(deps: { db: Db; redis: RedisDeps }) {
     /** Cheap look for claims whose signal was lost; run as a local activity on the sweep timer. */
     async pendingCredits(packetId: string): Promise<{ uncreditedCount: number }> {
       return { uncreditedCount: await countUncredited(db, packetId) };
-    },
-
-    /**
-     * At expiry: closes the packet under its row lock (no open can commit after), credits what is left,
-     * refunds total minus claims to the sender exactly once, and finishes the packet.
-     */
-    async settlePacket(packetId: string): Promise<SettleResult> {
-      const result = await db.withTransaction(async (tx) => {
-        const packet = await findPacket(tx, packetId, { lock: true });
-        if (!packet)
-          throw ApplicationFailure.nonRetryable(
-            `packet ${packetId} does not exist`,
-            ErrorCode.PacketNotFound,
-          );
-        if (packet.status === 'finished')
-          return { creditedClaimIds: [], creditedFen: 0, refundFen: packet.refundFen ?? 0 };
-        const claims = await lockUncreditedClaims(tx, packetId);
-        const creditedFen = await creditLocked(tx, packetId, claims);
-        const claimedFen = sumFen((await listClaims(tx, packetId)).map((claim) => claim.amountFen));
-        const refundFen = packet.totalFen - claimedFen;
-        if (refundFen < 0) throw new Error(`packet ${packetId} claims exceed its total`); // the audit's invariant
-        if (refundFen > 0) {
-          await postTransfer(tx, {
-            id: transferIds.refund(packetId),
-            debitAccountId: escrowAccount(packetId),
-            creditAccountId: walletAccount(packet.senderId),
-            amountFen: refundFen,
-            kind: 'refund',
-            packetId,
-          });
-        }
-        await tx.query(
-          `UPDATE packets SET status = 'finished', refund_fen = $2, closed_at = now() WHERE id = $1`,
-          [packetId, refundFen],
-        );
-        return { creditedClaimIds: claims.map((claim) => claim.id), creditedFen, refundFen };
-      });
-      await removeGate(redis, packetId).catch(() => undefined);
-      return result;
     },
   };
 }

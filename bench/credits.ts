@@ -125,3 +125,49 @@ export async function historyTotals(
   });
   return totals;
 }
+
+export interface BatchSizes {
+  batches: number;
+  meanClaims: number;
+  maxClaims: number;
+}
+
+/**
+ * Credit batches that credited these packets' claims: claims credited in one transaction share the xmin
+ * of that update, so grouping by xmin counts the pump's batches (settlement and sync credits included).
+ */
+export async function batchSizes(db: Db, packetIds: readonly string[]): Promise<BatchSizes> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM claims WHERE packet_id = ANY($1) AND credited_at IS NOT NULL
+     GROUP BY xmin::text`,
+    [packetIds],
+  );
+  const sizes = rows.map((row) => row.n);
+  const total = sizes.reduce((sum, n) => sum + n, 0);
+  return {
+    batches: sizes.length,
+    meanClaims: total / Math.max(1, sizes.length),
+    maxClaims: Math.max(0, ...sizes),
+  };
+}
+
+/** History events of the credit pumps (every run, across continue-as-new) against the claims credited. */
+export async function pumpHistory(
+  temporal: TemporalDeps,
+  db: Db,
+  pumpIds: readonly string[],
+): Promise<{ events: number; runs: number; credited: number }> {
+  let events = 0;
+  let runs = 0;
+  for (const workflowId of pumpIds) {
+    for await (const execution of temporal.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      const history = await temporal.client.workflow.getHandle(workflowId, execution.runId).fetchHistory();
+      events += history.events?.length ?? 0;
+      runs++;
+    }
+  }
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM claims WHERE credited_at IS NOT NULL',
+  );
+  return { events, runs, credited: rows[0]?.n ?? 0 };
+}

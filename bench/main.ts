@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Cleanup, cleanupOnSignals } from './cleanup';
 import { ROOT } from './children';
 import { phase, tokenCache, type BenchContext } from './context';
+import { pumpHistory } from './credits';
 import { ServiceApi } from './fixtures';
 import { judgeGoals } from './goals';
 import { HttpClient } from './http';
@@ -34,6 +35,7 @@ import { spreadScenario } from './scenarios/spread';
 import { grabOnlyScenario, stormScenario } from './scenarios/storm';
 import { warmUp } from './warmup';
 import { buildWorld } from './world';
+import { creditPumpWorkflowId } from '../workflows/messages';
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -113,6 +115,22 @@ function writeResults(report: Report): { json: string; md: string; markdown: str
   return { json, md, markdown };
 }
 
+/** The credit pumps' own cost over the whole run: history events per credited claim. */
+async function pumpFacts(ctx: BenchContext): Promise<void> {
+  const { config, temporal, db } = ctx.world.service;
+  const ids = Array.from({ length: config.credit.shards }, (_, shard) =>
+    creditPumpWorkflowId(config.credit.pumpIdPrefix, shard),
+  );
+  const pumps = await pumpHistory(temporal, db, ids).catch(() => undefined);
+  if (!pumps) return ctx.report.note('the credit pumps could not be read');
+  const fact = (key: string, value: number | string) => ctx.report.fact('5. credit pumps', key, value);
+  fact('pumps (shards)', ids.length);
+  fact('runs (continue-as-new)', pumps.runs);
+  fact('history events', pumps.events);
+  fact('claims credited in the run', pumps.credited);
+  fact('pump history events per credited claim', pumps.events / Math.max(1, pumps.credited));
+}
+
 async function profileNotes(ctx: BenchContext): Promise<void> {
   const api = ctx.world.service.api;
   if (!api) return;
@@ -152,6 +170,7 @@ async function run(options: BenchOptions, cleanup: Cleanup): Promise<void> {
     // Memory and CPU of start-up alone, before any load.
     report.data.phases.push({ phase: 'after start-up (idle)', reading: world.procs.take() });
     await runScenarios(ctx, options.only);
+    await pumpFacts(ctx);
     judgeGoals(report, STORM_SHARES);
     if (options.profile) await profileNotes(ctx);
   } catch (err) {

@@ -78,6 +78,26 @@ const envSchema = z.object({
   GRAB_HOLD_MS: intFrom(30_000, 100),
   SIGNAL_FLUSH_INTERVAL_MS: intFrom(50, 1),
   CREDIT_STUCK_AFTER_MS: intFrom(60_000, 100),
+  // Credit pumps (docs/credit-pump.md): how many, how big a batch, how often they look without a wake-up.
+  CREDIT_SHARDS: intFrom(1, 1),
+  CREDIT_BATCH_MAX: intFrom(500, 1),
+  CREDIT_POLL_INTERVAL_MS: intFrom(1_000, 10),
+  // After a batch that was not full, wait at least this long so one wake-up credits many opens.
+  CREDIT_BATCH_GAP_MS: intFrom(150, 0),
+  // A pump's activity returns this often so its workflow publishes state and can continue-as-new.
+  CREDIT_PUMP_RUN_MS: intFrom(60_000, 1_000),
+  // A pump starts a fresh run (continue-as-new) past this many history events, or when Temporal suggests it.
+  CREDIT_PUMP_HISTORY_MAX_EVENTS: intFrom(2_000, 20),
+  CREDIT_PUMP_ID_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('credit-pump-'),
+  // Claims at or above this amount are credited first (seed 003).
+  CREDIT_LARGE_MIN_FEN: intFrom(5_000, 1),
+  // Claims at or above this amount are credited inside the open transaction; 0 turns it off.
+  CREDIT_SYNC_MIN_FEN: intFrom(0, 0),
+  // Packets with at least this many shares hear "all credited" at once; smaller ones close at expiry.
+  CREDIT_FINISH_SIGNAL_MIN_SHARES: intFrom(21, 1),
   REGION: z
     .string()
     .regex(/^[a-z0-9]{1,8}$/)
@@ -138,6 +158,23 @@ export interface Config {
     lateClaimToleranceMs: number | undefined;
     workflowsMax: number | undefined;
   };
+  credit: CreditSettings;
+}
+
+/** What the credit pumps (activities/credit.ts) and the open transaction's synchronous credit read. */
+export interface CreditSettings {
+  shards: number;
+  batchMax: number;
+  pollIntervalMs: number;
+  batchGapMs: number;
+  pumpRunMs: number;
+  pumpIdPrefix: string;
+  pumpHistoryMaxEvents: number;
+  largeMinFen: number;
+  /** 0: off. */
+  syncMinFen: number;
+  stuckAfterMs: number;
+  finishSignalMinShares: number;
 }
 
 export class ConfigError extends Error {
@@ -220,6 +257,19 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       uncreditedMaxAgeMs: env.AUDIT_UNCREDITED_MAX_AGE_MS,
       lateClaimToleranceMs: env.AUDIT_LATE_CLAIM_TOLERANCE_MS,
       workflowsMax: env.AUDIT_WORKFLOWS_MAX,
+    },
+    credit: {
+      shards: env.CREDIT_SHARDS,
+      batchMax: env.CREDIT_BATCH_MAX,
+      pollIntervalMs: env.CREDIT_POLL_INTERVAL_MS,
+      batchGapMs: env.CREDIT_BATCH_GAP_MS,
+      pumpRunMs: env.CREDIT_PUMP_RUN_MS,
+      pumpIdPrefix: env.CREDIT_PUMP_ID_PREFIX,
+      pumpHistoryMaxEvents: env.CREDIT_PUMP_HISTORY_MAX_EVENTS,
+      largeMinFen: env.CREDIT_LARGE_MIN_FEN,
+      syncMinFen: env.CREDIT_SYNC_MIN_FEN,
+      stuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
+      finishSignalMinShares: env.CREDIT_FINISH_SIGNAL_MIN_SHARES,
     },
   };
 }

@@ -60,6 +60,12 @@ export function createDb(config: Pick<Config, 'database'>, options: { applicatio
   ): Promise<T> {
     const client: PoolClient = await pool.connect();
     let broken: unknown;
+    // A connection that breaks between two statements emits 'error' on the checked-out client; unheard, that
+    // ends the process. The next statement fails with the same cause, so the transaction still sees it.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query(
         txOptions.isolation ? `BEGIN ISOLATION LEVEL ${txOptions.isolation.toUpperCase()}` : 'BEGIN',
@@ -82,6 +88,7 @@ export function createDb(config: Pick<Config, 'database'>, options: { applicatio
       }
       throw err;
     } finally {
+      client.removeListener('error', onError);
       client.release(broken instanceof Error ? broken : undefined);
     }
   }

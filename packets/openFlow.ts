@@ -85,12 +85,6 @@ export async function openWithHold(
       await scripts
         .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
         .catch(() => undefined);
-    deps.signaler.notify(packetId, {
-      claimId: claim.claimId,
-      userId,
-      amountFen: claim.amountFen,
-      openedAtMs: claim.openedAtMs,
-    });
     await deps.cache.invalidate(packetId);
   }
   return claim;

@@ -5,6 +5,8 @@ import { createLogger } from '../config/logger';
 import { createDb } from '../db';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
+import { createTemporal } from '../temporal/client';
+import { startCreditPumps } from './creditPumps';
 import { createWorker } from './createWorker';
 
 async function main(): Promise<void> {
@@ -22,8 +24,12 @@ async function main(): Promise<void> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    deps: { db, redis },
+    deps: { db, redis, credit: config.credit },
   });
+  // The pumps need a worker to run on, so they are started after it is built; starting is idempotent.
+  const temporal = createTemporal(config);
+  await startCreditPumps(temporal.client, config);
+  await temporal.close();
   log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
   // Worker.run installs its own SIGINT/SIGTERM handlers and drains in-flight tasks before resolving.
   await worker.run();

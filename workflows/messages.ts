@@ -83,3 +83,49 @@ export interface PacketView {
 export const payUpdate = defineUpdate<PaidPacket>('pay');
 export const claimedSignal = defineSignal<[ClaimedSignal]>('claimed');
 export const packetViewQuery = defineQuery<PacketView>('packetView');
+
+/** One credit the pump has failed to make for longer than CREDIT_STUCK_AFTER_MS. */
+export interface StuckCredit {
+  claimId: string;
+  userId: string;
+  amountFen: number;
+  sinceMs: number;
+  lastError: string;
+}
+
+/** From a credit pump: every share of the packet is claimed and credited. */
+export const allCreditedSignal = defineSignal('allCredited');
+/** From a credit pump: the packet's stuck credits now (an empty list clears CreditStuck). */
+export const creditHealthSignal = defineSignal<[{ stuck: StuckCredit[] }]>('creditHealth');
+
+export const creditPumpWorkflowId = (prefix: string, shard: number): string => `${prefix}${shard}`;
+
+export interface CreditPumpInput {
+  shard: number;
+  /** Failing this long to credit anything sets CreditStuck on the pump. */
+  stuckAfterMs: number;
+  /** A fresh run (continue-as-new) past this many events, or when Temporal suggests it first. */
+  historyMaxEvents: number;
+}
+
+/** What one run of the pump's activity did (and the pump's totals, carried across continue-as-new). */
+export interface CreditPumpRun {
+  batches: number;
+  credited: number;
+  creditedFen: number;
+  setAside: number;
+  largestBatch: number;
+  /** Uncredited claims of the shard when the run ended. */
+  backlog: number;
+}
+
+export interface CreditPumpView {
+  shard: number;
+  runs: number;
+  totals: CreditPumpRun;
+  creditStuck: boolean;
+  failingSinceMs: number | null;
+  lastError: string | null;
+}
+
+export const creditPumpViewQuery = defineQuery<CreditPumpView>('creditPumpView');

@@ -15,6 +15,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -26,7 +27,9 @@ import {
 import type { Activities } from '../activities';
 import { ErrorCode } from '../domain/errors';
 import {
+  allCreditedSignal,
   claimedSignal,
+  creditHealthSignal,
   packetViewQuery,
   paidPacketOf,
   payUpdate,
@@ -81,6 +84,16 @@ const settlement = proxyActivities<Activities>({
 const gate = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/** Packets started from this version on are credited by the credit pumps (workflows/creditPump.ts). */
+export const CREDIT_PUMP_PATCH = 'credit-pump';
+
+// Settling takes one short transaction; run inside the workflow task it costs one marker event instead of
+// an activity's three. Longer failures are retried by creditWithTracking, which reports CreditStuck.
+const settleLocally = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
 });
 
 const sweep = proxyLocalActivities<Activities>({
@@ -225,6 +238,8 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     view.creditedFen += fen;
   };
 
+  if (patched(CREDIT_PUMP_PATCH)) return awaitPumpThenSettle();
+
   const sweepBaseMs = input.sweep?.baseMs ?? SWEEP_BASE_MS;
   const sweepMaxMs = input.sweep?.maxMs ?? SWEEP_MAX_MS;
   let sweepMs = sweepBaseMs;
@@ -270,6 +285,36 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
   view.refundFen = result.refundFen;
   publish('FINISHED');
   return finish();
+
+  /**
+   * The credit pumps credit this packet's claims; the workflow only waits for the pump's "all credited"
+   * or the expiry timer, then settles. Its history stays a few dozen events whatever its share count.
+   */
+  async function awaitPumpThenSettle(): Promise<PacketResult> {
+    let allCredited = false;
+    setHandler(allCreditedSignal, () => {
+      allCredited = true;
+    });
+    setHandler(creditHealthSignal, ({ stuck }) => {
+      waiting.clear();
+      for (const claim of stuck) waiting.set(claim.claimId, { ...claim, openedAtMs: claim.sinceMs });
+      view.creditStuck = stuck.length > 0;
+      view.failingSinceMs = stuck.length > 0 ? Math.min(...stuck.map((claim) => claim.sinceMs)) : null;
+      view.lastError = stuck[0]?.lastError ?? null;
+      publish(view.phase);
+    });
+    const untilExpiryMs = input.expiresAtMs - Date.now();
+    if (untilExpiryMs > 0) await condition(() => allCredited, untilExpiryMs);
+    publish('SETTLING');
+    const result = await creditWithTracking(() => settleLocally.settlePacket(input.packetId));
+    // The pump credited most claims; the packet's totals come from Postgres.
+    view.creditedCount = result.claimedCount;
+    view.creditedFen = result.claimedFen;
+    view.refundFen = result.refundFen;
+    waiting.clear();
+    publish('FINISHED');
+    return finish();
+  }
 
   async function finish(): Promise<PacketResult> {
     await condition(allHandlersFinished);

@@ -8,7 +8,11 @@ const yuan = (fen: number): string => `¥${(fen / 100).toFixed(2)}`;
 export function summarize(view: PacketView, waiting: WaitingCredit[]): string {
   const lines = [
     `**${view.phase}** packet ${view.packetId} from ${view.senderId}: ${yuan(view.totalFen)} in ${view.count} shares`,
-    `credited ${view.creditedCount} claims (${yuan(view.creditedFen)}) in ${view.waves} waves` +
+    // Packets since the credit pump learn their totals at settlement; until then Postgres has them.
+    (view.waves === 0 && view.phase !== 'FINISHED'
+      ? 'claims are credited by the credit pumps'
+      : `credited ${view.creditedCount} claims (${yuan(view.creditedFen)})` +
+        (view.waves > 0 ? ` in ${view.waves} waves` : '')) +
       (view.refundFen !== null ? `, refunded ${yuan(view.refundFen)}` : ''),
   ];
   if (view.creditStuck || view.lastError) {

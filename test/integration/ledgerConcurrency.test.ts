@@ -5,7 +5,8 @@
  * compares the ledger with it to the fen.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { createPacketActivities } from '../../activities/packets';
+import { createActivities } from '../../activities';
+import { creditNextBatch } from '../../packets/creditBatch';
 import { escrowAccount, walletAccount } from '../../domain/accounts';
 import { ErrorCode, isDomainError } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
@@ -110,7 +111,7 @@ const isRefusal = (err: unknown, codes: ErrorCode[]): boolean =>
  */
 async function runMoneyStorm(h: Harness): Promise<void> {
   const { db } = h;
-  const activities = createPacketActivities({ db, redis: h.redis });
+  const activities = createActivities({ db, redis: h.redis, credit: h.config.credit });
   const tag = uniqueTag();
   // Choices are drawn before anything runs, so they are the same every run; share sizes are drawn as the
   // opens commit, from their own generator.
@@ -202,7 +203,11 @@ async function runMoneyStorm(h: Harness): Promise<void> {
       case 2:
       case 3:
         return () => open(packetId, userId);
+      case 4:
+        // The credit pump's batch, across packets (today's path).
+        return () => creditNextBatch(db, { shard: 0, shards: 1, largeMinFen: 1_000, limit: 50 });
       default:
+        // The per-packet wave that packets started before the pump still use.
         return () => activities.creditClaims(packetId);
     }
   });

@@ -94,7 +94,7 @@ describe('money safety', () => {
 
   describe('finding 1: a stale payment attempt cannot pay after the refusal', () => {
     test('an attempt that resumes after another was refused, with the sender funded since, pays nothing', async () => {
-      const activities = createActivities({ db: h.db, redis: h.redis });
+      const activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
       const payPacket = (input: PacketInput) => activities.payPacket(input);
       const input = inputFor('stale-sender');
       // Attempt 2 runs first: the wallet is empty, so the payment is refused (the send answers 402).
@@ -111,7 +111,7 @@ describe('money safety', () => {
     });
 
     test('concurrent attempts of one payment debit the sender exactly once', async () => {
-      const activities = createActivities({ db: h.db, redis: h.redis });
+      const activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
       const payPacket = (input: PacketInput) => activities.payPacket(input);
       await fund(h, 'twin-sender', 500);
       const input = inputFor('twin-sender');
@@ -123,7 +123,7 @@ describe('money safety', () => {
 
   describe('finding 4: a packet id handed out twice', () => {
     test('another send that reaches a paid packet id is refused as a conflict, not answered as paid', async () => {
-      const activities = createActivities({ db: h.db, redis: h.redis });
+      const activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
       const payPacket = (input: PacketInput) => activities.payPacket(input);
       await fund(h, 'dup-sender', 1_000);
       const first = inputFor('dup-sender');
@@ -289,7 +289,7 @@ describe('money safety', () => {
       expect(answer.body.code).toBe(ErrorCode.PacketExpired);
       expect(await claimsOf(packetId)).toEqual([]);
       // Settlement still refunds everything (the workflow's timer is an hour away; settle it by hand).
-      const activities = createActivities({ db: h.db, redis: h.redis });
+      const activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
       await expect(activities.settlePacket(packetId)).resolves.toMatchObject({ refundFen: 400 });
       await h.temporal.client.workflow.getHandle(`packet-${packetId}`).terminate('settled by the test');
     });
@@ -331,7 +331,7 @@ describe('money safety', () => {
           expect([answer.status, answer.body.code]).toEqual([410, ErrorCode.PacketExpired]);
         }
       }
-      const activities = createActivities({ db: h.db, redis: h.redis });
+      const activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
       await expect(activities.settlePacket(packetId)).resolves.toMatchObject({ refundFen: 200 });
       await h.temporal.client.workflow.getHandle(`packet-${packetId}`).terminate('settled by the test');
     });

@@ -1,21 +1,24 @@
 /**
- * Re-records the replay fixtures. Skipped in normal runs; `npm run histories:record` runs it against a
- * running dev server (TEMPORAL_ADDRESS, default the one `npm run dev` starts) and rewrites
- * test/fixtures/histories/*.json. Re-record only for a deliberate, versioned change (see README).
+ * Records the replay fixtures of today's workflow code into test/fixtures/histories-pump (the credit pump
+ * era). Skipped in normal runs; `npm run histories:record` runs it. The fixtures in test/fixtures/histories
+ * were recorded before the credit pump and stay frozen: they prove packets started by the old code still
+ * replay (see docs/credit-pump.md, "Migration").
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openShare } from '../../packets/open';
 import { findTemporalCli } from '../../scripts/lib/temporalCli';
-import { packetWorkflowId } from '../../workflows/messages';
+import { creditPumpWorkflowId, packetWorkflowId } from '../../workflows/messages';
+import { allCreditedWithin, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
-import { fund, open, packetResult, send, signalerFor } from '../support/packets';
+import { fund, packetResult, send } from '../support/packets';
 
-const FIXTURES = join(__dirname, '../fixtures/histories');
+export const PUMP_FIXTURES = join(__dirname, '../fixtures/histories-pump');
 const recording = process.env.RECORD_HISTORIES === '1';
 
 /** The CLI's JSON is the canonical history format that runReplayHistory reads. */
-async function save(h: Harness, name: string, packetId: string): Promise<void> {
+function save(h: Harness, name: string, workflowId: string, runId?: string): void {
   const cli = findTemporalCli(h.config.temporal.cliPath);
   const json = execFileSync(
     cli,
@@ -23,24 +26,28 @@ async function save(h: Harness, name: string, packetId: string): Promise<void> {
       'workflow',
       'show',
       '--workflow-id',
-      packetWorkflowId(packetId),
+      workflowId,
+      ...(runId ? ['--run-id', runId] : []),
       '--address',
       h.config.temporal.address,
       '--output',
       'json',
     ],
-    {
-      encoding: 'utf8',
-    },
+    { encoding: 'utf8' },
   );
-  writeFileSync(join(FIXTURES, `${name}.json`), json);
-  await Promise.resolve();
+  mkdirSync(PUMP_FIXTURES, { recursive: true });
+  writeFileSync(join(PUMP_FIXTURES, `${name}.json`), json);
 }
 
-(recording ? describe : describe.skip)('record replay fixtures', () => {
+(recording ? describe : describe.skip)('record replay fixtures (credit pump)', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await createHarness({ CREDIT_STUCK_AFTER_MS: '1000' });
+    h = await createHarness({
+      CREDIT_STUCK_AFTER_MS: '1000',
+      CREDIT_SHARDS: '1',
+      CREDIT_PUMP_RUN_MS: '1000',
+      CREDIT_PUMP_HISTORY_MAX_EVENTS: '20',
+    });
     await h.startWorker();
   });
   afterAll(async () => {
@@ -50,11 +57,9 @@ async function save(h: Harness, name: string, packetId: string): Promise<void> {
   test('fully claimed', async () => {
     await fund(h, 'rec-sender', 300);
     const packet = await send(h, 'rec-sender', { type: 'fixed', amountFen: 300, count: 3 });
-    const signaler = signalerFor(h);
-    for (const user of ['rec-a', 'rec-b', 'rec-c']) await open(h, signaler, packet.packetId, user);
-    await signaler.drain();
+    for (const user of ['rec-a', 'rec-b', 'rec-c']) await openShare(h.db, packet.packetId, user);
     await packetResult(h, packet.packetId);
-    await save(h, 'fully-claimed', packet.packetId);
+    save(h, 'fully-claimed', packetWorkflowId(packet.packetId));
   });
 
   test('expired with refund', async () => {
@@ -65,11 +70,9 @@ async function save(h: Harness, name: string, packetId: string): Promise<void> {
       count: 5,
       expiresInSeconds: 2,
     });
-    const signaler = signalerFor(h);
-    await open(h, signaler, packet.packetId, 'rec-d');
-    await signaler.drain();
+    await openShare(h.db, packet.packetId, 'rec-d');
     await packetResult(h, packet.packetId);
-    await save(h, 'expired-with-refund', packet.packetId);
+    save(h, 'expired-with-refund', packetWorkflowId(packet.packetId));
   });
 
   test('insufficient funds', async () => {
@@ -79,10 +82,10 @@ async function save(h: Harness, name: string, packetId: string): Promise<void> {
     const { rows } = await h.db.query<{ packet_id: string }>(
       "SELECT packet_id FROM packet_requests WHERE idempotency_key = 'rec-poor'",
     );
-    await save(h, 'insufficient-funds', rows[0]!.packet_id);
+    save(h, 'insufficient-funds', packetWorkflowId(rows[0]!.packet_id));
   });
 
-  test('credit failed several times then succeeded', async () => {
+  test('a stuck credit, then recovered', async () => {
     await fund(h, 'rec-flaky', 200);
     const packet = await send(h, 'rec-flaky', {
       type: 'fixed',
@@ -90,20 +93,42 @@ async function save(h: Harness, name: string, packetId: string): Promise<void> {
       count: 2,
       expiresInSeconds: 120,
     });
-    await open(h, null, packet.packetId, 'rec-e');
-    await h.db.query('ALTER TABLE claims RENAME TO claims_hidden');
-    const signaler = signalerFor(h);
-    signaler.notify(packet.packetId, {
-      claimId: `${packet.packetId}-1`,
-      userId: 'rec-e',
-      amountFen: 100,
-      openedAtMs: Date.now(),
-    });
-    await signaler.drain();
-    await new Promise((r) => setTimeout(r, 4_000)); // three failed attempts at 1 s and 2 s backoff
-    await h.db.query('ALTER TABLE claims_hidden RENAME TO claims');
-    await open(h, signalerFor(h), packet.packetId, 'rec-f');
+    await h.db.query(`
+      CREATE FUNCTION refuse_rec() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.kind = 'credit' THEN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END IF;
+        RETURN NEW;
+      END $$;
+      CREATE TRIGGER transfers_refuse_rec BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION refuse_rec();`);
+    await openShare(h.db, packet.packetId, 'rec-e');
+    await eventually(
+      async () => {
+        const { rows } = await h.db.query('SELECT 1 FROM credit_failures WHERE reported_at IS NOT NULL');
+        return rows.length > 0 ? true : undefined;
+      },
+      20_000,
+      'the stuck credit to be reported',
+    );
+    await h.db.query('DROP TRIGGER transfers_refuse_rec ON transfers; DROP FUNCTION refuse_rec()');
+    await openShare(h.db, packet.packetId, 'rec-f');
     await packetResult(h, packet.packetId);
-    await save(h, 'credit-failed-then-succeeded', packet.packetId);
+    save(h, 'stuck-then-recovered', packetWorkflowId(packet.packetId));
+  }, 60_000);
+
+  test('a pump run that continued-as-new', async () => {
+    const handle = h.temporal.client.workflow.getHandle(
+      creditPumpWorkflowId(h.config.credit.pumpIdPrefix, 0),
+    );
+    const first = (await handle.describe()).runId;
+    await fund(h, 'rec-pump', 100);
+    const packet = await send(h, 'rec-pump', { type: 'fixed', amountFen: 100, count: 1 });
+    await openShare(h.db, packet.packetId, 'rec-g');
+    await allCreditedWithin(h, [packet.packetId], 10_000);
+    await eventually(
+      async () => ((await handle.describe()).runId !== first ? true : undefined),
+      30_000,
+      'continue-as-new',
+    );
+    save(h, 'pump-continued-as-new', handle.workflowId, first);
   }, 60_000);
 });

@@ -15,7 +15,10 @@ import { createServer, type AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp, type AppContext, type AppDeps, type AppOptions } from '../../api/app';
 import { signToken } from '../../api/auth';
+import type { ActivityDeps } from '../../activities';
+import { startCreditPumps } from '../../workers/creditPumps';
 import { createWorker } from '../../workers/createWorker';
+import { creditPumpWorkflowId } from '../../workflows/messages';
 import { getRunState } from './runState';
 
 // Worker state changes at INFO drown test output; warnings and errors still show.
@@ -30,8 +33,20 @@ export interface Harness {
   db: Db;
   redis: RedisDeps;
   temporal: TemporalDeps;
-  /** Starts a worker on this file's task queue; it is stopped by close(). */
-  startWorker(overrides?: Parameters<typeof createWorker>[0]['overrides']): Promise<Worker>;
+  /**
+   * Starts a worker on this file's task queue and this file's credit pumps (idempotently); the worker is
+   * stopped and the pumps terminated by close().
+   */
+  startWorker(
+    overrides?: Parameters<typeof createWorker>[0]['overrides'],
+    deps?: Partial<ActivityDeps>,
+  ): Promise<Worker>;
+  /** Stops every worker this harness started (pumps keep their workflows and wait for the next one). */
+  stopWorkers(): Promise<void>;
+  /** Starts this file's credit pumps if they are not running (startWorker does it too). */
+  startPumps(): Promise<void>;
+  /** Terminates this file's credit pumps (they are started again by the next startWorker). */
+  stopPumps(): Promise<void>;
   /** The Express app on this file's clients; `deps` replaces some of them (e.g. a Redis that is down). */
   app(deps?: Partial<AppDeps>, options?: AppOptions): Express;
   /** Like app(), and also returns the app's context (idempotency store, metrics, rate limits). */
@@ -72,6 +87,10 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     TEMPORAL_ADDRESS: run.temporalAddress,
     TEMPORAL_TASK_QUEUE: `test-${id}`,
     PACKET_MIN_EXPIRY_SECONDS: '1',
+    // Workflow ids are per namespace, which every test file shares: each file gets its own pumps.
+    CREDIT_PUMP_ID_PREFIX: `credit-pump-${id}-`,
+    CREDIT_FINISH_SIGNAL_MIN_SHARES: '1',
+    CREDIT_POLL_INTERVAL_MS: '500',
     ...env,
   });
   const db = createDb(config, { applicationName: `test-${id}` });
@@ -84,24 +103,45 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
   const appWithContext = (deps: Partial<AppDeps> = {}, options: AppOptions = {}) =>
     createApp({ config, log: createLogger(config, 'test-api'), db, redis, temporal, ...deps }, options);
 
+  async function stopPumps(): Promise<void> {
+    for (let shard = 0; shard < config.credit.shards; shard++) {
+      const handle = temporal.client.workflow.getHandle(
+        creditPumpWorkflowId(config.credit.pumpIdPrefix, shard),
+      );
+      await handle.terminate('test finished').catch(() => undefined);
+    }
+  }
+
   return {
     config,
     db,
     redis,
     temporal,
-    async startWorker(overrides) {
+    async startWorker(overrides, deps) {
       const connection = await NativeConnection.connect({ address: config.temporal.address });
       const worker = await createWorker({
         connection,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { db, redis },
+        deps: { db, redis, credit: config.credit, ...deps },
         workflowBundle: { codePath: run.bundlePath },
         overrides,
       });
       workers.push({ worker, connection, running: worker.run() });
+      await startCreditPumps(temporal.client, config);
       return worker;
     },
+    async stopWorkers() {
+      for (const { worker, running, connection } of workers.splice(0)) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => undefined);
+        await connection.close();
+      }
+    },
+    async startPumps() {
+      await startCreditPumps(temporal.client, config);
+    },
+    stopPumps,
     app: (deps, options) => appWithContext(deps, options).app,
     appWithContext,
     async listen(app) {
@@ -135,6 +175,8 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
         await running.catch(() => undefined);
         await connection.close();
       }
+      // After the workers, so no pump activity is still running to be orphaned by the termination.
+      await stopPumps();
       await db.query(`DROP SCHEMA IF EXISTS ${config.database.schema} CASCADE`);
       await db.close();
       await deleteByPrefix(redis.client, redis.keys).catch(() => undefined);

@@ -1,4 +1,4 @@
-/** Small helpers for packet scenarios: fund wallets, send, open with the signal, wait for the workflow. */
+/** Small helpers for packet scenarios: fund wallets, send, open, wait for the workflow. */
 import { transferIds, walletAccount, EXTERNAL_FUNDING_ACCOUNT } from '../../domain/accounts';
 import { ensureWallet, postTransfer } from '../../ledger/transfers';
 import { openShare, type OpenedClaim } from '../../packets/open';
@@ -43,23 +43,18 @@ export function signalerFor(h: Harness): ClaimSignaler {
   return new ClaimSignaler(h.temporal, h.config.packet.signalFlushIntervalMs);
 }
 
-/** Opens a share the way the API does: the Postgres transaction, then a coalesced wake-up for the workflow. */
+/**
+ * Opens a share the way the API does: the Postgres transaction, and nothing else (the credit pumps find
+ * the claim). The signaler is accepted for older callers and ignored: packets started before the credit
+ * pump found lost signals by their sweep too.
+ */
 export async function open(
   h: Harness,
-  signaler: ClaimSignaler | null,
+  _signaler: ClaimSignaler | null,
   packetId: string,
   userId: string,
 ): Promise<OpenedClaim> {
-  const claim = await openShare(h.db, packetId, userId);
-  if (claim.created && signaler) {
-    signaler.notify(packetId, {
-      claimId: claim.claimId,
-      userId,
-      amountFen: claim.amountFen,
-      openedAtMs: claim.openedAtMs,
-    });
-  }
-  return claim;
+  return openShare(h.db, packetId, userId);
 }
 
 export function packetResult(h: Harness, packetId: string): Promise<PacketResult> {

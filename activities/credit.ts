@@ -1,0 +1,129 @@
+/**
+ * Credit (入账): the credit pump's activity. One run credits a shard's claims across packets for a bounded
+ * time: a batch (one Postgres transaction) at once while batches come back full, otherwise it waits for a
+ * NOTIFY from the claims trigger or the poll interval, whichever is first. It heartbeats, so a killed
+ * worker's run is retried elsewhere within the heartbeat timeout; the transaction it was in rolls back, and
+ * transfer ids plus SKIP LOCKED make every claim credited exactly once whoever runs. It tells packet
+ * workflows directly (a signal from here costs the pump's history nothing): "all credited" for packets big
+ * enough to be worth a wake-up, and the list of stuck credits when it changes.
+ */
+import { Context } from '@temporalio/activity';
+import type { CreditSettings } from '../config';
+import type { Db } from '../db';
+import { listen } from '../db/listen';
+import { creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
+import { newlyStuckPackets, shardBacklog, stuckClaimsOf, type QueueSlice } from '../packets/creditStore';
+import {
+  allCreditedSignal,
+  creditHealthSignal,
+  packetWorkflowId,
+  type CreditPumpRun,
+} from '../workflows/messages';
+
+/** How often a run looks for claims that have just become stuck. */
+const STUCK_CHECK_INTERVAL_MS = 1_000;
+
+export const creditChannel = (schema: string): string => `credit_claims_${schema}`;
+
+/** Whether a NOTIFY payload (the packet's shard hash) belongs to this shard. */
+const ofShard = (slice: QueueSlice) => (payload: string | undefined) =>
+  payload === undefined || payload === '' || Number(payload) % slice.shards === slice.shard;
+
+export function createCreditActivities(deps: { db: Db; credit: CreditSettings }) {
+  const { db, credit } = deps;
+
+  /** Signals a packet workflow; a lost signal only delays what the workflow learns until its expiry. */
+  async function tell(packetId: string, send: (id: string) => Promise<void>): Promise<void> {
+    try {
+      await send(packetWorkflowId(packetId));
+    } catch (err) {
+      Context.current().log.warn('packet workflow not signalled', { packetId, error: String(err) });
+    }
+  }
+
+  async function reportStuck(packetIds: Iterable<string>): Promise<void> {
+    const client = Context.current().client;
+    for (const packetId of packetIds) {
+      const rows = await stuckClaimsOf(db, packetId, credit.stuckAfterMs);
+      const stuck = rows.map(({ claimId, userId, amountFen, sinceMs, lastError }) => ({
+        claimId,
+        userId,
+        amountFen,
+        sinceMs,
+        lastError,
+      }));
+      await tell(packetId, (id) => client.workflow.getHandle(id).signal(creditHealthSignal, { stuck }));
+    }
+  }
+
+  async function afterBatch(outcome: BatchOutcome): Promise<void> {
+    const big = outcome.finished.filter((packet) => packet.shareCount >= credit.finishSignalMinShares);
+    if (big.length > 0) {
+      const client = Context.current().client;
+      await Promise.all(
+        big.map((packet) => tell(packet.id, (id) => client.workflow.getHandle(id).signal(allCreditedSignal))),
+      );
+    }
+    if (outcome.recoveredPacketIds.length > 0) await reportStuck(outcome.recoveredPacketIds);
+  }
+
+  return {
+    /** Uncredited claims of a shard (the pump publishes it while it is stuck). */
+    async shardBacklog(input: { shard: number }): Promise<number> {
+      return shardBacklog(db, { shard: input.shard, shards: credit.shards });
+    },
+
+    /**
+     * Credits for `runMs` (default CREDIT_PUMP_RUN_MS), always at least one batch: after a failure the
+     * workflow asks for a short run, so that it can clear CreditStuck as soon as a batch goes through.
+     */
+    async runCreditPump(input: { shard: number; runMs?: number }): Promise<CreditPumpRun> {
+      const ctx = Context.current();
+      const slice: QueueSlice = {
+        shard: input.shard,
+        shards: credit.shards,
+        largeMinFen: credit.largeMinFen,
+        limit: credit.batchMax,
+      };
+      const run: CreditPumpRun = {
+        batches: 0,
+        credited: 0,
+        creditedFen: 0,
+        setAside: 0,
+        largestBatch: 0,
+        backlog: 0,
+      };
+      const listener = await listen(db, creditChannel(db.schema), ofShard(slice));
+      const abort = ctx.cancellationSignal;
+      const endMs = Date.now() + (input.runMs ?? credit.pumpRunMs);
+      let nextStuckCheckMs = 0;
+      try {
+        do {
+          ctx.heartbeat(run);
+          const outcome = await creditNextBatch(db, slice);
+          if (outcome.picked > 0) run.batches++;
+          run.credited += outcome.credited;
+          run.creditedFen += outcome.creditedFen;
+          run.setAside += outcome.setAside;
+          run.largestBatch = Math.max(run.largestBatch, outcome.picked);
+          await afterBatch(outcome);
+          if (Date.now() >= nextStuckCheckMs) {
+            nextStuckCheckMs = Date.now() + STUCK_CHECK_INTERVAL_MS;
+            await reportStuck(await newlyStuckPackets(db, slice, credit.stuckAfterMs));
+          }
+          if (outcome.picked >= slice.limit) continue;
+          const untilEndMs = endMs - Date.now();
+          if (untilEndMs <= 0) break;
+          await listener.wait(Math.min(credit.pollIntervalMs, untilEndMs), abort);
+          // Opens arrive one by one: a short gap after a wake-up lets one batch take many of them.
+          if (credit.batchGapMs > 0 && !abort.aborted)
+            await new Promise((r) => setTimeout(r, credit.batchGapMs));
+        } while (Date.now() < endMs && !abort.aborted);
+      } finally {
+        await listener.close();
+      }
+      run.backlog = await shardBacklog(db, slice);
+      return run;
+    },
+  };
+}

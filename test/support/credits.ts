@@ -1,0 +1,80 @@
+/** Helpers for credit pump tests: pay a packet through the production activity, count credits, wait. */
+import { randomBytes } from 'node:crypto';
+import { createActivities } from '../../activities';
+import { allocatePacketId } from '../../packets/ids';
+import type { PacketType } from '../../domain/limits';
+import type { Harness } from './harness';
+import { fund } from './packets';
+
+export const activitiesOf = (h: Harness) =>
+  createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
+
+/** A paid, armed packet written by the production payment activity (no workflow). */
+export async function payDirectly(
+  h: Harness,
+  senderId: string,
+  request: { type: PacketType; totalFen: number; count: number; expiresInSeconds?: number },
+): Promise<string> {
+  await fund(h, senderId, request.totalFen);
+  const { packetId } = await allocatePacketId({ db: h.db, redis: h.redis, region: h.config.packet.region });
+  await activitiesOf(h).payPacket({
+    packetId,
+    senderId,
+    type: request.type,
+    totalFen: request.totalFen,
+    count: request.count,
+    greeting: null,
+    recipientId: null,
+    audience: null,
+    expiresAtMs: Date.now() + (request.expiresInSeconds ?? 600) * 1000,
+    creditStuckAfterMs: h.config.credit.stuckAfterMs,
+  });
+  return packetId;
+}
+
+export const uniqueUser = (prefix: string): string => `${prefix}${randomBytes(3).toString('hex')}`;
+
+/** Credit transfers per claim of these packets: every entry must be exactly 1. */
+export async function creditsPerClaim(
+  h: Harness,
+  packetIds: readonly string[],
+): Promise<Map<string, number>> {
+  const { rows } = await h.db.query<{ id: string; n: number }>(
+    `SELECT c.id, count(t.id)::int AS n FROM claims c LEFT JOIN transfers t ON t.claim_id = c.id AND t.kind = 'credit'
+     WHERE c.packet_id = ANY($1::text[]) GROUP BY c.id`,
+    [packetIds],
+  );
+  return new Map(rows.map((row) => [row.id, row.n]));
+}
+
+export async function uncredited(h: Harness, packetIds: readonly string[]): Promise<number> {
+  const { rows } = await h.db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM claims WHERE packet_id = ANY($1::text[]) AND credited_at IS NULL',
+    [packetIds],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Polls a probe until it returns a value (conditions owned by other processes cannot be awaited directly). */
+export async function eventually<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+  pollMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export async function allCreditedWithin(h: Harness, packetIds: readonly string[], timeoutMs: number) {
+  await eventually(
+    async () => ((await uncredited(h, packetIds)) === 0 ? true : undefined),
+    timeoutMs,
+    'every claim to be credited',
+  );
+}
