@@ -18,7 +18,7 @@ const REDIS_GATES = 10;
 const GATE_EXPIRY_MS = 3_600_000;
 const PG_PACKET_FEN = 10_000;
 const SETUP_CONCURRENCY = 10;
-const HOT_PACKETS = 5;
+export const HOT_PACKETS = 5;
 
 export async function redisGrabReference(ctx: BenchContext): Promise<Figure> {
   const { redis, config, runId } = ctx.world;
