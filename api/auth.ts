@@ -55,8 +55,11 @@ function scopesOf(claim: unknown): string[] {
   return [];
 }
 
-/** Verifies a token and returns its user; every failure is a 401 problem that names no secret. */
-export async function verifyToken(secretKey: Uint8Array, token: string): Promise<AuthUser> {
+/** Verifies a token and returns its user and expiry; every failure is a 401 problem that names no secret. */
+async function verifyTokenExpiry(
+  secretKey: Uint8Array,
+  token: string,
+): Promise<{ user: AuthUser; expiresAtMs: number }> {
   if (token.length > TOKEN_MAX_LENGTH) throw unauthorized('The bearer token is too long.');
   const { payload } = await jwtVerify(token, secretKey, {
     algorithms: [ALGORITHM],
@@ -72,7 +75,46 @@ export async function verifyToken(secretKey: Uint8Array, token: string): Promise
   if (typeof payload.sub !== 'string' || !USER_ID_PATTERN.test(payload.sub)) {
     throw unauthorized('The bearer token names no valid user.');
   }
-  return { id: payload.sub, admin: scopesOf(payload['scope']).includes(ADMIN_SCOPE) };
+  return {
+    user: { id: payload.sub, admin: scopesOf(payload['scope']).includes(ADMIN_SCOPE) },
+    expiresAtMs: (payload.exp ?? 0) * 1000,
+  };
+}
+
+/** Verifies a token and returns its user; every failure is a 401 problem that names no secret. */
+export async function verifyToken(secretKey: Uint8Array, token: string): Promise<AuthUser> {
+  return (await verifyTokenExpiry(secretKey, token)).user;
+}
+
+/** Verified tokens remembered per process; the oldest is dropped first. */
+export const TOKEN_CACHE_MAX_ENTRIES = 10_000;
+
+export type TokenVerifier = (token: string) => AuthUser | Promise<AuthUser>;
+
+/**
+ * A verifier that remembers each verified token until its `exp` (bounded, oldest first out): a client in a
+ * storm sends the same token with every request, and an HMAC verification per request showed in profiles.
+ * Failures are never remembered, and an expired entry is verified again (so the clock tolerance applies).
+ */
+export function cachedTokenVerifier(
+  secretKey: Uint8Array,
+  maxEntries = TOKEN_CACHE_MAX_ENTRIES,
+): TokenVerifier {
+  const verified = new Map<string, { user: AuthUser; expiresAtMs: number }>();
+  return (token) => {
+    const hit = verified.get(token);
+    if (hit && hit.expiresAtMs > Date.now()) return hit.user;
+    if (hit) verified.delete(token);
+    return verifyTokenExpiry(secretKey, token).then((entry) => {
+      if (verified.size >= maxEntries) {
+        // Maps iterate in insertion order, so the first key is the oldest entry.
+        const oldest = verified.keys().next().value;
+        if (oldest !== undefined) verified.delete(oldest);
+      }
+      verified.set(token, entry);
+      return entry.user;
+    });
+  };
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
@@ -86,7 +128,7 @@ export const secretKeyOf = (secret: string): Uint8Array => encoder.encode(secret
 export async function authenticateRequest(
   req: Request,
   res: Response,
-  secretKey: Uint8Array,
+  verify: TokenVerifier,
   options: { admin?: boolean } = {},
 ): Promise<AuthUser> {
   const header = req.headers.authorization;
@@ -97,7 +139,7 @@ export async function authenticateRequest(
   }
   let user: AuthUser;
   try {
-    user = await verifyToken(secretKey, match[1]);
+    user = await verify(match[1]);
   } catch (err) {
     challenge(res);
     throw err;
@@ -112,9 +154,9 @@ export async function authenticateRequest(
 
 /** `authenticateRequest` as middleware, for routes mounted without `defineRoute`. */
 export function authenticate(secret: string, options: { admin?: boolean } = {}): RequestHandler {
-  const secretKey = secretKeyOf(secret);
+  const verify = cachedTokenVerifier(secretKeyOf(secret));
   return async (req, res, next) => {
-    await authenticateRequest(req, res, secretKey, options);
+    await authenticateRequest(req, res, verify, options);
     next();
   };
 }

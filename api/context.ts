@@ -10,6 +10,7 @@ import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { createPacketServices, type PacketServices } from '../packets/services';
 import type { TemporalDeps } from '../temporal/client';
+import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { createMetrics, type Metrics } from './metrics';
 import { createApiRegistry } from './openapi';
@@ -33,6 +34,8 @@ export interface AppContext extends AppDeps {
   /** Operations register here as they are mounted; /openapi.json is generated from it. */
   openapi: OpenAPIRegistry;
   rateLimits: RateLimits;
+  /** Bearer token verification, remembering verified tokens until they expire. */
+  verifyToken: TokenVerifier;
   idempotency: IdempotencyStore;
   /** True while Redis is unreachable: the grab gate, id pre-allocation and caches fall back to Postgres. */
   redisDown: () => boolean;
@@ -52,6 +55,7 @@ export function createContext(deps: AppDeps): AppContext {
       createPacketServices({ ...deps, onSignalSent: () => metrics.signalsSent.inc({ signal: 'claimed' }) }),
     openapi: createApiRegistry(),
     rateLimits: createRateLimits({ config: deps.config, redis: deps.redis, metrics, log: deps.log }),
+    verifyToken: cachedTokenVerifier(secretKeyOf(deps.config.auth.secret)),
     idempotency: createIdempotencyStore({ db: deps.db, config: deps.config, log: deps.log }),
     redisDown,
     underPressure: () => deps.config.lists.underPressure || redisDown(),

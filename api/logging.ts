@@ -29,7 +29,13 @@ function localsOf(res: ServerResponse): Record<string, unknown> {
   return fields;
 }
 
+/**
+ * At levels that print request lines (info and below) every request gets a pino-http child logger. Above
+ * them (production runs at warn) a request costs its id and one check when it finishes: only 5xx answers
+ * are logged, with the request id, so nothing is built for the lines nobody prints.
+ */
 export function requestLogging(log: Logger): RequestHandler {
+  if (!log.isLevelEnabled('info')) return quietRequestLogging(log);
   return pinoHttp({
     logger: log,
     genReqId: requestIdOf,
@@ -45,6 +51,25 @@ export function requestLogging(log: Logger): RequestHandler {
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
   }) as RequestHandler;
+}
+
+function quietRequestLogging(log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const id = requestIdOf(req, res);
+    (req as { id?: string }).id = id;
+    res.once('finish', () => {
+      if (res.statusCode < 500) return;
+      log.error(
+        {
+          req: { id, method: req.method, url: req.originalUrl },
+          res: { statusCode: res.statusCode },
+          ...localsOf(res),
+        },
+        'request errored',
+      );
+    });
+    next();
+  };
 }
 
 /** Observes every request's duration by route template (`unmatched` for 404s) and status class. */

@@ -25,7 +25,12 @@ export class Problem extends Error {
     readonly extensions: Record<string, unknown> = {},
     options?: { cause?: unknown },
   ) {
+    // A problem is an answer, not a fault: its stack is never shown or logged (an unexpected error is logged
+    // as itself before it becomes a 500), and refusals come by the thousand in a storm.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ?? title, options);
+    Error.stackTraceLimit = stackTraceLimit;
   }
 
   /** Response headers that belong to the problem, e.g. Retry-After on 429 and 503. */
@@ -104,8 +109,12 @@ export function errorHandler(log: Logger, mappers: ErrorMapper[] = []): ErrorReq
     problem ??= bodyParserProblem(err);
     if (!problem) {
       // req.log (pino-http) carries the request id, so the 500 a client reports can be found.
+      // Without pino-http's child logger (quiet levels) the request id is added here.
       const requestLog = (req as { log?: Logger }).log ?? log;
-      requestLog.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      requestLog.error(
+        { err, reqId: (req as { id?: unknown }).id, method: req.method, path: req.path },
+        'unhandled error',
+      );
       problem = internalProblem();
     }
     sendProblem(res, problem, req.originalUrl);

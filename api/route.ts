@@ -2,24 +2,27 @@
  * `defineRoute` mounts one operation with every cross-cutting rule applied in a fixed order, and registers
  * the same schemas in the OpenAPI document, so the contract and the code cannot drift:
  *
- *   1. per-IP rate limit, then bearer authentication (401/403), then per-user rate limit
+ *   1. bearer authentication (401/403; verified tokens are remembered until they expire)
  *   2. strict zod parsing of params, query and body (400 validation_failed; 415 for a non-JSON body)
- *   3. per-packet and global-send rate limits, when the spec asks for them (429 + Retry-After)
+ *   3. rate limits in one Redis round trip: per IP, per user, and per packet or the global send bucket when
+ *      the spec asks (429 + Retry-After). A request refused at 1 or 2 still pays its IP (and user) limit.
+ *      Grab and open (`limitsInGate`) pass the same limits to their gate script instead, before the gate.
  *   4. for POST: Idempotency-Key (replay, 409 in flight, 422 reused; see idempotency.ts)
  *   5. the handler, which returns a reply instead of writing to `res`, so its answer can be stored
  *
- * Public operations (health, metrics, docs) skip 1 and 3.
+ * Public operations (health, metrics, docs) skip 1 and 3. Refusals (4xx problems) are answered here, with
+ * no stack trace built (problems.ts), and 5xx go on to the error handler, which logs them.
  */
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../config/logger';
-import { authenticateRequest, secretKeyOf, type AuthUser } from './auth';
+import { authenticateRequest, type AuthUser } from './auth';
 import type { AppContext } from './context';
 import { toProblem } from './errorMapping';
 import { requestHash, type StoredResponse } from './idempotency';
 import { BEARER_SCHEME, openApiPath, ProblemSchema, PROBLEM_DESCRIPTIONS } from './openapi';
 import { Problem, PROBLEM_CONTENT_TYPE } from './problems';
-import { GLOBAL_KEY } from './rateLimits';
+import { GLOBAL_KEY, type LimitCheck } from './rateLimits';
 import { IdempotencyKeySchema, parseInput } from './validation';
 
 type Schema = z.ZodType | undefined;
@@ -38,6 +41,12 @@ export interface RouteInput<B, Q, P> {
   user: AuthUser;
   /** The validated Idempotency-Key of a POST, when the client sent one. */
   idempotencyKey: string | undefined;
+  /**
+   * With `limitsInGate`: this request's rate limits (IP, user, packet), which the handler must have its gate
+   * script check (`ctx.rateLimits.forGate`) or, when the script cannot run, check itself
+   * (`ctx.rateLimits.consumeLocally`). Empty otherwise: route.ts has checked them.
+   */
+  limits: readonly LimitCheck[];
   req: Request;
   res: Response;
   log: Logger;
@@ -61,6 +70,11 @@ export interface RouteSpec<B extends Schema, Q extends ObjectSchema, P extends O
   problems?: number[];
   /** `packet` limits by `params.id` (grab, open); `send` is one global bucket (POST /v1/packets). */
   rateLimits?: ('packet' | 'send')[];
+  /**
+   * The handler checks the rate limits in its own Redis script (grab, open: one round trip for limits and
+   * gate) instead of route.ts checking them first; see `RouteInput.limits`.
+   */
+  limitsInGate?: boolean;
   /** POST only. `required` refuses a POST without the header (400 idempotency_key_required). */
   idempotency?: 'optional' | 'required';
   handler(input: RouteInput<Out<B>, Out<Q>, Out<P>>): Promise<Reply>;
@@ -91,7 +105,15 @@ function problemOutgoing(problem: Problem, instance: string): StoredResponse {
 }
 
 function send(res: Response, response: StoredResponse): void {
-  res.status(response.status).set(response.headers).send(response.body);
+  // GETs go through res.send for their ETag and 304; hashing every POST answer for an ETag is wasted work.
+  if (res.req.method === 'GET' || res.req.method === 'HEAD') {
+    res.status(response.status).set(response.headers).send(response.body);
+    return;
+  }
+  res.statusCode = response.status;
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  res.setHeader('Content-Length', response.body.length);
+  res.end(response.body);
 }
 
 function idempotencyKeyOf(req: Request, mode: 'optional' | 'required'): string | undefined {
@@ -150,7 +172,8 @@ async function idempotent(
     response = await run();
   } catch (err) {
     const problem = toProblem(err);
-    if (!problem || problem.status >= 500) {
+    // A 429 from a gate script's limits is not the answer to this key: a retry must run again.
+    if (!problem || problem.status >= 500 || problem.status === 429) {
       await ctx.idempotency.release(user.id, key, begun.ownerToken);
       throw err;
     }
@@ -232,52 +255,98 @@ export function defineRoute<
   if (spec.rateLimits?.includes('packet') && !spec.params?.shape['id']) {
     throw new Error(`${spec.path}: the packet rate limit keys on params.id`);
   }
-  const secretKey = secretKeyOf(ctx.config.auth.secret);
   register(ctx, spec);
 
   router[spec.method](spec.path, async (req, res) => {
-    let user: AuthUser | undefined;
-    if (spec.auth !== 'public') {
-      await ctx.rateLimits.consume('ip', req.ip ?? 'unknown');
-      user = await authenticateRequest(req, res, secretKey, { admin: spec.auth === 'admin' });
-      await ctx.rateLimits.consume('user', user.id);
+    try {
+      await handle(ctx, spec, req, res);
+    } catch (err) {
+      // Refusals are answered here rather than through Express's error chain: in a storm they are most of
+      // the traffic. 5xx and the unexpected go on to the error handler, which logs them.
+      const problem = toProblem(err);
+      if (!problem || problem.status >= 500 || res.headersSent) throw err;
+      send(res, problemOutgoing(problem, req.originalUrl));
     }
-    const hasBody = req.body !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-    if (hasBody && spec.body && !req.is('application/json')) {
-      throw new Problem(
-        415,
-        'unsupported_media_type',
-        'Unsupported media type',
-        'Send the body as application/json.',
-      );
-    }
-    const params = (spec.params ? parseInput(spec.params, req.params, 'params') : undefined) as Out<P>;
-    const query = parseInput(spec.query ?? EMPTY, req.query, 'query') as Out<Q>;
-    const body = (
-      spec.body ? parseInput(spec.body, req.body, 'body') : parseInput(EMPTY.optional(), req.body, 'body')
-    ) as Out<B>;
-    const packetId = (params as { id?: string } | undefined)?.id;
-    if (spec.rateLimits?.includes('packet') && packetId) await ctx.rateLimits.consume('packet', packetId);
-    if (spec.rateLimits?.includes('send')) await ctx.rateLimits.consume('send', GLOBAL_KEY);
-
-    const withKey = spec.method === 'post' && user !== undefined;
-    const idempotencyKey = withKey ? idempotencyKeyOf(req, spec.idempotency ?? 'optional') : undefined;
-    const input: RouteInput<Out<B>, Out<Q>, Out<P>> = {
-      body,
-      query,
-      params,
-      get user(): AuthUser {
-        if (!user) throw new Error(`${spec.path} is public and has no user`);
-        return user;
-      },
-      idempotencyKey,
-      req,
-      res,
-      log: (req as { log?: Logger }).log ?? ctx.log,
-      annotate: (fields) => Object.assign(res.locals, fields),
-    };
-    const run = async () => outgoing(await spec.handler(input), spec.response.status);
-    if (idempotencyKey && user) return idempotent(ctx, req, res, user, idempotencyKey, run);
-    send(res, await run());
   });
+}
+
+async function handle<B extends Schema, Q extends ObjectSchema, P extends ObjectSchema>(
+  ctx: AppContext,
+  spec: RouteSpec<B, Q, P>,
+  req: Request,
+  res: Response,
+): Promise<void> {
+  let user: AuthUser | undefined;
+  const checks: LimitCheck[] = [];
+  if (spec.auth !== 'public') {
+    checks.push({ scope: 'ip', key: req.ip ?? 'unknown' });
+    try {
+      user = await authenticateRequest(req, res, ctx.verifyToken, { admin: spec.auth === 'admin' });
+    } catch (err) {
+      // Token guessing pays the IP limit like any request, before its 401.
+      await ctx.rateLimits.consumeAll(checks);
+      throw err;
+    }
+    checks.push({ scope: 'user', key: user.id });
+  }
+  let params: Out<P>;
+  let query: Out<Q>;
+  let body: Out<B>;
+  try {
+    ({ params, query, body } = parseRequest(spec, req));
+  } catch (err) {
+    await ctx.rateLimits.consumeAll(checks);
+    throw err;
+  }
+  if (user) {
+    const packetId = (params as { id?: string } | undefined)?.id;
+    if (spec.rateLimits?.includes('packet') && packetId) checks.push({ scope: 'packet', key: packetId });
+    if (spec.rateLimits?.includes('send')) checks.push({ scope: 'send', key: GLOBAL_KEY });
+    if (!spec.limitsInGate) await ctx.rateLimits.consumeAll(checks);
+  }
+
+  const withKey = spec.method === 'post' && user !== undefined;
+  const idempotencyKey = withKey ? idempotencyKeyOf(req, spec.idempotency ?? 'optional') : undefined;
+  const input: RouteInput<Out<B>, Out<Q>, Out<P>> = {
+    body,
+    query,
+    params,
+    get user(): AuthUser {
+      if (!user) throw new Error(`${spec.path} is public and has no user`);
+      return user;
+    },
+    idempotencyKey,
+    limits: spec.limitsInGate ? checks : [],
+    req,
+    res,
+    get log(): Logger {
+      return (req as { log?: Logger }).log ?? ctx.log;
+    },
+    annotate: (fields) => Object.assign(res.locals, fields),
+  };
+  const run = async () => outgoing(await spec.handler(input), spec.response.status);
+  if (idempotencyKey && user) return idempotent(ctx, req, res, user, idempotencyKey, run);
+  send(res, await run());
+}
+
+function parseRequest<B extends Schema, Q extends ObjectSchema, P extends ObjectSchema>(
+  spec: RouteSpec<B, Q, P>,
+  req: Request,
+): { params: Out<P>; query: Out<Q>; body: Out<B> } {
+  const hasBody = req.body !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  if (hasBody && spec.body && !req.is('application/json')) {
+    throw new Problem(
+      415,
+      'unsupported_media_type',
+      'Unsupported media type',
+      'Send the body as application/json.',
+    );
+  }
+  return {
+    params: (spec.params ? parseInput(spec.params, req.params, 'params') : undefined) as Out<P>,
+    query: parseInput(spec.query ?? EMPTY, req.query, 'query') as Out<Q>,
+    body: (spec.body
+      ? parseInput(spec.body, req.body, 'body')
+      : parseInput(EMPTY.optional(), req.body, 'body')) as Out<B>,
+  };
 }

@@ -58,6 +58,17 @@ export function judgeGoals(report: Report, expectedStormClaims: number): void {
       ratio >= 0.8,
     );
   }
+  const opens = f('s1.opens');
+  if (opens) {
+    const hot = f('ref.pg.hot');
+    const ratio = compare(opens, hot);
+    report.goal(
+      '1c. opens alone',
+      '>= 80 % of raw pg opens of one hot packet',
+      `${perS(opens)} vs ${perS(hot)}: ${x(ratio)}`,
+      ratio >= 0.8,
+    );
+  }
   if (bare) compare(bare, f('ref.redis'));
   if (trad) compare(trad, f('ref.pg'));
 

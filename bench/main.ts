@@ -32,6 +32,7 @@ import { Report } from './report';
 import { burstScenario } from './scenarios/bursts';
 import { sendScenario } from './scenarios/send';
 import { spreadScenario } from './scenarios/spread';
+import { opensAloneScenario } from './scenarios/opens';
 import { grabOnlyScenario, stormScenario } from './scenarios/storm';
 import { warmUp } from './warmup';
 import { buildWorld } from './world';
@@ -74,6 +75,7 @@ async function runScenarios(ctx: BenchContext, only: BenchOptions['only']): Prom
       ctx.report.add((await traditionalStorm(ctx, 'storm', sizes.stormClients, true)).figure);
       await stormScenario(ctx, sizes.stormClients);
       await grabOnlyScenario(ctx, sizes.stormClients);
+      await opensAloneScenario(ctx);
     });
   if (only.has('temporal'))
     await phase(ctx, 'machine: Temporal', async () => {

@@ -5,7 +5,7 @@
  */
 import type { PacketType } from './limits';
 
-/** Returns an integer uniformly drawn from [min, max] inclusive; production passes crypto.randomInt. */
+/** Returns an integer uniformly drawn from [min, maxExclusive); production passes crypto.randomInt. */
 export type RandomInt = (min: number, maxExclusive: number) => number;
 
 export function maxShareFen(remainingFen: number, remainingCount: number): number {
@@ -14,11 +14,23 @@ export function maxShareFen(remainingFen: number, remainingCount: number): numbe
   return Math.max(1, Math.min(doubleAverage, keepOneFenEach));
 }
 
-export function drawShareFen(
+/** Draws are integers in [0, DRAW_SCALE) over DRAW_SCALE: crypto.randomInt's widest range (below 2^48). */
+export const DRAW_SCALE = 2 ** 48 - 1;
+
+/** A uniform draw in [0, 1) from an integer generator (production passes crypto.randomInt). */
+export const drawFrom = (randomInt: RandomInt): number => randomInt(0, DRAW_SCALE) / DRAW_SCALE;
+
+/**
+ * The allocation rule, given a uniform draw in [0, 1): the share a packet with `remainingFen` over
+ * `remainingCount` shares gives its next opener. Postgres' share_from_draw (migration 0008) computes the
+ * same number in the open statement; test/integration/openStatement.test.ts holds the two together. The
+ * draw arithmetic is IEEE 754 double in both, so 1 + floor(draw * max) is the same integer.
+ */
+export function shareFromDraw(
   type: PacketType,
   remainingFen: number,
   remainingCount: number,
-  randomInt: RandomInt,
+  draw: number,
 ): number {
   if (
     !Number.isSafeInteger(remainingFen) ||
@@ -28,13 +40,25 @@ export function drawShareFen(
   ) {
     throw new RangeError(`cannot draw a share from ${remainingFen} fen over ${remainingCount} shares`);
   }
+  if (!(draw >= 0 && draw < 1)) throw new RangeError(`a draw is a number in [0, 1), not ${draw}`);
   if (remainingCount === 1) return remainingFen;
   if (type === 'fixed') {
     if (remainingFen % remainingCount !== 0) throw new RangeError('a fixed packet no longer divides evenly');
     return remainingFen / remainingCount;
   }
   if (type === 'personal') return remainingFen;
-  return randomInt(1, maxShareFen(remainingFen, remainingCount) + 1);
+  const maxFen = maxShareFen(remainingFen, remainingCount);
+  return Math.min(maxFen, 1 + Math.floor(draw * maxFen));
+}
+
+/** shareFromDraw with a draw from `randomInt` (the traditional design's reference and the unit tests). */
+export function drawShareFen(
+  type: PacketType,
+  remainingFen: number,
+  remainingCount: number,
+  randomInt: RandomInt,
+): number {
+  return shareFromDraw(type, remainingFen, remainingCount, drawFrom(randomInt));
 }
 
 /** Best luck: the largest share, earliest on a tie; undefined while shares remain unclaimed. */

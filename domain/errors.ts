@@ -42,3 +42,21 @@ export class DomainError extends Error {
 export function isDomainError(err: unknown, code?: ErrorCode): err is DomainError {
   return err instanceof DomainError && (code === undefined || err.code === code);
 }
+
+/**
+ * Builds an error without capturing a stack trace. Refusals (404, 409, 410, 429) are answers, not faults:
+ * nobody reads their stack, and in a storm thousands a second would each pay for one.
+ */
+export function withoutStack<T>(build: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return build();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** A DomainError that answers a request (a refusal), built without a stack trace. */
+export const refusal = (code: ErrorCode, message: string): DomainError =>
+  withoutStack(() => new DomainError(code, message));

@@ -4,7 +4,7 @@
  * audit share; the Redis gate mirrors it (the sender is never in a restricted gate's audience). This module
  * orders the refusals so that every path (grab in Redis, grab in Postgres, open) gives the same answer.
  */
-import { DomainError, ErrorCode } from '../domain/errors';
+import { ErrorCode, refusal, type DomainError } from '../domain/errors';
 import type { PacketRow } from './store';
 
 export interface ShareOffer {
@@ -25,12 +25,11 @@ export interface ShareOffer {
  */
 export function refusalOf(offer: ShareOffer): DomainError | undefined {
   // Not found and not allowed read the same, so the answer reveals nothing about packets one may not claim.
-  if (!offer.claimable) return new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+  if (!offer.claimable) return refusal(ErrorCode.PacketNotFound, 'no such packet');
   if (offer.expired || (offer.status !== 'open' && offer.remainingCount > 0))
-    return new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
-  if (offer.claimed) return new DomainError(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
-  if (offer.remainingCount === 0)
-    return new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+    return refusal(ErrorCode.PacketExpired, 'the packet has expired');
+  if (offer.claimed) return refusal(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
+  if (offer.remainingCount === 0) return refusal(ErrorCode.PacketExhausted, 'every share has been taken');
   return undefined;
 }
 

@@ -17,6 +17,29 @@ export const GATE_GRACE_MS = 60 * 60 * 1000;
  */
 export const GATE_EXPIRY_GRACE_MS = 2_000;
 
+/**
+ * A request's rate limits, checked by the grab and open scripts before they touch the gate, so a grab is one
+ * round trip and a refused (429) request never takes a hold (api/rateLimits.ts builds them).
+ */
+export interface GateLimits {
+  /** Counter keys, checked in order. */
+  keys: string[];
+  /** The window in ms, then each counter's points. */
+  argv: number[];
+  /** The answer when the counter at `index` (0-based) refuses, for `waitMs` more. */
+  refusal(index: number, waitMs: number): Error;
+}
+
+/** No limits: the references, and a second call after re-arming (the first call counted the request). */
+export const NO_LIMITS: GateLimits = {
+  keys: [],
+  argv: [],
+  refusal: () => new Error('a call without limits cannot be refused by one'),
+};
+
+/** Status every limited script returns when a counter refuses (includes/limits.lua). */
+export const RATE_LIMITED = -6;
+
 export interface GateState {
   packetId: string;
   remainingCount: number;

@@ -4,10 +4,10 @@
  * grab is answered from Postgres instead (the caller applies the strict degraded rate limit).
  */
 import type { Db } from '../db';
-import { DomainError, ErrorCode } from '../domain/errors';
+import { ErrorCode, refusal, type DomainError } from '../domain/errors';
 import type { RedisDeps } from '../redis';
 import { refusalOf, type ShareOffer } from './access';
-import { armGateFromPostgres, GATE_EXPIRY_GRACE_MS } from './gate';
+import { armGateFromPostgres, GATE_EXPIRY_GRACE_MS, NO_LIMITS, RATE_LIMITED, type GateLimits } from './gate';
 
 /** Status codes of redis/scripts/grabShare.lua. */
 export const GrabStatus = {
@@ -18,6 +18,7 @@ export const GrabStatus = {
   NotArmed: -3,
   Expired: -4,
   NotAllowed: -5,
+  RateLimited: RATE_LIMITED,
 } as const;
 
 export interface Hold {
@@ -33,16 +34,16 @@ export interface Hold {
 export function grabRefusal(status: number): DomainError | undefined {
   switch (status) {
     case GrabStatus.AlreadyHolding:
-      return new DomainError(ErrorCode.AlreadyHolding, 'you already hold a share of this packet; open it');
+      return refusal(ErrorCode.AlreadyHolding, 'you already hold a share of this packet; open it');
     case GrabStatus.AlreadyClaimed:
-      return new DomainError(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
+      return refusal(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
     case GrabStatus.Exhausted:
-      return new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+      return refusal(ErrorCode.PacketExhausted, 'every share has been taken');
     case GrabStatus.Expired:
-      return new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
+      return refusal(ErrorCode.PacketExpired, 'the packet has expired');
     case GrabStatus.NotAllowed:
     case GrabStatus.NotArmed:
-      return new DomainError(ErrorCode.PacketNotFound, 'no such packet');
+      return refusal(ErrorCode.PacketNotFound, 'no such packet');
     default:
       return undefined;
   }
@@ -67,19 +68,29 @@ export async function viaGate<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-function grabInRedis(deps: GrabDeps, packetId: string, userId: string): Promise<[number, number, number]> {
+async function grabInRedis(
+  deps: GrabDeps,
+  packetId: string,
+  userId: string,
+  limits: GateLimits,
+): Promise<[number, number, number]> {
   const { keys, scripts } = deps.redis;
-  return viaGate(() =>
+  const answer = await viaGate(() =>
     scripts.grabShare(
+      4 + limits.keys.length,
       keys.gate(packetId),
       keys.holders(packetId),
       keys.claimed(packetId),
       keys.audience(packetId),
+      ...limits.keys,
       userId,
       deps.holdMs,
       GATE_EXPIRY_GRACE_MS,
+      ...limits.argv,
     ),
   );
+  if (answer[0] === RATE_LIMITED) throw limits.refusal(answer[2] - 1, answer[1]);
+  return answer;
 }
 
 /** Re-arms a gate that Redis lost; false when the packet is unknown or no longer open. */
@@ -87,18 +98,27 @@ export function rearm(deps: { db: Db; redis: RedisDeps }, packetId: string): Pro
   return viaGate(() => armGateFromPostgres(deps.db, deps.redis, packetId));
 }
 
-export async function grab(deps: GrabDeps, packetId: string, userId: string): Promise<Hold> {
-  let [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId);
+/**
+ * The grab: one script call checks the request's rate limits and then the gate. A gate that Redis lost is
+ * re-armed from Postgres and asked again (without counting the request twice).
+ */
+export async function grab(
+  deps: GrabDeps,
+  packetId: string,
+  userId: string,
+  limits: GateLimits = NO_LIMITS,
+): Promise<Hold> {
+  let [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId, limits);
   if (status === GrabStatus.NotArmed && (await rearm(deps, packetId))) {
-    [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId);
+    [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId, NO_LIMITS);
   }
   if (status === GrabStatus.NotArmed) {
     // Not armed and not armable: unknown, or no longer open. Postgres says which, with the same answer
     // for "unknown" and "not yours".
     return grabFromPostgres(deps, packetId, userId);
   }
-  const refusal = grabRefusal(status);
-  if (refusal) throw refusal;
+  const refused = grabRefusal(status);
+  if (refused) throw refused;
   return {
     packetId,
     holdExpiresAt: new Date(holdExpiresAtMs).toISOString(),
@@ -121,9 +141,9 @@ export async function grabFromPostgres(deps: GrabDeps, packetId: string, userId:
     [packetId, userId],
   );
   const offer = rows[0];
-  if (!offer) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
-  const refusal = refusalOf(offer);
-  if (refusal) throw refusal;
+  if (!offer) throw refusal(ErrorCode.PacketNotFound, 'no such packet');
+  const refused = refusalOf(offer);
+  if (refused) throw refused;
   return {
     packetId,
     holdExpiresAt: new Date(Date.now() + deps.holdMs).toISOString(),

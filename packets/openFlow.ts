@@ -4,10 +4,10 @@
  * check is skipped and Postgres alone decides (the caller applies the strict degraded rate limit).
  */
 import type { Db } from '../db';
-import { DomainError, ErrorCode } from '../domain/errors';
+import { ErrorCode, refusal } from '../domain/errors';
 import type { RedisDeps } from '../redis';
 import type { PacketDetailCache } from './detailCache';
-import { GATE_EXPIRY_GRACE_MS } from './gate';
+import { GATE_EXPIRY_GRACE_MS, NO_LIMITS, RATE_LIMITED, type GateLimits } from './gate';
 import { rearm, viaGate } from './grab';
 import type { KeyedLimiter } from './limiter';
 import { findClaim, openShare, type OpenedClaim } from './open';
@@ -22,6 +22,7 @@ export const HoldStatus = {
   NotArmed: -3,
   Expired: -4,
   NotAllowed: -5,
+  RateLimited: RATE_LIMITED,
 } as const;
 
 export interface OpenDeps {
@@ -34,44 +35,53 @@ export interface OpenDeps {
   onTransaction?: () => void;
 }
 
-function checkHold(deps: OpenDeps, packetId: string, userId: string): Promise<number> {
+async function checkHold(
+  deps: OpenDeps,
+  packetId: string,
+  userId: string,
+  limits: GateLimits,
+): Promise<number> {
   const { keys, scripts } = deps.redis;
-  return viaGate(() =>
+  const [status, waitMs, index] = await viaGate(() =>
     scripts.checkHold(
+      4 + limits.keys.length,
       keys.gate(packetId),
       keys.holders(packetId),
       keys.claimed(packetId),
       keys.audience(packetId),
+      ...limits.keys,
       userId,
       GATE_EXPIRY_GRACE_MS,
+      ...limits.argv,
     ),
   );
+  if (status === RATE_LIMITED) throw limits.refusal(index - 1, waitMs);
+  return status;
 }
 
 export async function openWithHold(
   deps: OpenDeps,
   packetId: string,
   userId: string,
-  options: { redisDown: boolean },
+  options: { redisDown: boolean; limits?: GateLimits },
 ): Promise<OpenedClaim> {
   let useGate = !options.redisDown;
   if (useGate) {
-    let status = await checkHold(deps, packetId, userId);
+    let status = await checkHold(deps, packetId, userId, options.limits ?? NO_LIMITS);
     if (status === HoldStatus.NotArmed && (await rearm(deps, packetId))) {
-      status = await checkHold(deps, packetId, userId);
+      status = await checkHold(deps, packetId, userId, NO_LIMITS);
     }
     // Strangers and repeat openers are answered without a transaction: only live holds reach the limiter.
-    if (status === HoldStatus.NotAllowed) throw new DomainError(ErrorCode.PacketNotFound, 'no such packet');
-    if (status === HoldStatus.Expired)
-      throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
+    if (status === HoldStatus.NotAllowed) throw refusal(ErrorCode.PacketNotFound, 'no such packet');
+    if (status === HoldStatus.Expired) throw refusal(ErrorCode.PacketExpired, 'the packet has expired');
     if (status === HoldStatus.Exhausted)
-      throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
+      throw refusal(ErrorCode.PacketExhausted, 'every share has been taken');
     if (status === HoldStatus.Claimed) {
       const claim = await findClaim(deps.db, packetId, userId);
       if (claim) return claim;
     }
     if (status === HoldStatus.None)
-      throw new DomainError(ErrorCode.NoHold, 'grab a share first, or your hold has lapsed');
+      throw refusal(ErrorCode.NoHold, 'grab a share first, or your hold has lapsed');
     // A gate that cannot be armed belongs to a packet that is unknown or no longer open: Postgres answers
     // (and would refuse any claim: it checks status, expiry and eligibility itself).
     useGate = status !== HoldStatus.NotArmed;
@@ -81,11 +91,14 @@ export async function openWithHold(
   );
   if (claim.created) {
     const { keys, scripts } = deps.redis;
-    if (useGate)
-      await scripts
-        .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
-        .catch(() => undefined);
-    await deps.cache.invalidate(packetId);
+    // Both go out at once: one round trip, not two, for an opener waiting behind a busy event loop. The
+    // claim row is the credit message (the pump finds it), so nothing else is sent.
+    const confirmed = useGate
+      ? scripts
+          .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
+          .catch(() => undefined)
+      : undefined;
+    await Promise.all([confirmed, deps.cache.invalidate(packetId)]);
   }
   return claim;
 }

@@ -9,8 +9,14 @@ import { PacketDetailCache } from './detailCache';
 import { KeyedLimiter } from './limiter';
 import { ClaimSignaler } from './signals';
 
-/** Concurrent open transactions per packet per process; more wait in line (seed 002: bounded hot rows). */
-export const OPEN_CONCURRENCY_PER_PACKET = 4;
+/**
+ * Concurrent open statements per packet per process; more wait in line (seed 002: bounded hot rows). An open
+ * holds the row lock inside one statement only, so the lanes behind it wait in Postgres for microseconds;
+ * what they save is event-loop turns: in a storm each turn is long, and with 4 lanes 100 opens took 25 of
+ * them (docs/hot-path.md). 8 is under half the default pool (DATABASE_POOL_MAX 20), so a hot packet's
+ * opens leave connections for everything else.
+ */
+export const OPEN_CONCURRENCY_PER_PACKET = 8;
 /** Holds bound the queue in normal operation; this bounds it in degraded mode. */
 export const OPEN_QUEUE_PER_PACKET = 500;
 

@@ -15,8 +15,13 @@ export interface Keys {
   detail(packetId: string): string;
   /** Daily packet id counter for a region (id pre-allocation). */
   packetIdCounter(day: string, region: string): string;
-  /** Prefix of one rate limiter's counters (rate-limiter-flexible appends `:<key>`); never money. */
+  /** Prefix of one rate limit's counters (`<prefix>:<key>`); never money. */
   rateLimit(scope: string): string;
+  /**
+   * One rate-limit counter. A packet's counter carries its hash tag `{packetId}`, so the grab and open
+   * scripts find it in the gate's Redis Cluster slot; IP and user counters are per client (docs/hot-path.md).
+   */
+  limitCounter(scope: string, key: string): string;
   /** Everything under this prefix, for cleanup. */
   pattern(): string;
   readonly prefix: string;
@@ -33,6 +38,7 @@ export function createKeys(prefix: string): Keys {
     detail: (packetId) => packet(packetId, 'detail'),
     packetIdCounter: (day, region) => `${prefix}ids:${region}:${day}`,
     rateLimit: (scope) => `${prefix}rl:${scope}`,
+    limitCounter: (scope, key) => (scope === 'packet' ? packet(key, 'rl') : `${prefix}rl:${scope}:${key}`),
     pattern: () => `${prefix}*`,
   };
 }

@@ -6,9 +6,12 @@ import { toDetail } from '../../packets/detail';
 import { grab, grabFromPostgres, RedisUnavailable } from '../../packets/grab';
 import { openWithHold } from '../../packets/openFlow';
 import { sendPacket } from '../../packets/send';
+import type { GateLimits } from '../../packets/gate';
 import type { OpenedClaim } from '../../packets/open';
 import type { Counter } from 'prom-client';
 import type { AppContext } from '../context';
+import type { LimitCheck } from '../rateLimits';
+import { Problem } from '../problems';
 import { defineRoute } from '../route';
 import { AmountFenSchema, PacketIdSchema, UserIdSchema } from '../validation';
 
@@ -95,7 +98,9 @@ async function counted<T>(outcomes: Counter<'outcome'>, action: () => Promise<T>
   try {
     return await action();
   } catch (err) {
-    outcomes.inc({ outcome: err instanceof DomainError ? err.code : 'error' });
+    outcomes.inc({
+      outcome: err instanceof DomainError || err instanceof Problem ? err.code : 'error',
+    });
     throw err;
   }
 }
@@ -161,15 +166,17 @@ export function packetRoutes(ctx: AppContext): Router {
     auth: 'user',
     params: PacketParams,
     rateLimits: ['packet'],
+    limitsInGate: true,
     idempotency: 'optional',
     problems: [404, 409, 410],
     response: { status: 200, description: 'the hold', schema: HoldSchema },
-    handler: async ({ params, user, annotate }) => {
+    handler: async ({ params, user, limits, annotate }) => {
       annotate({ packetId: params.id });
       const hold = await counted(ctx.metrics.grabOutcomes, () =>
         withFallback(
           params.id,
-          () => grab(grabDeps, params.id, user.id),
+          limits,
+          (gateLimits) => grab(grabDeps, params.id, user.id, gateLimits),
           () => grabFromPostgres(grabDeps, params.id, user.id),
         ),
       );
@@ -179,21 +186,24 @@ export function packetRoutes(ctx: AppContext): Router {
   });
 
   /**
-   * Degraded mode in one place: the Redis path unless Redis is known to be down or fails now; the Postgres
-   * path pays the strict per-packet limit first.
+   * Degraded mode in one place: the Redis path, whose script checks the request's rate limits before the
+   * gate, unless Redis is known to be down or fails now; then the same limits are checked in this process,
+   * and the Postgres path pays the strict per-packet limit first.
    */
   async function withFallback<T>(
     packetId: string,
-    viaRedis: () => Promise<T>,
+    limits: readonly LimitCheck[],
+    viaRedis: (gateLimits: GateLimits) => Promise<T>,
     viaPostgres: () => Promise<T>,
   ): Promise<T> {
     if (!ctx.redisDown()) {
       try {
-        return await viaRedis();
+        return await viaRedis(ctx.rateLimits.forGate(limits));
       } catch (err) {
         if (!(err instanceof RedisUnavailable)) throw err;
       }
     }
+    await ctx.rateLimits.consumeLocally(limits);
     await ctx.rateLimits.consume('packetDegraded', packetId);
     return viaPostgres();
   }
@@ -208,15 +218,18 @@ export function packetRoutes(ctx: AppContext): Router {
     auth: 'user',
     params: PacketParams,
     rateLimits: ['packet'],
+    limitsInGate: true,
     idempotency: 'optional',
     problems: [404, 409, 410, 503],
     response: { status: 200, description: 'the claim', schema: ClaimSchema },
-    handler: async ({ params, user, annotate }) => {
+    handler: async ({ params, user, limits, annotate }) => {
       annotate({ packetId: params.id });
       const claim = await counted(ctx.metrics.openOutcomes, () =>
         withFallback(
           params.id,
-          () => openWithHold(openDeps, params.id, user.id, { redisDown: false }),
+          limits,
+          (gateLimits) =>
+            openWithHold(openDeps, params.id, user.id, { redisDown: false, limits: gateLimits }),
           () => openWithHold(openDeps, params.id, user.id, { redisDown: true }),
         ),
       );

@@ -18,7 +18,7 @@ const REDIS_GATES = 10;
 const GATE_EXPIRY_MS = 3_600_000;
 const PG_PACKET_FEN = 10_000;
 const SETUP_CONCURRENCY = 10;
-const HOT_PACKETS = 5;
+export const HOT_PACKETS = 5;
 
 export async function redisGrabReference(ctx: BenchContext): Promise<Figure> {
   const { redis, config, runId } = ctx.world;
@@ -39,6 +39,7 @@ export async function redisGrabReference(ctx: BenchContext): Promise<Figure> {
   const run = await runFlows('Redis grabShare, raw ioredis', calls, ctx.sizes.redisConcurrency, async (i) => {
     const packetId = gates[i % REDIS_GATES] as string;
     const [status] = await scripts.grabShare(
+      4,
       keys.gate(packetId),
       keys.holders(packetId),
       keys.claimed(packetId),

@@ -1,14 +1,22 @@
 --[[
-  Grab a hold on one share of a packet.
+  Grab a hold on one share of a packet, after the request's rate limits (one round trip for a grab).
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed   KEYS[4] rp:{id}:audience
-  ARGV[1] userId   ARGV[2] holdMs   ARGV[3] expiryGraceMs
+  KEYS[5..] rate-limit counters (none, or the IP, user and packet counters; see includes/limits.lua)
+  ARGV[1] userId   ARGV[2] holdMs   ARGV[3] expiryGraceMs   ARGV[4] limit windowMs   ARGV[5..] limit points
   Returns: {status, holdExpiresAtMs, remaining}
     status 1 granted, 2 already holding (same hold returned), -1 already claimed, -2 exhausted,
-    -3 not armed (gate missing: unknown packet or Redis lost it), -4 expired, -5 not allowed
+    -3 not armed (gate missing: unknown packet or Redis lost it), -4 expired, -5 not allowed,
+    -6 rate limited: {-6, waitMs, index of the refusing counter (1-based)}; the gate was not touched.
 
   Time is Redis' own clock, one for every API host, not the caller's. Postgres' clock decides expiry in the
   open statement, so the gate only refuses as expired once the grace has passed too.
 ]]
+--@include limits
+local limited, waitMs = consume_limits(5, 4)
+if limited > 0 then
+  return {-6, waitMs, limited}
+end
+
 local userId = ARGV[1]
 local holdMs = tonumber(ARGV[2])
 local time = redis.call('TIME')

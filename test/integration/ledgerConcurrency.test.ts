@@ -117,7 +117,8 @@ async function runMoneyStorm(h: Harness): Promise<void> {
   // opens commit, from their own generator.
   const random = seededRandom(0x5eed);
   const drawFen = seededRandom(0xd1ce);
-  const randomInt = (min: number, maxExclusive: number) => min + drawFen(maxExclusive - min);
+  const DRAW_STEPS = 1 << 30;
+  const draw = () => drawFen(DRAW_STEPS) / DRAW_STEPS;
   const users = Array.from({ length: STORM_WALLETS }, (_, i) => `storm-${tag}-${i}`);
   const pick = <T>(items: T[]): T => items[random(items.length)]!;
   const shuffled = <T>(items: T[]): T[] =>
@@ -160,7 +161,7 @@ async function runMoneyStorm(h: Harness): Promise<void> {
   };
   const open = async (packetId: string, userId: string) => {
     try {
-      const claim = await openShare(db, packetId, userId, { randomInt });
+      const claim = await openShare(db, packetId, userId, { draw });
       if (claim.created) tally.packets.get(packetId)!.claims.set(userId, claim.amountFen);
     } catch (err) {
       if (!isRefusal(err, [ErrorCode.PacketExhausted, ErrorCode.PacketExpired])) throw err;

@@ -1,0 +1,209 @@
+/**
+ * The open in one statement (open_share, migration 0008): its share is the allocation rule of
+ * domain/allocation.ts, and it alone refuses openers the packet is not for and opens past expiry by the
+ * database's clock, whatever the Redis gate said.
+ */
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import request from 'supertest';
+import type { Express } from 'express';
+import type { AppContext } from '../../api/context';
+import { DRAW_SCALE, shareFromDraw } from '../../domain/allocation';
+import { ErrorCode } from '../../domain/errors';
+import type { PacketType } from '../../domain/limits';
+import { openShare } from '../../packets/open';
+import { expectAuditClean } from '../support/audit';
+import { createHarness, type Harness } from '../support/harness';
+import { fund } from '../support/packets';
+
+interface DrawCase {
+  type: PacketType;
+  remainingFen: number;
+  remainingCount: number;
+  draw: number;
+}
+
+/** Uniform draws as production makes them, and any double in [0, 1), with the edges. */
+const drawArbitrary = fc.oneof(
+  fc.integer({ min: 0, max: DRAW_SCALE - 1 }).map((k) => k / DRAW_SCALE),
+  fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+  fc.constantFrom(0, (DRAW_SCALE - 1) / DRAW_SCALE, 1 - Number.EPSILON / 2, 0.5),
+);
+
+const caseArbitrary: fc.Arbitrary<DrawCase> = fc.oneof(
+  // Random packets, the last share (count 1) included, up to amounts far past the default limits.
+  fc
+    .record({
+      remainingCount: fc.integer({ min: 1, max: 100 }),
+      extraFen: fc.oneof(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 0, max: 2 ** 40 })),
+      draw: drawArbitrary,
+    })
+    .map(({ remainingCount, extraFen, draw }) => ({
+      type: 'random' as const,
+      remainingFen: remainingCount + extraFen,
+      remainingCount,
+      draw,
+    })),
+  fc
+    .record({
+      remainingCount: fc.integer({ min: 1, max: 100 }),
+      eachFen: fc.integer({ min: 1, max: 200 }),
+      draw: drawArbitrary,
+    })
+    .map(({ remainingCount, eachFen, draw }) => ({
+      type: 'fixed' as const,
+      remainingFen: remainingCount * eachFen,
+      remainingCount,
+      draw,
+    })),
+  fc
+    .record({ remainingFen: fc.integer({ min: 1, max: 20_000 }), draw: drawArbitrary })
+    .map(({ remainingFen, draw }) => ({ type: 'personal' as const, remainingFen, remainingCount: 1, draw })),
+);
+
+describe('the open statement', () => {
+  let h: Harness;
+  let app: Express;
+  let ctx: AppContext;
+  let appWithoutRedis: Express;
+
+  const auth = async (userId: string) => ({ Authorization: `Bearer ${await h.tokenFor(userId)}` });
+  const sent = async (senderId: string, body: object): Promise<string> => {
+    await fund(h, senderId, (body as { amountFen: number }).amountFen);
+    const res = await request(app)
+      .post('/v1/packets')
+      .set(await auth(senderId))
+      .set('Idempotency-Key', `send-${randomUUID()}`)
+      .send(body);
+    expect(res.status).toBe(201);
+    return res.body.packetId as string;
+  };
+  const call = async (on: Express, action: 'grab' | 'open', userId: string, packetId: string) =>
+    request(on)
+      .post(`/v1/packets/${packetId}/${action}`)
+      .set(await auth(userId));
+
+  beforeAll(async () => {
+    h = await createHarness({ RATE_LIMIT_PACKET_DEGRADED_PER_SECOND: '1000' });
+    await h.startWorker();
+    ({ app, ctx } = h.appWithContext());
+    appWithoutRedis = h.app({ redis: await h.unreachableRedis() });
+  });
+  afterEach(async () => {
+    await expectAuditClean(h.db);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  test('share_from_draw in Postgres and shareFromDraw in TypeScript give the same share for every draw', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(caseArbitrary, { minLength: 1, maxLength: 500 }), async (cases) => {
+        const { rows } = await h.db.query<{ share: number }>(
+          `SELECT share_from_draw(t, r, c, u) AS share
+           FROM unnest($1::text[], $2::bigint[], $3::int[], $4::float8[]) WITH ORDINALITY AS x(t, r, c, u, i)
+           ORDER BY i`,
+          [
+            cases.map((one) => one.type),
+            cases.map((one) => one.remainingFen),
+            cases.map((one) => one.remainingCount),
+            cases.map((one) => one.draw),
+          ],
+        );
+        expect(rows.map((row) => row.share)).toEqual(
+          cases.map((one) => shareFromDraw(one.type, one.remainingFen, one.remainingCount, one.draw)),
+        );
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  test.each([
+    ['random', 20_000, 100],
+    ['random', 100, 100],
+    ['fixed', 9_900, 100],
+  ] as const)(
+    'open_share draws every share of a %s packet (%i fen, %i shares) by the TypeScript rule, to the last',
+    async (type, amountFen, count) => {
+      const packetId = await sent(`draws-${type}-${count}`, { type, amountFen, count });
+      const draws = fc.sample(drawArbitrary, { numRuns: count, seed: amountFen + count });
+      let remainingFen: number = amountFen;
+      for (let i = 0; i < count; i += 1) {
+        const draw = draws[i] as number;
+        const expected = shareFromDraw(type, remainingFen, count - i, draw);
+        const claim = await openShare(h.db, packetId, `drawer${i}`, { draw: () => draw });
+        expect(claim).toMatchObject({ created: true, seq: i + 1, amountFen: expected });
+        remainingFen -= expected;
+      }
+      expect(remainingFen).toBe(0);
+      await expect(openShare(h.db, packetId, 'late')).rejects.toMatchObject({
+        code: ErrorCode.PacketExhausted,
+      });
+    },
+  );
+
+  test('a repeat open, even a concurrent double tap, gets the same claim from the one statement', async () => {
+    const packetId = await sent('tapsender', { type: 'random', amountFen: 500, count: 5 });
+    const taps = await Promise.all([1, 2, 3, 4].map(() => openShare(h.db, packetId, 'tapper')));
+    expect(new Set(taps.map((claim) => claim.claimId)).size).toBe(1);
+    expect(taps.filter((claim) => claim.created)).toHaveLength(1);
+  });
+
+  test('the statement itself refuses the sender of a personal packet and a stranger to an audience (404), Redis up and down', async () => {
+    const personal = await sent('pat', { type: 'personal', amountFen: 300, count: 1, recipientId: 'quin' });
+    const group = await sent('rory', {
+      type: 'random',
+      amountFen: 300,
+      count: 2,
+      audience: ['rory', 'sam', 'tom'],
+    });
+    const refused: [string, string][] = [
+      [personal, 'pat'],
+      [group, 'rory'],
+      [group, 'mallory'],
+    ];
+    for (const [packetId, userId] of refused) {
+      await expect(openShare(h.db, packetId, userId)).rejects.toMatchObject({
+        code: ErrorCode.PacketNotFound,
+      });
+      expect((await call(appWithoutRedis, 'open', userId, packetId)).status).toBe(404);
+      // With Redis up, a gate that wrongly lets them hold a share (as if it were stale) still gets them
+      // nowhere: the open reaches the statement, and the statement refuses.
+      const { keys } = h.redis;
+      await h.redis.client.sadd(keys.audience(packetId), userId);
+      expect((await call(app, 'grab', userId, packetId)).status).toBe(200);
+      const before = ctx.packets.openTransactions.count;
+      const res = await call(app, 'open', userId, packetId);
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe(ErrorCode.PacketNotFound);
+      expect(ctx.packets.openTransactions.count).toBe(before + 1);
+    }
+    // The sender's wrongful hold took the personal packet's one share in the gate until it lapses; Postgres
+    // still owes it to the recipient.
+    expect((await call(appWithoutRedis, 'open', 'quin', personal)).body.amountFen).toBe(300);
+    const { rows } = await h.db.query('SELECT user_id FROM claims WHERE packet_id = ANY($1)', [
+      [personal, group],
+    ]);
+    expect(rows).toEqual([{ user_id: 'quin' }]);
+  });
+
+  test('an open after expires_at by the database clock is refused (410), Redis up and down', async () => {
+    const packetId = await sent('tess', {
+      type: 'random',
+      amountFen: 400,
+      count: 4,
+      expiresInSeconds: 3_600,
+    });
+    expect((await call(app, 'grab', 'uma', packetId)).status).toBe(200);
+    // Postgres' clock is past the expiry; the gate in Redis (and this host) still think an hour is left.
+    await h.db.query(
+      `UPDATE packets SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`,
+      [packetId],
+    );
+    await expect(openShare(h.db, packetId, 'uma')).rejects.toMatchObject({ code: ErrorCode.PacketExpired });
+    expect((await call(app, 'open', 'uma', packetId)).status).toBe(410);
+    expect((await call(appWithoutRedis, 'open', 'vic', packetId)).status).toBe(410);
+    const { rows } = await h.db.query('SELECT 1 FROM claims WHERE packet_id = $1', [packetId]);
+    expect(rows).toHaveLength(0);
+  });
+});
