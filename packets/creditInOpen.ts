@@ -1,11 +1,12 @@
 /**
  * Large claims at once (seed 002: "settlement can be performed synchronously for large amounts"): a claim
- * at or above CREDIT_SYNC_MIN_FEN is credited inside the open transaction, so the open can answer
- * `creditStatus: credited`; the pumps then find it credited and skip it. Call it in the open transaction
- * right after the claim INSERT: the packet row is locked and the claim is this transaction's own row, so
- * the accounts (locked in id order by postTransfers) come last and the lock order holds.
+ * at or above CREDIT_SYNC_MIN_FEN is credited right after its open commits, before the open answers, so the
+ * answer says `creditStatus: credited`; the pumps then find it credited and skip it. The open itself is one
+ * statement (open_share) that holds the packet's row lock only inside Postgres, so this is a second, short
+ * transaction: it locks the claim row (which the pumps then skip) and then the accounts in id order, which
+ * keeps the lock order. If it fails the claim stays queued and a pump credits it.
  */
-import type { Tx } from '../db';
+import type { Db, Tx } from '../db';
 import { creditLockedClaims, type CreditableClaim } from './creditStore';
 
 /** True when the claim was credited here; false when it is left to the credit pump (or the feature is off). */
@@ -13,4 +14,19 @@ export async function creditInOpen(tx: Tx, claim: CreditableClaim, syncMinFen: n
   if (syncMinFen <= 0 || claim.amountFen < syncMinFen) return false;
   await creditLockedClaims(tx, [claim]);
   return true;
+}
+
+/** After an open committed: credits a large claim in its own transaction; false when left to the pumps. */
+export async function creditLargeClaim(db: Db, claim: CreditableClaim, syncMinFen: number): Promise<boolean> {
+  if (syncMinFen <= 0 || claim.amountFen < syncMinFen) return false;
+  return db.withTransaction(async (tx) => {
+    const { rows } = await tx.query<{ credited: boolean }>(
+      'SELECT credited_at IS NOT NULL AS credited FROM claims WHERE id = $1 FOR UPDATE',
+      [claim.id],
+    );
+    const row = rows[0];
+    if (!row) return false;
+    if (row.credited) return true;
+    return creditInOpen(tx, claim, syncMinFen);
+  });
 }

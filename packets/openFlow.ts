@@ -4,6 +4,7 @@
  * check is skipped and Postgres alone decides (the caller applies the strict degraded rate limit).
  */
 import type { Db } from '../db';
+import { creditLargeClaim } from './creditInOpen';
 import { ErrorCode, refusal } from '../domain/errors';
 import type { RedisDeps } from '../redis';
 import type { PacketDetailCache } from './detailCache';
@@ -31,6 +32,8 @@ export interface OpenDeps {
   limiter: KeyedLimiter;
   signaler: ClaimSignaler;
   cache: PacketDetailCache;
+  /** Claims at or above this are credited before the open answers (CREDIT_SYNC_MIN_FEN); 0 is off. */
+  creditSyncMinFen?: number;
   /** Called once per open transaction sent to Postgres (the storm test counts them). */
   onTransaction?: () => void;
 }
@@ -98,7 +101,13 @@ export async function openWithHold(
           .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
           .catch(() => undefined)
       : undefined;
-    await Promise.all([confirmed, deps.cache.invalidate(packetId)]);
+    const credited = creditLargeClaim(
+      deps.db,
+      { id: claim.claimId, packetId, userId, amountFen: claim.amountFen },
+      deps.creditSyncMinFen ?? 0,
+    ).catch(() => false);
+    const [, , creditedNow] = await Promise.all([confirmed, deps.cache.invalidate(packetId), credited]);
+    if (creditedNow) return { ...claim, credited: true };
   }
   return claim;
 }

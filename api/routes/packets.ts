@@ -113,6 +113,7 @@ export function packetRoutes(ctx: AppContext): Router {
     ...services,
     db: ctx.db,
     redis: ctx.redis,
+    creditSyncMinFen: ctx.config.credit.syncMinFen,
     onTransaction: () => {
       services.openTransactions.count++;
     },

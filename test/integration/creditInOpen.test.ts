@@ -2,12 +2,14 @@
  * CREDIT_SYNC_MIN_FEN: a claim at or above it is credited inside the transaction that inserts it, a
  * smaller one is left to the pump, and the pump never credits a synchronously credited claim again.
  */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
 import { creditNextBatch } from '../../packets/creditBatch';
 import { creditInOpen } from '../../packets/creditInOpen';
 import { expectAuditClean } from '../support/audit';
 import { creditsPerClaim, payDirectly } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
-import { balanceOf } from '../support/packets';
+import { balanceOf, fund } from '../support/packets';
 
 describe('credit inside the open transaction', () => {
   let h: Harness;
@@ -46,5 +48,32 @@ describe('credit inside the open transaction', () => {
     const after = await creditNextBatch(h.db, slice);
     expect(after).toMatchObject({ credited: 1, creditedFen: 999 });
     expect([...(await creditsPerClaim(h, [packetId])).values()]).toEqual([1, 1]);
+  });
+
+  test('through the API, a large share opens as credited and reaches the wallet before the answer', async () => {
+    await h.startWorker();
+    const app = h.app();
+    const auth = async (userId: string) => ({ Authorization: `Bearer ${await h.tokenFor(userId)}` });
+    await fund(h, 'api-sender', 3_000);
+    const sent = await request(app)
+      .post('/v1/packets')
+      .set(await auth('api-sender'))
+      .set('Idempotency-Key', randomUUID())
+      .send({ type: 'fixed', amountFen: 3_000, count: 2 });
+    expect(sent.status).toBe(201);
+    const packetId = sent.body.packetId as string;
+    expect(
+      (
+        await request(app)
+          .post(`/v1/packets/${packetId}/grab`)
+          .set(await auth('api-large'))
+      ).status,
+    ).toBe(200);
+    const opened = await request(app)
+      .post(`/v1/packets/${packetId}/open`)
+      .set(await auth('api-large'));
+    expect(opened.body).toMatchObject({ amountFen: 1_500, creditStatus: 'credited' });
+    expect(await balanceOf(h, 'api-large')).toBe(1_500);
+    expect([...(await creditsPerClaim(h, [packetId])).values()]).toEqual([1]);
   });
 });
