@@ -6,6 +6,7 @@ import { createDb } from '../db';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { createWorker } from './createWorker';
+import { prebuiltWorkflowBundle } from './workflowSource';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -18,13 +19,22 @@ async function main(): Promise<void> {
   const redis = createRedis(config);
   await migrate(db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const workflowBundle = prebuiltWorkflowBundle();
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: { db, redis },
+    workflowBundle,
   });
-  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  log.info(
+    {
+      taskQueue: config.temporal.taskQueue,
+      address: config.temporal.address,
+      workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start from workflows/',
+    },
+    'worker started',
+  );
   // Worker.run installs its own SIGINT/SIGTERM handlers and drains in-flight tasks before resolving.
   await worker.run();
   await connection.close();
