@@ -170,7 +170,7 @@ export async function buildWorld(
 ): Promise<World> {
   const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   const base = loadConfig();
-  const cli = findTemporalCli(base.temporal.cliPath, log);
+  const cli = await findTemporalCli(base.temporal.cliPath, log);
   let temporalAddress = base.temporal.address;
   const pids = new Map<string, number>();
   if (!options.url) {

@@ -16,7 +16,7 @@ const recording = process.env.RECORD_HISTORIES === '1';
 
 /** The CLI's JSON is the canonical history format that runReplayHistory reads. */
 async function save(h: Harness, name: string, packetId: string): Promise<void> {
-  const cli = findTemporalCli(h.config.temporal.cliPath);
+  const cli = await findTemporalCli(h.config.temporal.cliPath);
   const json = execFileSync(
     cli,
     [
