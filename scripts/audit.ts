@@ -37,7 +37,16 @@ async function main(): Promise<void> {
   }
 }
 
+/** What to run first, for the errors a fresh machine gives (no database yet, not migrated, server down). */
+function nextStep(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === '3D000' || code === '42P01') return ': run `npm run migrate` (or `npm run dev`) first';
+  if (code === 'ECONNREFUSED')
+    return ': start Postgres (`npm run dev` starts a local one) or set DATABASE_URL';
+  return '';
+}
+
 main().catch((err: unknown) => {
-  console.error('audit could not run:', err instanceof Error ? err.message : err);
+  console.error(`audit could not run: ${err instanceof Error ? err.message : String(err)}${nextStep(err)}`);
   process.exit(1);
 });
