@@ -17,6 +17,7 @@ import { ensurePostgres, ensureRedis } from '../scripts/lib/services';
 import { findTemporalCli, registerSearchAttributes, startDevServer } from '../scripts/lib/temporalCli';
 import { createTemporal, type TemporalDeps } from '../temporal/client';
 import type { Cleanup } from './cleanup';
+import { API_NODE_ARGS } from '../scripts/lib/apiProcess';
 import { ROOT, startChild, type Child } from './children';
 import { childEnv } from './env';
 import { log, sleep } from './progress';
@@ -164,7 +165,8 @@ async function startService(
     name: 'api',
     entry: SERVICE_ENTRIES.api,
     env,
-    nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [],
+    // The API's heap cap, as the image and `npm start` run it (API_NODE_ARGS).
+    nodeArgs: [...API_NODE_ARGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [])],
   });
   cleanup.add('stop the API', () => api.stop());
   const service = { url: `http://127.0.0.1:${port}`, config: own.config, db: own.db, temporal, api, worker };

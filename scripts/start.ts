@@ -7,10 +7,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { API_NODE_ARGS } from './lib/apiProcess';
 
 const DIST = join(__dirname, '..');
 const STOP_GRACE_MS = 15_000;
-const ENTRIES = { worker: join(DIST, 'workers', 'main.js'), api: join(DIST, 'api', 'server.js') };
+const ENTRIES = {
+  worker: [join(DIST, 'workers', 'main.js')],
+  api: [...API_NODE_ARGS, join(DIST, 'api', 'server.js')],
+};
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -27,8 +31,8 @@ function stopAll(code: number): void {
   }
 }
 
-for (const [name, entry] of Object.entries(ENTRIES)) {
-  const child = spawn(process.execPath, [entry], { stdio: 'inherit', env: process.env });
+for (const [name, args] of Object.entries(ENTRIES)) {
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: process.env });
   children.push(child);
   child.once('exit', (code, signal) => {
     if (!stopping) console.error(`[start] ${name} exited (${signal ?? code}); stopping the other process`);

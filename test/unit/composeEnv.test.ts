@@ -3,7 +3,7 @@
  * that silently does nothing, and an address left at its 127.0.0.1 default points a container at itself.
  * `npm run image:check` then runs the built image's steps with this environment against local services.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV_VARIABLES, loadConfig } from '../../config';
 import {
@@ -13,6 +13,7 @@ import {
   serviceCommand,
   serviceEnvironment,
 } from '../../scripts/lib/compose';
+import { API_NODE_ARGS } from '../../scripts/lib/apiProcess';
 import { defaultCommand, readDockerfile } from '../../scripts/lib/dockerfile';
 
 const ROOT = join(__dirname, '../..');
@@ -76,5 +77,17 @@ describe('docker-compose.yml and the config module', () => {
       const source = sourceOf(argv);
       expect({ argv, source: source && existsSync(join(ROOT, source)) }).toEqual({ argv, source: true });
     }
+  });
+
+  it('runs the API with its heap cap wherever it ships: compose, the image default and npm run start:api', () => {
+    const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const commands = [
+      serviceCommand(compose, 'api'),
+      defaultCommand(readDockerfile(join(ROOT, 'Dockerfile'))),
+      packageJson.scripts['start:api']?.split(' '),
+    ];
+    for (const argv of commands) expect(argv).toEqual(expect.arrayContaining([...API_NODE_ARGS]));
   });
 });
