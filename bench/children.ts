@@ -1,6 +1,7 @@
 /**
- * Child processes of the bench: the service's own API and worker (`node --import tsx <entry>`, configured
- * only through the environment) and the bench's reference servers. Each gets an IPC channel that the
+ * Child processes of the bench: the service's own API and worker (`node dist/<entry>.js`, the production
+ * build, configured only through the environment) and the bench's reference servers (TypeScript, through
+ * `--import tsx`). Each gets an IPC channel that the
  * PARENT_WATCH preload uses to stop the child if the bench dies, so no child outlives its run. Output is
  * kept (bounded) and shown when a child fails.
  */
@@ -47,9 +48,11 @@ export interface ChildSpec {
 }
 
 export function startChild(spec: ChildSpec): Child {
+  // Compiled JavaScript runs on plain node; only TypeScript entries need the tsx loader.
+  const loader = spec.entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = spawn(
     process.execPath,
-    [...(spec.nodeArgs ?? []), '--import', 'tsx', '--import', PARENT_WATCH, spec.entry, ...(spec.args ?? [])],
+    [...(spec.nodeArgs ?? []), ...loader, '--import', PARENT_WATCH, spec.entry, ...(spec.args ?? [])],
     { cwd: ROOT, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
   );
   if (child.pid === undefined) throw new Error(`${spec.name} did not start`);

@@ -6,6 +6,8 @@
  * get a world of their own (on the same Postgres, Redis and Temporal the environment names).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig, type Config } from '../config';
 import { createDb, type Db } from '../db';
 import { dropDatabase } from '../db/admin';
@@ -15,7 +17,8 @@ import { ensurePostgres, ensureRedis } from '../scripts/lib/services';
 import { findTemporalCli, registerSearchAttributes, startDevServer } from '../scripts/lib/temporalCli';
 import { createTemporal, type TemporalDeps } from '../temporal/client';
 import type { Cleanup } from './cleanup';
-import { startChild, type Child } from './children';
+import { API_NODE_ARGS } from '../scripts/lib/apiProcess';
+import { ROOT, startChild, type Child } from './children';
 import { childEnv } from './env';
 import { log, sleep } from './progress';
 import { ProcSampler } from './procstats';
@@ -24,6 +27,11 @@ import { startReferences, type References } from './references/servers';
 import { freePort, withDatabase } from '../scripts/lib/isolation';
 
 const READY_TIMEOUT_MS = 180_000;
+/**
+ * The service runs from the production build (`npm run bench` builds it first), so the figures, memory above
+ * all, are those of what ships: plain node, the prebuilt workflow bundle, no TypeScript loader.
+ */
+const SERVICE_ENTRIES = { api: 'dist/api/server.js', worker: 'dist/workers/main.js' };
 
 export interface Service {
   url: string;
@@ -147,15 +155,18 @@ async function startService(
   profile: boolean,
   cleanup: Cleanup,
 ): Promise<Service> {
+  const missing = Object.values(SERVICE_ENTRIES).filter((entry) => !existsSync(join(ROOT, entry)));
+  if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first.`);
   const port = await freePort();
   const env = childEnv(own.config, port);
-  const worker = startChild({ name: 'worker', entry: 'workers/main.ts', env });
+  const worker = startChild({ name: 'worker', entry: SERVICE_ENTRIES.worker, env });
   cleanup.add('stop the worker', () => worker.stop());
   const api = startChild({
     name: 'api',
-    entry: 'api/server.ts',
+    entry: SERVICE_ENTRIES.api,
     env,
-    nodeArgs: profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [],
+    // The API's heap cap, as the image and `npm start` run it (API_NODE_ARGS).
+    nodeArgs: [...API_NODE_ARGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [])],
   });
   cleanup.add('stop the API', () => api.stop());
   const service = { url: `http://127.0.0.1:${port}`, config: own.config, db: own.db, temporal, api, worker };
@@ -170,7 +181,7 @@ export async function buildWorld(
 ): Promise<World> {
   const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
   const base = loadConfig();
-  const cli = findTemporalCli(base.temporal.cliPath, log);
+  const cli = await findTemporalCli(base.temporal.cliPath, log);
   let temporalAddress = base.temporal.address;
   const pids = new Map<string, number>();
   if (!options.url) {

@@ -79,12 +79,21 @@ async function main(): Promise<void> {
   }
 }
 
+/** What to run first, for the errors a fresh machine gives (no database yet, not migrated, server down). */
+function nextStep(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === '3D000' || code === '42P01') return ': run `npm run migrate` (or `npm run dev`) first';
+  if (code === 'ECONNREFUSED')
+    return ': start Postgres (`npm run dev` starts a local one) or set DATABASE_URL';
+  return '';
+}
+
 // Exit as soon as the report is out: a gRPC channel that never reached Temporal keeps retrying for seconds
 // after close() and would hold the process open for nothing.
 main().then(
   () => process.exit(),
   (err: unknown) => {
-    console.error('audit could not run:', err instanceof Error ? err.message : err);
+    console.error(`audit could not run: ${err instanceof Error ? err.message : String(err)}${nextStep(err)}`);
     process.exit(1);
   },
 );

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   await ensureRedis(config, log);
 
   let devServer: DevServer | undefined;
-  const cli = findTemporalCli(config.temporal.cliPath, log);
+  const cli = await findTemporalCli(config.temporal.cliPath, log);
   if (await temporalAlreadyUp(config.temporal.address)) {
     log(`using the Temporal server already at ${config.temporal.address}`);
   } else {

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   } finally {
     await db.close();
   }
-  log(`Temporal CLI: ${findTemporalCli(config.temporal.cliPath, log)}`);
+  log(`Temporal CLI: ${await findTemporalCli(config.temporal.cliPath, log)}`);
 }
 
 main().catch((err: unknown) => {

@@ -8,6 +8,7 @@ import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
 import { startCreditPumps } from './creditPumps';
 import { createWorker } from './createWorker';
+import { prebuiltWorkflowBundle } from './workflowSource';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -20,17 +21,26 @@ async function main(): Promise<void> {
   const redis = createRedis(config);
   await migrate(db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const workflowBundle = prebuiltWorkflowBundle();
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: { db, redis, credit: config.credit },
+    workflowBundle,
   });
   // The pumps need a worker to run on, so they are started after it is built; starting is idempotent.
   const temporal = createTemporal(config);
   await startCreditPumps(temporal.client, config);
   await temporal.close();
-  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker started');
+  log.info(
+    {
+      taskQueue: config.temporal.taskQueue,
+      address: config.temporal.address,
+      workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start from workflows/',
+    },
+    'worker started',
+  );
   // Worker.run installs its own SIGINT/SIGTERM handlers and drains in-flight tasks before resolving.
   await worker.run();
   await connection.close();

@@ -1,6 +1,7 @@
 /**
- * Finds the Temporal CLI (which carries the dev server), building the pinned version with `go install` into
- * a cache outside the repository when nothing else is available, and runs the dev server with it.
+ * Finds the Temporal CLI (which carries the dev server): downloading the pinned release into a cache outside
+ * the repository when nothing else is available, or building it there with `go install` where the download
+ * host cannot be reached; and runs the dev server with it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, openSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
+import { downloadTemporalCli } from './temporalDownload';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
@@ -38,13 +40,13 @@ export class TemporalCliMissing extends Error {
 }
 
 /**
- * TEMPORAL_CLI, then `temporal` on PATH, then the cached build; with Go present, builds the cache (about five
- * minutes the first time on a 2-core machine).
+ * TEMPORAL_CLI, then `temporal` on PATH, then the cache: filled by downloading the pinned release (checksum
+ * checked) or, where that fails, by `go install` (about five minutes the first time on a 2-core machine).
  */
-export function findTemporalCli(
+export async function findTemporalCli(
   explicitPath: string | undefined,
   log: (line: string) => void = console.error,
-): string {
+): Promise<string> {
   if (explicitPath) {
     if (!isExecutable(explicitPath))
       throw new TemporalCliMissing(`TEMPORAL_CLI=${explicitPath} is not an executable file`);
@@ -55,11 +57,17 @@ export function findTemporalCli(
   const cached = join(temporalCacheDir(), 'temporal');
   if (isExecutable(cached)) return cached;
 
+  log(`downloading Temporal CLI ${TEMPORAL_CLI_VERSION} into ${dirname(cached)} (one time)...`);
+  const download = await downloadTemporalCli({ version: TEMPORAL_CLI_VERSION, dest: cached, log });
+  if (download.ok && isExecutable(cached)) return cached;
+  if (!download.ok) log(`${download.reason}; building it with Go instead`);
+
   const go = onPath('go');
   if (!go) {
     throw new TemporalCliMissing(
-      `Temporal CLI not found. Install Go (>= 1.22) so it can be built, or install the Temporal CLI ` +
-        `(https://docs.temporal.io/cli) and put it on PATH or set TEMPORAL_CLI=/path/to/temporal.`,
+      `Temporal CLI not found, its download failed and Go is not installed: install Go (>= 1.22) so it can ` +
+        `be built, or install the Temporal CLI (https://docs.temporal.io/cli) and put it on PATH or set ` +
+        `TEMPORAL_CLI=/path/to/temporal.`,
     );
   }
   log(`building Temporal CLI ${TEMPORAL_CLI_VERSION} into ${dirname(cached)} (one time, a few minutes)...`);

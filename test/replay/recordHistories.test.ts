@@ -18,8 +18,8 @@ export const PUMP_FIXTURES = join(__dirname, '../fixtures/histories-pump');
 const recording = process.env.RECORD_HISTORIES === '1';
 
 /** The CLI's JSON is the canonical history format that runReplayHistory reads. */
-function save(h: Harness, name: string, workflowId: string, runId?: string): void {
-  const cli = findTemporalCli(h.config.temporal.cliPath);
+async function save(h: Harness, name: string, workflowId: string, runId?: string): Promise<void> {
+  const cli = await findTemporalCli(h.config.temporal.cliPath);
   const json = execFileSync(
     cli,
     [
@@ -59,7 +59,7 @@ function save(h: Harness, name: string, workflowId: string, runId?: string): voi
     const packet = await send(h, 'rec-sender', { type: 'fixed', amountFen: 300, count: 3 });
     for (const user of ['rec-a', 'rec-b', 'rec-c']) await openShare(h.db, packet.packetId, user);
     await packetResult(h, packet.packetId);
-    save(h, 'fully-claimed', packetWorkflowId(packet.packetId));
+    await save(h, 'fully-claimed', packetWorkflowId(packet.packetId));
   });
 
   test('expired with refund', async () => {
@@ -72,7 +72,7 @@ function save(h: Harness, name: string, workflowId: string, runId?: string): voi
     });
     await openShare(h.db, packet.packetId, 'rec-d');
     await packetResult(h, packet.packetId);
-    save(h, 'expired-with-refund', packetWorkflowId(packet.packetId));
+    await save(h, 'expired-with-refund', packetWorkflowId(packet.packetId));
   });
 
   test('insufficient funds', async () => {
@@ -82,7 +82,7 @@ function save(h: Harness, name: string, workflowId: string, runId?: string): voi
     const { rows } = await h.db.query<{ packet_id: string }>(
       "SELECT packet_id FROM packet_requests WHERE idempotency_key = 'rec-poor'",
     );
-    save(h, 'insufficient-funds', packetWorkflowId(rows[0]!.packet_id));
+    await save(h, 'insufficient-funds', packetWorkflowId(rows[0]!.packet_id));
   });
 
   test('a stuck credit, then recovered', async () => {
@@ -112,7 +112,7 @@ function save(h: Harness, name: string, workflowId: string, runId?: string): voi
     await h.db.query('DROP TRIGGER transfers_refuse_rec ON transfers; DROP FUNCTION refuse_rec()');
     await openShare(h.db, packet.packetId, 'rec-f');
     await packetResult(h, packet.packetId);
-    save(h, 'stuck-then-recovered', packetWorkflowId(packet.packetId));
+    await save(h, 'stuck-then-recovered', packetWorkflowId(packet.packetId));
   }, 60_000);
 
   test('a pump run that continued-as-new', async () => {
@@ -129,6 +129,6 @@ function save(h: Harness, name: string, workflowId: string, runId?: string): voi
       30_000,
       'continue-as-new',
     );
-    save(h, 'pump-continued-as-new', handle.workflowId, first);
+    await save(h, 'pump-continued-as-new', handle.workflowId, first);
   }, 60_000);
 });

@@ -31,7 +31,7 @@ export default async function globalSetup(): Promise<void> {
     temporalAddress: '',
     bundlePath: '',
   };
-  const cli = findTemporalCli(config.temporal.cliPath, log);
+  const cli = await findTemporalCli(config.temporal.cliPath, log);
   const external = process.env.TEMPORAL_ADDRESS;
   if (external) {
     state.temporalAddress = external;
