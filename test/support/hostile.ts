@@ -181,12 +181,13 @@ export function hostileRequests(target: HostileTarget): fc.Arbitrary<Hostile> {
       key,
       body: '{"userId":"fuzz_victim","amountFen":100}',
     })),
-    // Sends with defects, from a user with no money.
-    sendBody.map((body) => ({
+    // Sends with defects, from a user with no money, each with the Idempotency-Key a send requires (so the
+    // body's defect, not the missing key, is what answers).
+    fc.tuple(sendBody, fc.uuid()).map(([body, key]) => ({
       method: 'POST',
       path: '/v1/packets',
       auth: tokens.user,
-      key: undefined,
+      key,
       body,
     })),
     // Bad list queries, and ids where none belong.
