@@ -1,7 +1,8 @@
 /**
- * The API's open: check the hold in Redis, run the open transaction behind the per-packet limiter, then turn
- * the hold into a claim in Redis, wake the workflow and refresh the detail cache. Without Redis the hold
- * check is skipped and Postgres alone decides (the caller applies the strict degraded rate limit).
+ * The API's open: check the hold in Redis, run the open statement behind the per-packet limiter, then turn
+ * the hold into a claim in Redis and refresh the detail cache. Nothing is sent to Temporal: the claim row is
+ * the credit message, which a credit pump picks up. Without Redis the hold check is skipped and Postgres
+ * alone decides (the caller applies the strict degraded rate limit).
  */
 import type { Db } from '../db';
 import { creditLargeClaim } from './creditInOpen';

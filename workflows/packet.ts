@@ -1,11 +1,11 @@
 /**
- * One workflow per packet, id `packet-<packetId>`: pay, then credit claims in waves until every share is
- * claimed and credited, or settle at expiry (credit the rest, refund the remainder). Postgres is the truth;
- * `claimed` signals are only wake-ups, and a sweep timer that backs off catches any that were lost.
+ * One workflow per packet, id `packet-<packetId>`. Packets started since the credit pump (`patched('credit-
+ * pump')`): pay, then wait for "all credited" (from the pump) or the expiry timer, then settle (credit the
+ * rest, refund the remainder); a few dozen events whatever the share count.
  *
- * History budget: signals are coalesced by the API, claims are credited in waves (one activity for many
- * claims), idle sweeps are local activities (one marker event), and the sweep backs off to SWEEP_MAX_MS,
- * so a packet nobody opens stays under 200 events over 24 h and a fully claimed 100-share one under 300.
+ * Packets started before it keep their old path until they finish: credit claims in waves woken by
+ * `claimed` signals, with a backing-off sweep that catches lost signals (one local activity per sweep, up to
+ * SWEEP_MAX_MS apart), or settle at expiry. Postgres is the truth on both paths.
  */
 import {
   ActivityFailure,
