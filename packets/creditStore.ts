@@ -108,8 +108,10 @@ export async function fullyCreditedPackets(tx: Queryable, packetIds: readonly st
 
 /**
  * Marks fully credited packets finished (refund 0), in its own statement after the credit committed. It
- * only takes packet rows, in id order, and skips a row someone holds (an open or a settlement, which then
- * finishes the packet itself), so it never waits and never breaks the lock order.
+ * only takes packet rows, in id order, and holds no claim or account lock, so waiting for a row keeps the
+ * lock order: it waits out an open's statement or a settlement (which, having finished the packet, leaves
+ * nothing to mark). It must wait rather than skip: a skipped packet was never marked again, so its workflow
+ * heard "all credited" only at expiry (a late open on an exhausted packet holds the row for a moment).
  */
 export async function markFinished(
   db: Queryable,
@@ -119,7 +121,7 @@ export async function markFinished(
   const { rows } = await db.query<{ id: string; shareCount: number }>(
     `WITH held AS (
        SELECT id FROM packets WHERE id = ANY($1::text[]) AND status = 'open' AND remaining_count = 0
-       ORDER BY id FOR UPDATE SKIP LOCKED
+       ORDER BY id FOR UPDATE
      )
      UPDATE packets p SET status = 'finished', refund_fen = 0, closed_at = now()
      FROM held WHERE p.id = held.id

@@ -1,8 +1,8 @@
 /**
  * The pump's batch step and settlement are production functions that may run at the same moment on the
  * same packet (expiry while the pump credits). Lock order (packet row, claims, accounts; the pump skips
- * locked claims and never waits on a packet row) means no deadlock, no double credit, and a refund of
- * exactly total minus claims, whatever the interleaving.
+ * locked claims, and waits on a packet row only in its "finished" mark, holding nothing else) means no
+ * deadlock, no double credit, and a refund of exactly total minus claims, whatever the interleaving.
  */
 import { creditNextBatch } from '../../packets/creditBatch';
 import { openShare } from '../../packets/open';
@@ -60,4 +60,40 @@ describe('credit pump and settlement on the same packet', () => {
     expect([...perClaim.values()].every((n) => n === 1)).toBe(true);
     expect(perClaim.size).toBeGreaterThan(ROUNDS);
   }, 120_000);
+
+  test('a fully credited packet whose row an open holds at that moment is still marked finished', async () => {
+    const slice = { shard: 0, shards: 1, largeMinFen: h.config.credit.largeMinFen, limit: 4 };
+    const packetId = await payDirectly(h, uniqueUser('held'), { type: 'random', totalFen: 300, count: 2 });
+    await openShare(h.db, packetId, uniqueUser('held-a'));
+    await openShare(h.db, packetId, uniqueUser('held-b'));
+    // A late open of the exhausted packet (or any statement) holds its row while the batch commits.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = h.db.withTransaction(async (tx) => {
+      await tx.query('SELECT 1 FROM packets WHERE id = $1 FOR UPDATE', [packetId]);
+      locked();
+      await released;
+    });
+    await isLocked;
+    const batch = creditNextBatch(h.db, slice);
+    // The batch credits both claims, then waits for the row instead of skipping it.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await h.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM claims WHERE packet_id = $1 AND credited_at IS NOT NULL',
+        [packetId],
+      );
+      if (rows[0]?.n === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    release();
+    await holder;
+    const outcome = await batch;
+    expect(outcome.finished.map((packet) => packet.id)).toEqual([packetId]);
+    const { rows } = await h.db.query<{ status: string }>('SELECT status FROM packets WHERE id = $1', [
+      packetId,
+    ]);
+    expect(rows[0]?.status).toBe('finished');
+  });
 });
