@@ -30,7 +30,3 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   app.use(errorHandler(ctx.log, [toProblem]));
   return { app, ctx };
 }
-
-export function buildApp(deps: AppDeps, options: AppOptions = {}): Express {
-  return createApp(deps, options).app;
-}

@@ -3,7 +3,7 @@
  * OAuth style) may contain `admin`. The acting user of a request always comes from here, never from a body
  * or path field, so no route can be talked into acting for someone else.
  */
-import type { Request, RequestHandler, Response } from 'express';
+import type { Request, Response } from 'express';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { USER_ID_PATTERN } from '../domain/accounts';
 import { Problem } from './problems';
@@ -23,7 +23,7 @@ export interface AuthUser {
 
 declare module 'express-serve-static-core' {
   interface Request {
-    /** Set by `authenticate` for every route that needs a user. */
+    /** Set by `authenticateRequest` for every route that needs a user. */
     user?: AuthUser;
   }
 }
@@ -152,21 +152,6 @@ export async function authenticateRequest(
   return user;
 }
 
-/** `authenticateRequest` as middleware, for routes mounted without `defineRoute`. */
-export function authenticate(secret: string, options: { admin?: boolean } = {}): RequestHandler {
-  const verify = cachedTokenVerifier(secretKeyOf(secret));
-  return async (req, res, next) => {
-    await authenticateRequest(req, res, verify, options);
-    next();
-  };
-}
-
 function challenge(res: Response): void {
   res.set('WWW-Authenticate', 'Bearer realm="redpacket", error="invalid_token"');
-}
-
-/** The authenticated user of a request that went through `authenticate`; a programming error otherwise. */
-export function actingUser(req: { user?: AuthUser }): AuthUser {
-  if (!req.user) throw new Error('route reached without authenticate()');
-  return req.user;
 }
