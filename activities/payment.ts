@@ -14,7 +14,7 @@ import { PgErrorCode, pgErrorCode, type Db, type Tx } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode, isDomainError } from '../domain/errors';
 import { ensureWallet, openEscrow, postTransfer } from '../ledger/transfers';
-import { findPacket } from '../packets/store';
+import { decisionOwnedBy, fingerprintOf } from '../packets/paymentDecision';
 import type { PacketInput } from '../workflows/messages';
 
 type Refusal = typeof ErrorCode.InsufficientFunds | typeof ErrorCode.InvalidPacket;
@@ -28,11 +28,6 @@ interface Decision {
   fingerprint: string;
   outcome: 'paid' | 'refused' | null;
   reason: Refusal | null;
-}
-
-/** Inputs of workflows started before fingerprints existed are recognised by their fields, as they were then. */
-export function fingerprintOf(input: PacketInput): string {
-  return input.fingerprint ?? `fields:${input.senderId}:${input.totalFen}:${input.count}`;
 }
 
 function refused(reason: Refusal, cause?: unknown): ApplicationFailure {
@@ -75,17 +70,6 @@ async function lockDecision(tx: Tx, packetId: string, fingerprint: string): Prom
   return decision;
 }
 
-/** Packets paid before decisions carried fingerprints: the packet row's fields decide, as they used to. */
-async function legacyOwner(tx: Tx, input: PacketInput): Promise<boolean> {
-  const packet = await findPacket(tx, input.packetId);
-  return (
-    packet !== undefined &&
-    packet.senderId === input.senderId &&
-    packet.totalFen === input.totalFen &&
-    packet.shareCount === input.count
-  );
-}
-
 async function debitIntoEscrow(tx: Tx, input: PacketInput): Promise<void> {
   await tx.query(
     `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
@@ -126,9 +110,7 @@ export async function payOnce(db: Db, input: PacketInput): Promise<void> {
   const fingerprint = fingerprintOf(input);
   const verdict = await db.withTransaction(async (tx): Promise<Verdict> => {
     const decision = await lockDecision(tx, input.packetId, fingerprint);
-    const ours =
-      decision.fingerprint === fingerprint ||
-      (decision.fingerprint === 'legacy' && (await legacyOwner(tx, input)));
+    const ours = await decisionOwnedBy(tx, input.packetId, decision.fingerprint, input);
     // The id was handed out twice: answering "paid" here would let a send succeed without a debit.
     if (!ours) return { kind: 'conflict' };
     if (decision.outcome === 'paid') return { kind: 'paid' };

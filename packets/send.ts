@@ -22,7 +22,7 @@ import type { packetWorkflow } from '../workflows/packet';
 import { PacketStatusKey, SenderIdKey } from '../workflows/searchAttributes';
 import { getPacketDetail, type PacketDetail } from './detail';
 import { allocatePacketId } from './ids';
-import { findPacket } from './store';
+import { decisionOwnedBy, type SendIdentity } from './paymentDecision';
 
 export interface SendDeps {
   config: Config;
@@ -135,29 +135,14 @@ async function collided(
   );
 }
 
-/**
- * Whether the packet's payment decision belongs to this send. Decisions written before fingerprints existed
- * are matched by sender, total and count, as they were then.
- */
-async function decidedFor(
-  db: Db,
-  packetId: string,
-  fingerprint: string,
-  senderId: string,
-  valid: { totalFen: number; count: number },
-): Promise<boolean> {
+/** Whether the packet's payment decision, if any, belongs to this send (packets/paymentDecision.ts). */
+async function decidedFor(db: Db, packetId: string, send: SendIdentity): Promise<boolean> {
   const { rows } = await db.query<{ fingerprint: string }>(
     'SELECT fingerprint FROM payment_decisions WHERE packet_id = $1',
     [packetId],
   );
   const stored = rows[0]?.fingerprint;
-  if (stored === undefined || stored === fingerprint) return true;
-  if (stored.startsWith('fields:')) return stored === `fields:${senderId}:${valid.totalFen}:${valid.count}`;
-  if (stored !== 'legacy') return false;
-  const packet = await findPacket(db, packetId);
-  return (
-    packet?.senderId === senderId && packet.totalFen === valid.totalFen && packet.shareCount === valid.count
-  );
+  return stored === undefined || (await decisionOwnedBy(db, packetId, stored, send));
 }
 
 export interface SendOptions {
@@ -231,7 +216,7 @@ export async function sendPacket(
     }
     // The workflow of this id already finished. If it was this send's, answer with its outcome instead of
     // starting anything; if the id was handed out twice, that outcome (paid or refused) is another send's.
-    if (!(await decidedFor(deps.db, packetId, fingerprint, senderId, valid)))
+    if (!(await decidedFor(deps.db, packetId, { fingerprint, senderId, ...valid })))
       return collided(deps, senderId, idempotencyKey, packetId, err);
     try {
       await handle.result();
