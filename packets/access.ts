@@ -7,6 +7,14 @@
 import { ErrorCode, refusal, type DomainError } from '../domain/errors';
 import type { PacketRow } from './store';
 
+/** The refusals every path gives, worded once (stack-free: thousands a second in a storm). */
+export const refuse = {
+  notFound: () => refusal(ErrorCode.PacketNotFound, 'no such packet'),
+  expired: () => refusal(ErrorCode.PacketExpired, 'the packet has expired'),
+  claimed: () => refusal(ErrorCode.AlreadyClaimed, 'you have already opened this packet'),
+  exhausted: () => refusal(ErrorCode.PacketExhausted, 'every share has been taken'),
+};
+
 export interface ShareOffer {
   /** packet_claimable(...) for this user, by Postgres. */
   claimable: boolean;
@@ -25,11 +33,10 @@ export interface ShareOffer {
  */
 export function refusalOf(offer: ShareOffer): DomainError | undefined {
   // Not found and not allowed read the same, so the answer reveals nothing about packets one may not claim.
-  if (!offer.claimable) return refusal(ErrorCode.PacketNotFound, 'no such packet');
-  if (offer.expired || (offer.status !== 'open' && offer.remainingCount > 0))
-    return refusal(ErrorCode.PacketExpired, 'the packet has expired');
-  if (offer.claimed) return refusal(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
-  if (offer.remainingCount === 0) return refusal(ErrorCode.PacketExhausted, 'every share has been taken');
+  if (!offer.claimable) return refuse.notFound();
+  if (offer.expired || (offer.status !== 'open' && offer.remainingCount > 0)) return refuse.expired();
+  if (offer.claimed) return refuse.claimed();
+  if (offer.remainingCount === 0) return refuse.exhausted();
   return undefined;
 }
 

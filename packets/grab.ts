@@ -6,7 +6,7 @@
 import type { Db } from '../db';
 import { ErrorCode, refusal, type DomainError } from '../domain/errors';
 import type { RedisDeps } from '../redis';
-import { refusalOf, type ShareOffer } from './access';
+import { refusalOf, refuse, type ShareOffer } from './access';
 import { armGateFromPostgres, GATE_EXPIRY_GRACE_MS, NO_LIMITS, RATE_LIMITED, type GateLimits } from './gate';
 
 /** Status codes of redis/scripts/grabShare.lua. */
@@ -36,14 +36,14 @@ export function grabRefusal(status: number): DomainError | undefined {
     case GrabStatus.AlreadyHolding:
       return refusal(ErrorCode.AlreadyHolding, 'you already hold a share of this packet; open it');
     case GrabStatus.AlreadyClaimed:
-      return refusal(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
+      return refuse.claimed();
     case GrabStatus.Exhausted:
-      return refusal(ErrorCode.PacketExhausted, 'every share has been taken');
+      return refuse.exhausted();
     case GrabStatus.Expired:
-      return refusal(ErrorCode.PacketExpired, 'the packet has expired');
+      return refuse.expired();
     case GrabStatus.NotAllowed:
     case GrabStatus.NotArmed:
-      return refusal(ErrorCode.PacketNotFound, 'no such packet');
+      return refuse.notFound();
     default:
       return undefined;
   }
@@ -141,7 +141,7 @@ export async function grabFromPostgres(deps: GrabDeps, packetId: string, userId:
     [packetId, userId],
   );
   const offer = rows[0];
-  if (!offer) throw refusal(ErrorCode.PacketNotFound, 'no such packet');
+  if (!offer) throw refuse.notFound();
   const refused = refusalOf(offer);
   if (refused) throw refused;
   return {

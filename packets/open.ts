@@ -7,8 +7,7 @@
 import { randomInt as cryptoRandomInt } from 'node:crypto';
 import { PgErrorCode, pgErrorCode, type Queryable } from '../db';
 import { drawFrom } from '../domain/allocation';
-import { ErrorCode, refusal } from '../domain/errors';
-import { refusalOf } from './access';
+import { refusalOf, refuse } from './access';
 import type { PacketRow } from './store';
 
 export interface OpenedClaim {
@@ -111,7 +110,7 @@ export async function openShare(
     }
     throw err;
   }
-  if (!row || row.outcome === 'unknown') throw refusal(ErrorCode.PacketNotFound, 'no such packet');
+  if (!row || row.outcome === 'unknown') throw refuse.notFound();
   if (row.outcome === 'refused') {
     const answer = refusalOf({
       claimable: row.claimable,

@@ -7,6 +7,7 @@
 import type { Db } from '../db';
 import { creditLargeClaim } from './creditInOpen';
 import { ErrorCode, refusal } from '../domain/errors';
+import { refuse } from './access';
 import type { RedisDeps } from '../redis';
 import type { PacketDetailCache } from './detailCache';
 import { GATE_EXPIRY_GRACE_MS, NO_LIMITS, RATE_LIMITED, type GateLimits } from './gate';
@@ -76,10 +77,9 @@ export async function openWithHold(
       status = await checkHold(deps, packetId, userId, NO_LIMITS);
     }
     // Strangers and repeat openers are answered without a transaction: only live holds reach the limiter.
-    if (status === HoldStatus.NotAllowed) throw refusal(ErrorCode.PacketNotFound, 'no such packet');
-    if (status === HoldStatus.Expired) throw refusal(ErrorCode.PacketExpired, 'the packet has expired');
-    if (status === HoldStatus.Exhausted)
-      throw refusal(ErrorCode.PacketExhausted, 'every share has been taken');
+    if (status === HoldStatus.NotAllowed) throw refuse.notFound();
+    if (status === HoldStatus.Expired) throw refuse.expired();
+    if (status === HoldStatus.Exhausted) throw refuse.exhausted();
     if (status === HoldStatus.Claimed) {
       const claim = await findClaim(deps.db, packetId, userId);
       if (claim) return claim;
