@@ -13,8 +13,11 @@ export default async function globalTeardown(): Promise<void> {
   await dropDatabase(state.databaseUrl).catch((err: unknown) => {
     process.stderr.write(`[test teardown] could not drop the test database: ${String(err)}\n`);
   });
-  const redis = createRedis(loadConfig({ REDIS_KEY_PREFIX: state.redisKeyPrefix }));
+  // Connected before the first command: the client queues nothing offline, so a command sent while it
+  // connects would fail and leave the run's keys behind.
+  const redis = createRedis(loadConfig({ REDIS_KEY_PREFIX: state.redisKeyPrefix }), { lazyConnect: true });
   try {
+    await redis.client.connect();
     await deleteByPrefix(redis.client, redis.keys);
   } catch {
     // Redis may have been stopped by a fault test; its keys die with its memory.
