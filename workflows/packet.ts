@@ -9,6 +9,7 @@
  */
 import {
   ActivityFailure,
+  type ActivityOptions,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -57,20 +58,25 @@ const PAYMENT_REFUSALS = new Set<string>([
   ErrorCode.PacketIdConflict,
 ]);
 
-const payment = proxyActivities<Activities>({
+const PAYMENT_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
   // Any attempt may have committed before its acknowledgement was lost, so payment is retried until it is
   // known; insufficient funds is a non-retryable business failure and ends the workflow.
   retry: {
     initialInterval: '200 milliseconds',
     maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: [
-      ErrorCode.InsufficientFunds,
-      ErrorCode.InvalidPacket,
-      ErrorCode.PacketIdConflict,
-    ],
+    nonRetryableErrorTypes: [...PAYMENT_REFUSALS],
   },
-});
+};
+const payment = proxyActivities<Activities>(PAYMENT_OPTIONS);
+/**
+ * Packets started from this version on pay in a local activity inside the first workflow task, which also
+ * answers the send's Update-with-Start ("early return"): one workflow task instead of a task, an activity
+ * task and a second task. A retried workflow task runs the payment again; `payOnce`'s decision row makes
+ * every run, and a stale one that resumes later, obey the first verdict.
+ */
+export const LOCAL_PAYMENT_PATCH = 'local-payment';
+const localPayment = proxyLocalActivities<Activities>(PAYMENT_OPTIONS);
 
 // Credit and settlement retry a few times quickly here; longer outages are handled by the workflow's own
 // loop (creditWithTracking), which can record the error and raise CreditStuck while it waits.
@@ -174,16 +180,16 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
 
   if (!paid) {
     try {
-      const result = await payment.payPacket(input);
+      // Only a run's first workflow task pays, so the patch marker is written there or not at all.
+      const pay = patched(LOCAL_PAYMENT_PATCH) ? localPayment.payPacket : payment.payPacket;
+      const result = await pay(input);
       paid = true;
       if (!result.armed) void gate.armPacketGate(input.packetId).catch(() => undefined);
     } catch (err) {
-      const businessType =
-        err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
-          ? err.cause.type
-          : undefined;
-      if (businessType && PAYMENT_REFUSALS.has(businessType)) {
-        const cause = (err as ActivityFailure).cause as ApplicationFailure;
+      // A remote activity's refusal arrives wrapped in an ActivityFailure; a local activity's as itself.
+      const cause = err instanceof ActivityFailure ? err.cause : err;
+      const businessType = cause instanceof ApplicationFailure ? cause.type : undefined;
+      if (cause instanceof ApplicationFailure && businessType && PAYMENT_REFUSALS.has(businessType)) {
         paymentError = ApplicationFailure.create({
           message: cause.message,
           type: businessType,

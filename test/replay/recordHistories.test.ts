@@ -1,8 +1,9 @@
 /**
- * Records the replay fixtures of today's workflow code into test/fixtures/histories-pump (the credit pump
- * era). Skipped in normal runs; `npm run histories:record` runs it. The fixtures in test/fixtures/histories
- * were recorded before the credit pump and stay frozen: they prove packets started by the old code still
- * replay (see docs/credit-pump.md, "Migration").
+ * Records the replay fixtures of today's workflow code into test/fixtures/histories-local-payment (packets
+ * that pay in a local activity). Skipped in normal runs; `npm run histories:record` runs it. The older sets
+ * stay frozen: test/fixtures/histories (before the credit pump) and test/fixtures/histories-pump (the pump,
+ * paying in a remote activity) prove packets started by older code still replay (docs/credit-pump.md,
+ * "Migration").
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { allCreditedWithin, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult, send } from '../support/packets';
 
-export const PUMP_FIXTURES = join(__dirname, '../fixtures/histories-pump');
+export const FIXTURES = join(__dirname, '../fixtures/histories-local-payment');
 const recording = process.env.RECORD_HISTORIES === '1';
 
 /** The CLI's JSON is the canonical history format that runReplayHistory reads. */
@@ -35,8 +36,8 @@ async function save(h: Harness, name: string, workflowId: string, runId?: string
     ],
     { encoding: 'utf8' },
   );
-  mkdirSync(PUMP_FIXTURES, { recursive: true });
-  writeFileSync(join(PUMP_FIXTURES, `${name}.json`), json);
+  mkdirSync(FIXTURES, { recursive: true });
+  writeFileSync(join(FIXTURES, `${name}.json`), json);
 }
 
 (recording ? describe : describe.skip)('record replay fixtures (credit pump)', () => {

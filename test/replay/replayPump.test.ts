@@ -1,35 +1,41 @@
 /**
- * Replays the histories recorded since the credit pump (test/fixtures/histories-pump) against today's
- * workflow code; replay.test.ts keeps replaying the ones recorded before it. A failure here means a change
- * would break running packets or pumps: guard it with patched() (docs/credit-pump.md, "Migration").
+ * Replays the histories recorded since the credit pump (test/fixtures/histories-pump, then
+ * histories-local-payment since the payment became a local activity) against today's workflow code;
+ * replay.test.ts keeps replaying the ones recorded before it. A failure here means a change would break
+ * running packets or pumps: guard it with patched() (docs/credit-pump.md, "Migration").
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { getRunState } from '../support/runState';
 
-const FIXTURES = join(__dirname, '../fixtures/histories-pump');
-const fixtures = readdirSync(FIXTURES).filter((file) => file.endsWith('.json'));
+/** Each era's recorded scenarios; a new era records the same scenarios again with its workflow code. */
+const SCENARIOS = [
+  'expired-with-refund.json',
+  'fully-claimed.json',
+  'insufficient-funds.json',
+  'pump-continued-as-new.json',
+  'stuck-then-recovered.json',
+];
+const ERAS = ['histories-pump', 'histories-local-payment'];
+const fixtures = ERAS.flatMap((era) =>
+  readdirSync(join(__dirname, '../fixtures', era))
+    .filter((file) => file.endsWith('.json'))
+    .map((file) => join(era, file)),
+);
 
-describe('workflow replay (credit pump era)', () => {
-  test('there is a fixture for every recorded scenario', () => {
-    expect(fixtures.sort()).toEqual(
-      [
-        'expired-with-refund.json',
-        'fully-claimed.json',
-        'insufficient-funds.json',
-        'pump-continued-as-new.json',
-        'stuck-then-recovered.json',
-      ].sort(),
-    );
+describe('workflow replay (credit pump era and later)', () => {
+  test.each(ERAS)('%s holds a fixture for every recorded scenario', (era) => {
+    const files = readdirSync(join(__dirname, '../fixtures', era)).filter((file) => file.endsWith('.json'));
+    expect(files.sort()).toEqual([...SCENARIOS].sort());
   });
 
   test.each(fixtures)('%s replays without nondeterminism', async (file) => {
-    const history: unknown = JSON.parse(readFileSync(join(FIXTURES, file), 'utf8'));
+    const history: unknown = JSON.parse(readFileSync(join(__dirname, '../fixtures', file), 'utf8'));
     await Worker.runReplayHistory(
       { workflowBundle: { codePath: getRunState().bundlePath }, replayName: file },
       history,
-      `replay-pump-${file}`,
+      `replay-${file}`,
     );
   });
 });
