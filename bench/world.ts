@@ -17,7 +17,7 @@ import { ensurePostgres, ensureRedis } from '../scripts/lib/services';
 import { findTemporalCli, registerSearchAttributes, startDevServer } from '../scripts/lib/temporalCli';
 import { createTemporal, type TemporalDeps } from '../temporal/client';
 import type { Cleanup } from './cleanup';
-import { API_NODE_ARGS } from '../scripts/lib/apiProcess';
+import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../scripts/lib/apiProcess';
 import { ROOT, startChild, type Child } from './children';
 import { childEnv } from './env';
 import { log, sleep } from './progress';
@@ -159,7 +159,12 @@ async function startService(
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first.`);
   const port = await freePort();
   const env = childEnv(own.config, port);
-  const worker = startChild({ name: 'worker', entry: SERVICE_ENTRIES.worker, env });
+  const worker = startChild({
+    name: 'worker',
+    entry: SERVICE_ENTRIES.worker,
+    env,
+    nodeArgs: [...WORKER_NODE_ARGS],
+  });
   cleanup.add('stop the worker', () => worker.stop());
   const api = startChild({
     name: 'api',

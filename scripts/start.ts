@@ -7,12 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { API_NODE_ARGS } from './lib/apiProcess';
+import { API_NODE_ARGS, WORKER_NODE_ARGS } from './lib/apiProcess';
 
 const DIST = join(__dirname, '..');
 const STOP_GRACE_MS = 15_000;
 const ENTRIES = {
-  worker: [join(DIST, 'workers', 'main.js')],
+  worker: [...WORKER_NODE_ARGS, join(DIST, 'workers', 'main.js')],
   api: [...API_NODE_ARGS, join(DIST, 'api', 'server.js')],
 };
 

@@ -30,10 +30,11 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Worker
     maxConcurrentActivityTaskExecutions: 50,
     maxConcurrentWorkflowTaskExecutions: 50,
     // The SDK sizes its sticky cache from the heap limit (thousands of workflows here); every open packet
-    // then stays in memory. A bounded cache costs a history replay when an evicted packet wakes up again.
-    // Measured with the bench's send phase (500 open packets) on the production build: worker peak RSS
-    // 346 MB with 500 cached, 298 MB with 150 (about 0.14 MB per cached packet workflow).
-    maxCachedWorkflows: 150,
+    // then stays in memory. A bounded cache costs a replay of a few dozen events when an evicted packet wakes
+    // (at "all credited" or expiry, rarely more). Measured with the bench's send phase (500 packets started
+    // at once) on the production build with WORKER_NODE_ARGS: worker peak RSS 283 MB with 150 cached,
+    // 224 MB with 40 (about 0.5 MB per cached workflow in the shared V8 context).
+    maxCachedWorkflows: 50,
     ...options.overrides,
   });
 }

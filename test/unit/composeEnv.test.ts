@@ -13,7 +13,7 @@ import {
   serviceCommand,
   serviceEnvironment,
 } from '../../scripts/lib/compose';
-import { API_NODE_ARGS } from '../../scripts/lib/apiProcess';
+import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../../scripts/lib/apiProcess';
 import { defaultCommand, readDockerfile } from '../../scripts/lib/dockerfile';
 
 const ROOT = join(__dirname, '../..');
@@ -89,5 +89,13 @@ describe('docker-compose.yml and the config module', () => {
       packageJson.scripts['start:api']?.split(' '),
     ];
     for (const argv of commands) expect(argv).toEqual(expect.arrayContaining([...API_NODE_ARGS]));
+  });
+
+  it('runs the worker with its V8 flags wherever it ships: compose and npm run start:worker', () => {
+    const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const commands = [serviceCommand(compose, 'worker'), packageJson.scripts['start:worker']?.split(' ')];
+    for (const argv of commands) expect(argv).toEqual(expect.arrayContaining([...WORKER_NODE_ARGS]));
   });
 });
