@@ -61,8 +61,6 @@ export async function findClaim(
 export interface OpenOptions {
   /** The uniform draw in [0, 1) that decides a random share; from node:crypto unless a test fixes it. */
   draw?: () => number;
-  /** Counts open statements that reached Postgres (tests and metrics). */
-  onTransaction?: () => void;
 }
 
 /** A row of open_share(...) (migration 0008). */
@@ -95,7 +93,6 @@ export async function openShare(
   options: OpenOptions = {},
 ): Promise<OpenedClaim> {
   const draw = options.draw ? options.draw() : drawFrom(cryptoRandomInt);
-  options.onTransaction?.();
   let row: OpenShareRow | undefined;
   try {
     ({

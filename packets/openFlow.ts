@@ -14,7 +14,6 @@ import { GATE_EXPIRY_GRACE_MS, NO_LIMITS, RATE_LIMITED, type GateLimits } from '
 import { rearm, viaGate } from './grab';
 import type { KeyedLimiter } from './limiter';
 import { findClaim, openShare, type OpenedClaim } from './open';
-import type { ClaimSignaler } from './signals';
 
 /** Status codes of redis/scripts/checkHold.lua. */
 export const HoldStatus = {
@@ -32,12 +31,9 @@ export interface OpenDeps {
   db: Db;
   redis: RedisDeps;
   limiter: KeyedLimiter;
-  signaler: ClaimSignaler;
   cache: PacketDetailCache;
   /** Claims at or above this are credited before the open answers (CREDIT_SYNC_MIN_FEN); 0 is off. */
   creditSyncMinFen?: number;
-  /** Called once per open transaction sent to Postgres (the storm test counts them). */
-  onTransaction?: () => void;
 }
 
 async function checkHold(
@@ -90,9 +86,7 @@ export async function openWithHold(
     // (and would refuse any claim: it checks status, expiry and eligibility itself).
     useGate = status !== HoldStatus.NotArmed;
   }
-  const claim = await deps.limiter.run(packetId, () =>
-    openShare(deps.db, packetId, userId, { onTransaction: deps.onTransaction }),
-  );
+  const claim = await deps.limiter.run(packetId, () => openShare(deps.db, packetId, userId));
   if (claim.created) {
     const { keys, scripts } = deps.redis;
     // Both go out at once: one round trip, not two, for an opener waiting behind a busy event loop. The

@@ -1,13 +1,8 @@
-/** The API's per-process packet machinery: signal coalescer, per-packet open limiter, detail cache. */
-import { WorkflowNotFoundError } from '@temporalio/client';
-import type { Config } from '../config';
-import type { Logger } from '../config/logger';
+/** The API's per-process packet machinery: the per-packet open limiter and the detail cache. */
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
-import type { TemporalDeps } from '../temporal/client';
 import { PacketDetailCache } from './detailCache';
 import { KeyedLimiter } from './limiter';
-import { ClaimSignaler } from './signals';
 
 /**
  * Concurrent open statements per packet per process; more wait in line (seed 002: bounded hot rows). An open
@@ -21,39 +16,13 @@ export const OPEN_CONCURRENCY_PER_PACKET = 8;
 export const OPEN_QUEUE_PER_PACKET = 500;
 
 export interface PacketServices {
-  signaler: ClaimSignaler;
   limiter: KeyedLimiter;
   cache: PacketDetailCache;
-  /** Open transactions sent to Postgres by this process. */
-  openTransactions: { count: number };
-  close(): Promise<void>;
 }
 
-export function createPacketServices(deps: {
-  config: Config;
-  log: Logger;
-  db: Db;
-  redis: RedisDeps;
-  temporal: TemporalDeps;
-  /** Called after each delivered `claimed` signal (metrics). */
-  onSignalSent?: () => void;
-}): PacketServices {
-  const signaler = new ClaimSignaler(
-    deps.temporal,
-    deps.config.packet.signalFlushIntervalMs,
-    (packetId, err) => {
-      // A workflow that already finished credited the claim in its last wave: nothing was lost.
-      if (err instanceof WorkflowNotFoundError) return;
-      // Otherwise only a wake-up was lost; the workflow's sweep finds the claim.
-      deps.log.warn({ packetId, err }, 'claimed signal not delivered');
-    },
-    () => deps.onSignalSent?.(),
-  );
+export function createPacketServices(deps: { db: Db; redis: RedisDeps }): PacketServices {
   return {
-    signaler,
     limiter: new KeyedLimiter(OPEN_CONCURRENCY_PER_PACKET, OPEN_QUEUE_PER_PACKET),
     cache: new PacketDetailCache(deps.db, deps.redis),
-    openTransactions: { count: 0 },
-    close: () => signaler.drain(),
   };
 }

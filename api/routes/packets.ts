@@ -114,9 +114,6 @@ export function packetRoutes(ctx: AppContext): Router {
     db: ctx.db,
     redis: ctx.redis,
     creditSyncMinFen: ctx.config.credit.syncMinFen,
-    onTransaction: () => {
-      services.openTransactions.count++;
-    },
   };
 
   defineRoute(ctx, router, {

@@ -3,7 +3,6 @@ import { transferIds, walletAccount, EXTERNAL_FUNDING_ACCOUNT } from '../../doma
 import { ensureWallet, postTransfer } from '../../ledger/transfers';
 import { openShare, type OpenedClaim } from '../../packets/open';
 import { sendPacket, type SendOptions } from '../../packets/send';
-import { ClaimSignaler } from '../../packets/signals';
 import type { SendRequest } from '../../domain/limits';
 import { packetWorkflowId } from '../../workflows/messages';
 import type { PacketResult } from '../../workflows/packet';
@@ -39,21 +38,8 @@ export function send(h: Harness, senderId: string, request: SendRequest, options
   return sendPacket(h, senderId, request, { sweep: FAST_SWEEP, ...options });
 }
 
-export function signalerFor(h: Harness): ClaimSignaler {
-  return new ClaimSignaler(h.temporal, h.config.packet.signalFlushIntervalMs);
-}
-
-/**
- * Opens a share the way the API does: the Postgres transaction, and nothing else (the credit pumps find
- * the claim). The signaler is accepted for older callers and ignored: packets started before the credit
- * pump found lost signals by their sweep too.
- */
-export async function open(
-  h: Harness,
-  _signaler: ClaimSignaler | null,
-  packetId: string,
-  userId: string,
-): Promise<OpenedClaim> {
+/** Opens a share the way the API does: the open statement, and nothing else (the credit pumps find the claim). */
+export async function open(h: Harness, packetId: string, userId: string): Promise<OpenedClaim> {
   return openShare(h.db, packetId, userId);
 }
 
