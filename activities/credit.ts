@@ -13,12 +13,7 @@ import type { Db } from '../db';
 import { listen } from '../db/listen';
 import { creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
 import { newlyStuckPackets, shardBacklog, stuckClaimsOf, type QueueSlice } from '../packets/creditStore';
-import {
-  allCreditedSignal,
-  creditHealthSignal,
-  packetWorkflowId,
-  type CreditPumpRun,
-} from '../workflows/messages';
+import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPumpRun } from '../saga';
 
 /** How often a run looks for claims that have just become stuck. */
 const STUCK_CHECK_INTERVAL_MS = 1_000;

@@ -12,7 +12,7 @@ import { armGateFromPostgres, armGate, exhaustGate } from '../packets/gate';
 import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/store';
 import { payOnce } from './payment';
 import type { RedisDeps } from '../redis';
-import { paidPacketOf, type PacketInput, type PaidPacket } from '../workflows/messages';
+import { paidPacketOf, type PacketInput, type PaidPacket } from '../saga';
 
 export interface CreditWaveResult {
   creditedClaimIds: string[];

@@ -15,7 +15,7 @@ import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode, isDomainError } from '../domain/errors';
 import { ensureWallet, openEscrow, postTransfer } from '../ledger/transfers';
 import { decisionOwnedBy, fingerprintOf } from '../packets/paymentDecision';
-import type { PacketInput } from '../workflows/messages';
+import type { PacketInput } from '../saga';
 
 type Refusal = typeof ErrorCode.InsufficientFunds | typeof ErrorCode.InvalidPacket;
 

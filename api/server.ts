@@ -38,11 +38,10 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), redis.close(), db.close()])
-        .then(() => {
-          log.info('api stopped');
-          process.exit(0);
-        });
+      void Promise.allSettled([temporal.close(), redis.close(), db.close()]).then(() => {
+        log.info('api stopped');
+        process.exit(0);
+      });
     });
     server.closeIdleConnections();
   };

@@ -10,7 +10,7 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Queryable } from '../db';
-import { packetWorkflowId } from '../workflows/messages';
+import { packetWorkflowId } from '../saga';
 
 export const WorkflowCheck = {
   EscrowHasLiveWorkflow: 'escrow_has_live_workflow',

@@ -17,9 +17,15 @@ import { DomainError, ErrorCode } from '../domain/errors';
 import { validateSendRequest, type SendRequest } from '../domain/limits';
 import type { RedisDeps } from '../redis';
 import type { TemporalDeps } from '../temporal/client';
-import { packetWorkflowId, payUpdate, type PacketInput, type PaidPacket } from '../workflows/messages';
+import {
+  packetWorkflowId,
+  PacketStatusKey,
+  payUpdate,
+  SenderIdKey,
+  type PacketInput,
+  type PaidPacket,
+} from '../saga';
 import type { packetWorkflow } from '../workflows/packet';
-import { PacketStatusKey, SenderIdKey } from '../workflows/searchAttributes';
 import { getPacketDetail, type PacketDetail } from './detail';
 import { allocatePacketId } from './ids';
 import { decisionOwnedBy, type SendIdentity } from './paymentDecision';

@@ -30,15 +30,18 @@ import {
   allCreditedSignal,
   claimedSignal,
   creditHealthSignal,
+  CreditStuckKey,
+  PacketStatusKey,
+  PendingCreditsKey,
   packetViewQuery,
   paidPacketOf,
   payUpdate,
   type PacketInput,
   type PacketPhase,
+  type PacketResult,
   type PacketView,
   type WaitingCredit,
-} from './messages';
-import { CreditStuckKey, PacketStatusKey, PendingCreditsKey } from './searchAttributes';
+} from '../saga';
 import { summarize } from './summary';
 
 /** First sweep after the last activity, doubling while nothing arrives, up to the cap. */
@@ -100,13 +103,6 @@ const sweep = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumAttempts: 2 },
 });
-
-export interface PacketResult {
-  packetId: string;
-  creditedCount: number;
-  creditedFen: number;
-  refundFen: number;
-}
 
 export async function packetWorkflow(input: PacketInput, carried?: PacketView): Promise<PacketResult> {
   const view: PacketView = carried ?? {

@@ -9,7 +9,7 @@ import { runAuditScript } from '../support/auditBooks';
 import { createHarness, type Harness } from '../support/harness';
 import { auditCorrupted, uniqueTag } from '../support/ledgerFixtures';
 import * as packets from '../support/packets';
-import { packetWorkflowId } from '../../workflows/messages';
+import { packetWorkflowId } from '../../saga';
 
 describe('money audit with Temporal', () => {
   let w: Harness;

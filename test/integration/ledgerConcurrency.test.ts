@@ -11,7 +11,7 @@ import { escrowAccount, walletAccount } from '../../domain/accounts';
 import { ErrorCode, isDomainError } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
 import { openShare } from '../../packets/open';
-import type { PacketInput } from '../../workflows/messages';
+import type { PacketInput } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
 import { balanceOf, uniqueTag } from '../support/ledgerFixtures';

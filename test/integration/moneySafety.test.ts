@@ -11,7 +11,7 @@ import { createActivities } from '../../activities';
 import { ErrorCode } from '../../domain/errors';
 import { openShare } from '../../packets/open';
 import type { RedisDeps } from '../../redis';
-import type { PacketInput } from '../../workflows/messages';
+import type { PacketInput } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
 import { balanceOf, fund, packetResult } from '../support/packets';

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openShare } from '../../packets/open';
 import { findTemporalCli } from '../../scripts/lib/temporalCli';
-import { creditPumpWorkflowId, packetWorkflowId } from '../../workflows/messages';
+import { creditPumpWorkflowId, packetWorkflowId } from '../../saga';
 import { allCreditedWithin, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult, send } from '../support/packets';

@@ -4,8 +4,7 @@ import { ensureWallet, postTransfer } from '../../ledger/transfers';
 import { openShare, type OpenedClaim } from '../../packets/open';
 import { sendPacket, type SendOptions } from '../../packets/send';
 import type { SendRequest } from '../../domain/limits';
-import { packetWorkflowId } from '../../workflows/messages';
-import type { PacketResult } from '../../workflows/packet';
+import { packetWorkflowId, type PacketResult } from '../../saga';
 import type { Harness } from './harness';
 
 let fundingSeq = 0;

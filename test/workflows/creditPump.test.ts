@@ -5,7 +5,7 @@
  */
 import { creditNextBatch } from '../../packets/creditBatch';
 import { openShare } from '../../packets/open';
-import { creditPumpViewQuery, creditPumpWorkflowId } from '../../workflows/messages';
+import { creditPumpViewQuery, creditPumpWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { openShare } from '../../packets/open';
-import { packetViewQuery, packetWorkflowId } from '../../workflows/messages';
+import { packetViewQuery, packetWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually, uncredited } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';

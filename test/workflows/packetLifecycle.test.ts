@@ -2,7 +2,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { escrowAccount } from '../../domain/accounts';
-import { packetWorkflowId, packetViewQuery } from '../../workflows/messages';
+import { packetWorkflowId, packetViewQuery } from '../../saga';
 import { createHarness, type Harness } from '../support/harness';
 import { balanceOf, fund, historyLength, open, packetResult, send } from '../support/packets';
 import { expectAuditClean } from '../support/audit';
