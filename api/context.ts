@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import type { Logger } from '../config/logger';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
-import { createPacketServices, type PacketServices } from '../packets/services';
+import { createPacketServices, type PacketServices } from '../packets/runtime/services';
 import type { TemporalDeps } from '../temporal/client';
 import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency';

@@ -27,8 +27,8 @@ import {
 } from '../saga';
 import type { packetWorkflow } from '../workflows/packet';
 import { getPacketDetail, type PacketDetail } from './detail';
-import { allocatePacketId } from './ids';
-import { decisionOwnedBy, type SendIdentity } from './paymentDecision';
+import { allocatePacketId } from './gate/ids';
+import { decisionOwnedBy, type SendIdentity } from './store/paymentDecision';
 
 export interface SendDeps {
   config: Config;

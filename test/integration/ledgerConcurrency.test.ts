@@ -10,7 +10,7 @@ import { creditNextBatch } from '../../packets/creditBatch';
 import { escrowAccount, walletAccount } from '../../domain/accounts';
 import { ErrorCode, isDomainError } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import type { PacketInput } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';

@@ -9,7 +9,7 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { createActivities } from '../../activities';
 import { ErrorCode } from '../../domain/errors';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import type { RedisDeps } from '../../redis';
 import type { PacketInput } from '../../saga';
 import { expectAuditClean } from '../support/audit';

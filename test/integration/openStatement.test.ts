@@ -10,7 +10,7 @@ import type { Express } from 'express';
 import { DRAW_SCALE, shareFromDraw } from '../../domain/allocation';
 import { ErrorCode } from '../../domain/errors';
 import type { PacketType } from '../../domain/limits';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
 import { countOpenStatements, type CountedDb } from '../support/openCounter';
 import { createHarness, type Harness } from '../support/harness';

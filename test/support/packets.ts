@@ -1,7 +1,7 @@
 /** Small helpers for packet scenarios: fund wallets, send, open, wait for the workflow. */
 import { transferIds, walletAccount, EXTERNAL_FUNDING_ACCOUNT } from '../../domain/accounts';
 import { ensureWallet, postTransfer } from '../../ledger/transfers';
-import { openShare, type OpenedClaim } from '../../packets/open';
+import { openShare, type OpenedClaim } from '../../packets/store/openShare';
 import { sendPacket, type SendOptions } from '../../packets/send';
 import type { SendRequest } from '../../domain/limits';
 import { packetWorkflowId, type PacketResult } from '../../saga';

@@ -4,7 +4,7 @@
  * back, and every claim is credited exactly once.
  */
 import { createDb, type Db } from '../../db';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { creditPumpViewQuery, creditPumpWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually } from '../support/credits';

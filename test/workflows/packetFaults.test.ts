@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { packetViewQuery, packetWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually, uncredited } from '../support/credits';

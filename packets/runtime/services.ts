@@ -1,6 +1,6 @@
 /** The API's per-process packet machinery: the per-packet open limiter and the detail cache. */
-import type { Db } from '../db';
-import type { RedisDeps } from '../redis';
+import type { Db } from '../../db';
+import type { RedisDeps } from '../../redis';
 import { PacketDetailCache } from './detailCache';
 import { KeyedLimiter } from './limiter';
 
