@@ -12,47 +12,46 @@ import { armGateFromPostgres, GATE_EXPIRY_GRACE_MS, NO_LIMITS, type GateLimits }
 /** What every limited script answers when a counter refuses (redis/scripts/includes/limits.lua). */
 export const RATE_LIMITED = -6;
 
+/** What both gate scripts answer alike: the gate says no, or is missing, or a counter refused. */
+const GATE_ANSWERS = {
+  Exhausted: -2,
+  NotArmed: -3,
+  Expired: -4,
+  NotAllowed: -5,
+  RateLimited: RATE_LIMITED,
+} as const;
+
 /** redis/scripts/grabShare.lua */
 export const GrabShareStatus = {
   Granted: 1,
   AlreadyHolding: 2,
   AlreadyClaimed: -1,
-  Exhausted: -2,
-  NotArmed: -3,
-  Expired: -4,
-  NotAllowed: -5,
-  RateLimited: RATE_LIMITED,
+  ...GATE_ANSWERS,
 } as const;
 
 /** redis/scripts/checkHold.lua */
-export const CheckHoldStatus = {
-  Live: 1,
-  Claimed: 2,
-  NoHold: -1,
-  Exhausted: -2,
-  NotArmed: -3,
-  Expired: -4,
-  NotAllowed: -5,
-  RateLimited: RATE_LIMITED,
-} as const;
+export const CheckHoldStatus = { Live: 1, Claimed: 2, NoHold: -1, ...GATE_ANSWERS } as const;
 
 type GateScript = 'grabShare' | 'checkHold';
+
+/** Refusals both scripts give for the same answer. */
+const GATE_REFUSALS: Partial<Record<number, () => DomainError>> = {
+  [GATE_ANSWERS.Exhausted]: refuse.exhausted,
+  [GATE_ANSWERS.Expired]: refuse.expired,
+  [GATE_ANSWERS.NotAllowed]: refuse.notFound,
+};
 
 /** The one place script statuses become refusals; statuses the caller acts on itself map to nothing. */
 const REFUSALS: Record<GateScript, Partial<Record<number, () => DomainError>>> = {
   grabShare: {
+    ...GATE_REFUSALS,
     [GrabShareStatus.AlreadyHolding]: () =>
       refusal(ErrorCode.AlreadyHolding, 'you already hold a share of this packet; open it'),
     [GrabShareStatus.AlreadyClaimed]: refuse.claimed,
-    [GrabShareStatus.Exhausted]: refuse.exhausted,
-    [GrabShareStatus.Expired]: refuse.expired,
-    [GrabShareStatus.NotAllowed]: refuse.notFound,
   },
   checkHold: {
+    ...GATE_REFUSALS,
     [CheckHoldStatus.NoHold]: () => refusal(ErrorCode.NoHold, 'grab a share first, or your hold has lapsed'),
-    [CheckHoldStatus.Exhausted]: refuse.exhausted,
-    [CheckHoldStatus.Expired]: refuse.expired,
-    [CheckHoldStatus.NotAllowed]: refuse.notFound,
   },
 };
 
@@ -115,7 +114,7 @@ export async function askGate(
     return answer;
   };
   const answer = await ask(limits);
-  if (answer[0] !== GrabShareStatus.NotArmed) return answer;
+  if (answer[0] !== GATE_ANSWERS.NotArmed) return answer;
   const rearmed = await viaGate(() => armGateFromPostgres(deps.db, deps.redis, packetId));
   return rearmed ? ask(NO_LIMITS) : answer;
 }

@@ -6,7 +6,7 @@
  */
 import type { Queryable } from '../../db';
 import type { PacketType } from '../../domain/limits';
-import type { PacketStatus } from './packets';
+import type { PacketRow, PacketStatus } from './packets';
 
 /** Where a page ended: the last row's created_at (microseconds since the epoch) and id. */
 export interface ListPosition {
@@ -20,16 +20,11 @@ export interface ListPage<T> {
   next: ListPosition | null;
 }
 
-export interface SentPacket {
+export interface SentPacket extends Pick<
+  PacketRow,
+  'type' | 'totalFen' | 'shareCount' | 'remainingFen' | 'remainingCount' | 'greeting' | 'status' | 'refundFen'
+> {
   packetId: string;
-  type: PacketType;
-  totalFen: number;
-  shareCount: number;
-  remainingFen: number;
-  remainingCount: number;
-  greeting: string | null;
-  status: PacketStatus;
-  refundFen: number | null;
   /** ISO 8601. */
   createdAt: string;
   expiresAt: string;
