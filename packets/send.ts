@@ -141,7 +141,7 @@ async function collided(
   );
 }
 
-/** Whether the packet's payment decision, if any, belongs to this send (packets/paymentDecision.ts). */
+/** Whether the packet's payment decision, if any, belongs to this send (packets/store/paymentDecision.ts). */
 async function decidedFor(db: Db, packetId: string, send: SendIdentity): Promise<boolean> {
   const { rows } = await db.query<{ fingerprint: string }>(
     'SELECT fingerprint FROM payment_decisions WHERE packet_id = $1',
