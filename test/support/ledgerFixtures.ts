@@ -1,5 +1,5 @@
 /**
- * Ledger test data: counts, balances, tags, funding, the inputs the production pay and open take (a packet
+ * Ledger test data: balances, tags, funding, the inputs the production pay and open take (a packet
  * spec as the payment's input, the draw that opens a share of a chosen amount), and an audit of corrupted
  * books rolled back. Pay, open, credit and settle themselves are the production functions the tests call.
  */
@@ -12,21 +12,6 @@ import { auditWith, type AuditOptions, type AuditReport } from '../../ledger/aud
 import { deposit } from '../../ledger/deposits';
 import type { PostedTransfer } from '../../ledger/transfers';
 import type { PacketInput } from '../../saga';
-
-export interface TableCounts {
-  accounts: number;
-  transfers: number;
-  packets: number;
-  claims: number;
-}
-
-export async function tableCounts(db: Queryable): Promise<TableCounts> {
-  const { rows } = await db.query<TableCounts>(
-    `SELECT (SELECT count(*)::int FROM accounts) AS accounts, (SELECT count(*)::int FROM transfers) AS transfers,
-            (SELECT count(*)::int FROM packets) AS packets, (SELECT count(*)::int FROM claims) AS claims`,
-  );
-  return rows[0]!;
-}
 
 export async function balanceOf(db: Queryable, accountId: string): Promise<number | undefined> {
   const { rows } = await db.query<{ balance_fen: number }>('SELECT balance_fen FROM accounts WHERE id = $1', [
