@@ -70,15 +70,56 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              group: ['../db/*', '../redis/*', '../config/*', '../activities/*'],
+              group: [
+                '../db',
+                '../db/*',
+                '../redis',
+                '../redis/*',
+                '../config',
+                '../config/*',
+                '../activities',
+                '../activities/*',
+                '../packets',
+                '../packets/*',
+                '../api',
+                '../api/*',
+              ],
               allowTypeImports: true,
-              message: 'workflows/ imports activities and I/O modules type-only.',
+              message:
+                'workflows/ imports activities, packets, api and I/O modules type-only; the contract is in saga/.',
             },
           ],
         },
       ],
     },
   },
+  // Only the worker runs workflow code; everyone else talks to workflows through the contract in saga/.
+  ...[
+    {
+      files: ['**/*.ts'],
+      ignores: ['workflows/**', 'workers/**', 'test/**', 'bench/references/**'],
+      up: '+',
+    },
+    // bench/references/temporal.ts drives the bench's own reference workflows, in bench/workflows/.
+    { files: ['bench/references/**/*.ts'], up: '{2,}' },
+  ].map(({ files, ignores, up }) => ({
+    files,
+    ...(ignores ? { ignores } : {}),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)${up}workflows(/.*)?$`,
+              allowTypeImports: true,
+              message: 'Only workers/ value-imports workflows/; import the contract from saga/.',
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // supertest bodies are untyped JSON; tests assert on their shape instead.
     files: ['test/**/*.ts'],

@@ -5,20 +5,26 @@
  * worker's run is retried elsewhere within the heartbeat timeout; the transaction it was in rolls back, and
  * transfer ids plus SKIP LOCKED make every claim credited exactly once whoever runs. It tells packet
  * workflows directly (a signal from here costs the pump's history nothing): "all credited" for packets big
- * enough to be worth a wake-up, and the list of stuck credits when it changes.
+ * enough to be worth a wake-up, and the list of stuck credits when it changes. Packets started before the
+ * pump keep their per-packet credit waves until they finish (createCreditWaveActivities, below).
  */
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import { listen } from '../db/listen';
+import { ErrorCode } from '../domain/errors';
 import { creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
-import { newlyStuckPackets, shardBacklog, stuckClaimsOf, type QueueSlice } from '../packets/creditStore';
+import { exhaustGate } from '../packets/gate/gate';
 import {
-  allCreditedSignal,
-  creditHealthSignal,
-  packetWorkflowId,
-  type CreditPumpRun,
-} from '../workflows/messages';
+  creditLockedClaims,
+  newlyStuckPackets,
+  shardBacklog,
+  stuckClaimsOf,
+  type QueueSlice,
+} from '../packets/store/credits';
+import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/store/packets';
+import type { RedisDeps } from '../redis';
+import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPumpRun } from '../saga';
 
 /** How often a run looks for claims that have just become stuck. */
 const STUCK_CHECK_INTERVAL_MS = 1_000;
@@ -124,6 +130,70 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
       }
       run.backlog = await shardBacklog(db, slice);
       return run;
+    },
+  };
+}
+
+export interface CreditWaveResult {
+  creditedClaimIds: string[];
+  creditedFen: number;
+  /** Claims still uncredited after this wave (opened while it ran). */
+  uncreditedCount: number;
+  remainingCount: number;
+  finished: boolean;
+}
+
+/**
+ * The per-packet credit waves that packets started before the credit pump (issue 14) still run until they
+ * finish: the packet workflow wakes on a `claimed` signal or its sweep and credits every uncredited claim of
+ * its packet in one transaction, idempotently per claim.
+ */
+export function createCreditWaveActivities(deps: { db: Db; redis: RedisDeps }) {
+  const { db, redis } = deps;
+  return {
+    /** One credit wave: every uncredited claim of the packet, in one transaction, idempotently per claim. */
+    async creditClaims(packetId: string): Promise<CreditWaveResult> {
+      const result = await db.withTransaction(async (tx) => {
+        const claims = await lockUncreditedClaims(tx, packetId);
+        const { creditedFen } = await creditLockedClaims(tx, claims);
+        const packet = await findPacket(tx, packetId);
+        if (!packet)
+          throw ApplicationFailure.nonRetryable(
+            `packet ${packetId} does not exist`,
+            ErrorCode.PacketNotFound,
+          );
+        let finished = packet.status === 'finished';
+        let uncreditedCount = 0;
+        if (!finished && packet.remainingCount === 0) {
+          // No share is left, so no open can add a claim once we hold the row: the claim set is final.
+          await findPacket(tx, packetId, { lock: true });
+          uncreditedCount = await countUncredited(tx, packetId);
+          if (uncreditedCount === 0) {
+            await tx.query(
+              `UPDATE packets SET status = 'finished', refund_fen = 0, closed_at = now() WHERE id = $1`,
+              [packetId],
+            );
+            finished = true;
+          }
+        } else if (!finished) {
+          uncreditedCount = await countUncredited(tx, packetId);
+        }
+        return {
+          creditedClaimIds: claims.map((claim) => claim.id),
+          creditedFen,
+          uncreditedCount,
+          remainingCount: packet.remainingCount,
+          finished,
+        };
+      });
+      // The exhausted gate stays until its TTL so late grabs are still answered by Redis (seed 003).
+      if (result.finished) await exhaustGate(redis, packetId).catch(() => undefined);
+      return result;
+    },
+
+    /** Cheap look for claims whose signal was lost; run as a local activity on the sweep timer. */
+    async pendingCredits(packetId: string): Promise<{ uncreditedCount: number }> {
+      return { uncreditedCount: await countUncredited(db, packetId) };
     },
   };
 }

@@ -1,9 +1,13 @@
-/** Every activity the worker registers, built from the clients it closes over. */
+/**
+ * Every activity the worker registers, built from the clients it closes over: one file per act of the saga
+ * (pay, arm, credit, settle and refund) and the deployment self-check.
+ */
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
-import { createCreditActivities } from './credit';
-import { createPacketActivities } from './packets';
+import { createCreditActivities, createCreditWaveActivities } from './credit';
+import { createGateActivities } from './gate';
+import { createPaymentActivities } from './payment';
 import { createSelfCheckActivities } from './selfCheck';
 import { createSettleActivities } from './settle';
 
@@ -15,8 +19,10 @@ export interface ActivityDeps {
 
 export const createActivities = (deps: ActivityDeps) => ({
   ...createSelfCheckActivities(deps),
-  ...createPacketActivities(deps),
+  ...createPaymentActivities(deps),
+  ...createGateActivities(deps),
   ...createCreditActivities(deps),
+  ...createCreditWaveActivities(deps),
   ...createSettleActivities(deps),
 });
 

@@ -1,6 +1,6 @@
 /**
- * Pay (发): debit the sender into the packet's own escrow and write the packet row, at most once per packet
- * and never after the packet's payment was refused.
+ * Pay (发): the `payPacket` activity debits the sender into the packet's own escrow and writes the packet row,
+ * at most once per packet and never after the packet's payment was refused, then arms the grab gate.
  *
  * Temporal may run several attempts of the payment activity at once: an attempt that stalled (a network stall,
  * a paused VM) is not stopped by its timeout, and the retry runs beside it. Every attempt therefore starts by
@@ -14,8 +14,11 @@ import { PgErrorCode, pgErrorCode, type Db, type Tx } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode, isDomainError } from '../domain/errors';
 import { ensureWallet, openEscrow, postTransfer } from '../ledger/transfers';
-import { decisionOwnedBy, fingerprintOf } from '../packets/paymentDecision';
-import type { PacketInput } from '../workflows/messages';
+import { decisionOwnedBy, fingerprintOf } from '../packets/store/paymentDecision';
+import { gateAudience } from '../packets/access';
+import { armGate } from '../packets/gate/gate';
+import type { RedisDeps } from '../redis';
+import { paidPacketOf, type PacketInput, type PaidPacket } from '../saga';
 
 type Refusal = typeof ErrorCode.InsufficientFunds | typeof ErrorCode.InvalidPacket;
 
@@ -138,4 +141,31 @@ export async function payOnce(db: Db, input: PacketInput): Promise<void> {
   });
   if (verdict.kind === 'conflict') throw idConflict(input.packetId);
   if (verdict.kind === 'refused') throw refused(verdict.refusal, verdict.cause);
+}
+
+export function createPaymentActivities(deps: { db: Db; redis: RedisDeps }) {
+  const { db, redis } = deps;
+  return {
+    /**
+     * Debits the sender into the packet's escrow and writes the packet row, in one transaction fenced by the
+     * packet's payment decision (payOnce above), so an attempt that resumes after another was refused cannot pay.
+     */
+    async payPacket(input: PacketInput): Promise<PaidPacket & { armed: boolean }> {
+      await payOnce(db, input);
+      // Arming here saves a round trip through Temporal on the send path; if Redis is away the workflow arms
+      // later and grabs fall back to Postgres meanwhile.
+      const armed = await armGate(redis, {
+        packetId: input.packetId,
+        remainingCount: input.count,
+        shareCount: input.count,
+        expiresAtMs: input.expiresAtMs,
+        claimedUserIds: [],
+        audience: gateAudience(input),
+      }).then(
+        () => true,
+        () => false,
+      );
+      return { ...paidPacketOf(input), armed };
+    },
+  };
 }

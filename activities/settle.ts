@@ -10,9 +10,9 @@ import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode } from '../domain/errors';
 import { sumFen } from '../domain/money';
 import { postTransfer } from '../ledger/transfers';
-import { creditLockedClaims } from '../packets/creditStore';
-import { exhaustGate, removeGate } from '../packets/gate';
-import { findPacket, listClaims, lockUncreditedClaims } from '../packets/store';
+import { creditLockedClaims } from '../packets/store/credits';
+import { exhaustGate, removeGate } from '../packets/gate/gate';
+import { findPacket, listClaims, lockUncreditedClaims } from '../packets/store/packets';
 import type { RedisDeps } from '../redis';
 
 export interface SettleResult {

@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import type { Logger } from '../config/logger';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
-import { createPacketServices, type PacketServices } from '../packets/services';
+import { createPacketServices, type PacketServices } from '../packets/runtime/services';
 import type { TemporalDeps } from '../temporal/client';
 import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
@@ -24,7 +24,7 @@ export interface AppDeps {
   temporal: TemporalDeps;
   /** A registry shared with the rest of the process; a fresh one is made when absent (tests). */
   metrics?: Metrics;
-  /** Signal coalescer, open limiter and detail cache; made when absent. server.ts drains it on shutdown. */
+  /** The open limiter and the detail cache; made when absent. */
   packets?: PacketServices;
 }
 
@@ -50,9 +50,7 @@ export function createContext(deps: AppDeps): AppContext {
   return {
     ...deps,
     metrics,
-    packets:
-      deps.packets ??
-      createPacketServices({ ...deps, onSignalSent: () => metrics.signalsSent.inc({ signal: 'claimed' }) }),
+    packets: deps.packets ?? createPacketServices(deps),
     openapi: createApiRegistry(),
     rateLimits: createRateLimits({ config: deps.config, redis: deps.redis, metrics, log: deps.log }),
     verifyToken: cachedTokenVerifier(secretKeyOf(deps.config.auth.secret)),

@@ -75,7 +75,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     signalsSent: new Counter({
       name: `${PREFIX}signals_sent_total`,
-      help: 'Temporal signals sent, after coalescing',
+      help: 'Temporal signals the API sent; none since the credit pump (the claim row is the credit message)',
       labelNames: ['signal'],
       registers,
     }),

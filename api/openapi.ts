@@ -5,6 +5,10 @@
  */
 import { OpenApiGeneratorV31, OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import type { AppContext } from './context';
+import type { ObjectSchema, RouteSpec, Schema } from './pipeline';
+import { PROBLEM_CONTENT_TYPE } from './problems';
+import { IdempotencyKeySchema } from './validation';
 
 export const BEARER_SCHEME = 'bearerAuth';
 
@@ -73,5 +77,68 @@ export function generateDocument(registry: OpenAPIRegistry): OpenApiDocument {
         '`Idempotency-Key` (Stripe semantics; replays carry `Idempotent-Replayed: true`). Lists use keyset ' +
         'pagination with `limit` (1-100, default 20) and an opaque `cursor`.',
     },
+  });
+}
+
+function documentedProblems<B extends Schema, Q extends ObjectSchema, P extends ObjectSchema>(
+  spec: RouteSpec<B, Q, P>,
+): number[] {
+  const statuses = new Set(spec.problems ?? []);
+  if (spec.auth !== 'public') [400, 401, 429].forEach((status) => statuses.add(status));
+  if (spec.auth === 'admin') statuses.add(403);
+  if (spec.body) [400, 413, 415].forEach((status) => statuses.add(status));
+  if (spec.method === 'post' && spec.auth !== 'public') [409, 422].forEach((status) => statuses.add(status));
+  return [...statuses].sort();
+}
+
+export function registerOperation<B extends Schema, Q extends ObjectSchema, P extends ObjectSchema>(
+  ctx: AppContext,
+  spec: RouteSpec<B, Q, P>,
+): void {
+  const responses: Record<string, { description: string; content?: Record<string, { schema: z.ZodType }> }> =
+    {
+      [spec.response.status]: {
+        description: spec.response.description,
+        ...(spec.response.schema
+          ? {
+              content: {
+                [spec.response.contentType ?? 'application/json']: { schema: spec.response.schema },
+              },
+            }
+          : {}),
+      },
+    };
+  for (const status of documentedProblems(spec)) {
+    responses[status] = {
+      description: PROBLEM_DESCRIPTIONS[status] ?? 'problem',
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } },
+    };
+  }
+  const withKey = spec.method === 'post' && spec.auth !== 'public';
+  ctx.openapi.registerPath({
+    method: spec.method,
+    path: openApiPath(spec.path),
+    summary: spec.summary,
+    ...(spec.description ? { description: spec.description } : {}),
+    tags: spec.tags,
+    ...(spec.auth === 'public'
+      ? {}
+      : { security: [{ [BEARER_SCHEME]: spec.auth === 'admin' ? ['admin'] : [] }] }),
+    request: {
+      ...(spec.params ? { params: spec.params } : {}),
+      ...(spec.query ? { query: spec.query } : {}),
+      ...(withKey
+        ? {
+            headers: z.object({
+              'idempotency-key':
+                spec.idempotency === 'required' ? IdempotencyKeySchema : IdempotencyKeySchema.optional(),
+            }),
+          }
+        : {}),
+      ...(spec.body
+        ? { body: { required: true, content: { 'application/json': { schema: spec.body } } } }
+        : {}),
+    },
+    responses,
   });
 }

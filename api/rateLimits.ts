@@ -11,7 +11,7 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config';
 import type { Logger } from '../config/logger';
-import { NO_LIMITS, type GateLimits } from '../packets/gate';
+import { NO_LIMITS, type GateLimits } from '../packets/gate/gate';
 import type { RedisDeps } from '../redis';
 import type { Metrics } from './metrics';
 import { Problem } from './problems';

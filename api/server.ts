@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   await migrate(db);
   // Process metrics (CPU, heap, event loop lag) belong to the real process, not to test apps.
   const metrics = createMetrics({ defaultMetrics: true });
-  const { app, ctx } = createApp({ config, log, db, redis, temporal, metrics });
+  const { app } = createApp({ config, log, db, redis, temporal, metrics });
 
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.http.port, config.http.host, () => resolve(listening));
@@ -38,14 +38,10 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     server.close(() => {
-      // Claims opened in the last flush interval still owe their workflow a wake-up: send it before leaving.
-      void ctx.packets
-        .close()
-        .then(() => Promise.allSettled([temporal.close(), redis.close(), db.close()]))
-        .then(() => {
-          log.info('api stopped');
-          process.exit(0);
-        });
+      void Promise.allSettled([temporal.close(), redis.close(), db.close()]).then(() => {
+        log.info('api stopped');
+        process.exit(0);
+      });
     });
     server.closeIdleConnections();
   };

@@ -34,7 +34,7 @@ export const ResourceIdSchema = z.string().regex(RESOURCE_ID_PATTERN, 'ids are 1
 /**
  * A packet id in a path. Only the resource id shape is enforced: an id that is well formed but not a packet's
  * (an old-format or guessed one) must answer 404 exactly like any other unknown packet, never a 400 that would
- * tell a prober which ids could exist. New ids match PACKET_ID_PATTERN (packets/ids.ts).
+ * tell a prober which ids could exist. New ids match PACKET_ID_PATTERN (packets/gate/ids.ts).
  */
 export const PacketIdSchema = ResourceIdSchema.meta({
   description:

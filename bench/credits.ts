@@ -6,7 +6,7 @@
 import type { Db } from '../db';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TemporalDeps } from '../temporal/client';
-import { packetWorkflowId } from '../workflows/messages';
+import { packetWorkflowId } from '../saga';
 import { mapLimit } from './load';
 import { sleep } from './progress';
 

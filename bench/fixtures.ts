@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { signToken } from '../api/auth';
-import { createPacketActivities } from '../activities/packets';
+import { createPaymentActivities } from '../activities/payment';
 import type { Db } from '../db';
 import { deposit } from '../ledger/deposits';
 import type { RedisDeps } from '../redis';
@@ -96,7 +96,7 @@ export async function payDirect(
     userId: packet.senderId,
     amountFen: packet.totalFen,
   });
-  await createPacketActivities(deps).payPacket({
+  await createPaymentActivities(deps).payPacket({
     packetId: packet.packetId,
     senderId: packet.senderId,
     type: 'random',

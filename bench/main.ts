@@ -36,7 +36,7 @@ import { opensAloneScenario } from './scenarios/opens';
 import { grabOnlyScenario, stormScenario } from './scenarios/storm';
 import { warmUp } from './warmup';
 import { buildWorld } from './world';
-import { creditPumpWorkflowId } from '../workflows/messages';
+import { creditPumpWorkflowId } from '../saga';
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 

@@ -8,7 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
-import { defineRoute } from '../api/route';
+import { defineRoute } from '../api/pipeline';
 import type { AppContext } from '../api/context';
 import { ResourceIdSchema } from '../api/validation';
 import type { Db } from '../db';
@@ -16,8 +16,8 @@ import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { drawShareFen } from '../domain/allocation';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { ensureWallet, postTransfer } from '../ledger/transfers';
-import { claimIdOf } from '../packets/open';
-import { findPacket } from '../packets/store';
+import { claimIdOf } from '../packets/store/openShare';
+import { findPacket } from '../packets/store/packets';
 
 export interface TraditionalClaim {
   claimId: string;

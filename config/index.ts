@@ -76,7 +76,6 @@ const envSchema = z.object({
   PACKET_DEFAULT_EXPIRY_SECONDS: intFrom(86_400, 1),
   PACKET_MAX_EXPIRY_SECONDS: intFrom(7 * 86_400, 1),
   GRAB_HOLD_MS: intFrom(30_000, 100),
-  SIGNAL_FLUSH_INTERVAL_MS: intFrom(50, 1),
   CREDIT_STUCK_AFTER_MS: intFrom(60_000, 100),
   // Credit pumps (docs/credit-pump.md): how many, how big a batch, how often they look without a wake-up.
   CREDIT_SHARDS: intFrom(1, 1),
@@ -150,7 +149,6 @@ export interface Config {
     defaultExpirySeconds: number;
     maxExpirySeconds: number;
     holdMs: number;
-    signalFlushIntervalMs: number;
     creditStuckAfterMs: number;
     region: string;
   };
@@ -251,7 +249,6 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       defaultExpirySeconds: env.PACKET_DEFAULT_EXPIRY_SECONDS,
       maxExpirySeconds: env.PACKET_MAX_EXPIRY_SECONDS,
       holdMs: env.GRAB_HOLD_MS,
-      signalFlushIntervalMs: env.SIGNAL_FLUSH_INTERVAL_MS,
       creditStuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
       region: env.REGION,
     },

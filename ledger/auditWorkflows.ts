@@ -1,6 +1,6 @@
 /**
  * The audit's one check outside Postgres: money in a packet's escrow is only ever moved out by that
- * packet's workflow (`packet-<id>`, workflows/messages.ts), so a packet holding escrow must have one
+ * packet's workflow (`packet-<id>`, saga/messages.ts), so a packet holding escrow must have one
  * running. A packet paid by an attempt that outlived its workflow (issue 13, finding 1), or whose workflow
  * was terminated, keeps consistent books and strands its money; only Temporal can tell.
  *
@@ -10,7 +10,7 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Queryable } from '../db';
-import { packetWorkflowId } from '../workflows/messages';
+import { packetWorkflowId } from '../saga';
 
 export const WorkflowCheck = {
   EscrowHasLiveWorkflow: 'escrow_has_live_workflow',

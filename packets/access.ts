@@ -1,11 +1,17 @@
 /**
- * Who may claim a share, and what a user who may not is told. Eligibility itself is decided in Postgres by
- * `packet_claimable` (migration 0006), the one definition that the open statement, the degraded grab and the
- * audit share; the Redis gate mirrors it (the sender is never in a restricted gate's audience). This module
- * orders the refusals so that every path (grab in Redis, grab in Postgres, open) gives the same answer.
+ * Who may see a packet and who may claim a share of it, and what a user who may not is told: the one
+ * authorization rule of grab, open, detail and the lists.
+ *
+ * - Claiming: decided in Postgres by `packet_claimable` (migration 0006), the one definition that the open
+ *   statement, the degraded grab and the audit share; the Redis gate mirrors it (`gateAudience`: the sender
+ *   is never in a restricted gate's audience). `refusalOf` orders the refusals so that every path (grab in
+ *   Redis, grab in Postgres, open) gives the same answer.
+ * - Seeing: `canView`, applied per viewer on every detail read, cached or not. The lists show a user only
+ *   the packets they are a party to (`packets/store/lists.ts`: sent by them, or claimed by them), which
+ *   `canView` always allows, so a list never shows what the detail would hide.
  */
 import { ErrorCode, refusal, type DomainError } from '../domain/errors';
-import type { PacketRow } from './store';
+import type { PacketRow } from './store/packets';
 
 /** The refusals every path gives, worded once (stack-free: thousands a second in a storm). */
 export const refuse = {
@@ -38,6 +44,18 @@ export function refusalOf(offer: ShareOffer): DomainError | undefined {
   if (offer.claimed) return refuse.claimed();
   if (offer.remainingCount === 0) return refuse.exhausted();
   return undefined;
+}
+
+/** Who may see a packet: its sender, its recipient or audience, anyone who claimed it; anyone if unrestricted. */
+export function canView(
+  packet: Pick<PacketRow, 'senderId' | 'recipientId' | 'audience'>,
+  userId: string,
+  claimants: string[],
+): boolean {
+  if (packet.senderId === userId || claimants.includes(userId)) return true;
+  if (packet.recipientId) return packet.recipientId === userId;
+  if (packet.audience) return packet.audience.includes(userId);
+  return true;
 }
 
 /** Restricted packets never offer the sender a share, so the sender never enters a gate's audience. */

@@ -16,7 +16,7 @@ import {
   recordCreditFailure,
   type CreditableClaim,
   type QueueSlice,
-} from './creditStore';
+} from './store/credits';
 
 /** Retrying a set-aside claim: 1 s, doubling, at most 5 minutes apart. */
 export const FAILED_CLAIM_RETRY_BASE_MS = 1_000;

@@ -7,7 +7,7 @@
  * keeps the lock order. If it fails the claim stays queued and a pump credits it.
  */
 import type { Db, Tx } from '../db';
-import { creditLockedClaims, type CreditableClaim } from './creditStore';
+import { creditLockedClaims, type CreditableClaim } from './store/credits';
 
 /** True when the claim was credited here; false when it is left to the credit pump (or the feature is off). */
 export async function creditInOpen(tx: Tx, claim: CreditableClaim, syncMinFen: number): Promise<boolean> {

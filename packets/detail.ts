@@ -5,7 +5,8 @@
  */
 import type { Queryable } from '../db';
 import { bestLuck } from '../domain/allocation';
-import { findPacket, listClaims, type PacketRow } from './store';
+import { canView } from './access';
+import { findPacket, listClaims, type PacketRow } from './store/packets';
 
 export interface PacketSnapshot {
   packet: Omit<PacketRow, 'expiresAt' | 'createdAt' | 'closedAt'> & {
@@ -47,18 +48,6 @@ export interface PacketDetail {
   createdAt: string;
   claims: ClaimView[];
   bestLuckUserId: string | null;
-}
-
-/** Who may see a packet: its sender, its recipient or audience, anyone who claimed it; anyone if unrestricted. */
-export function canView(
-  packet: Pick<PacketRow, 'senderId' | 'recipientId' | 'audience'>,
-  userId: string,
-  claimants: string[],
-): boolean {
-  if (packet.senderId === userId || claimants.includes(userId)) return true;
-  if (packet.recipientId) return packet.recipientId === userId;
-  if (packet.audience) return packet.audience.includes(userId);
-  return true;
 }
 
 export async function loadSnapshot(db: Queryable, packetId: string): Promise<PacketSnapshot | undefined> {

@@ -4,22 +4,10 @@
  * grab is answered from Postgres instead (the caller applies the strict degraded rate limit).
  */
 import type { Db } from '../db';
-import { ErrorCode, refusal, type DomainError } from '../domain/errors';
 import type { RedisDeps } from '../redis';
 import { refusalOf, refuse, type ShareOffer } from './access';
-import { armGateFromPostgres, GATE_EXPIRY_GRACE_MS, NO_LIMITS, RATE_LIMITED, type GateLimits } from './gate';
-
-/** Status codes of redis/scripts/grabShare.lua. */
-export const GrabStatus = {
-  Granted: 1,
-  AlreadyHolding: 2,
-  AlreadyClaimed: -1,
-  Exhausted: -2,
-  NotArmed: -3,
-  Expired: -4,
-  NotAllowed: -5,
-  RateLimited: RATE_LIMITED,
-} as const;
+import { NO_LIMITS, type GateLimits } from './gate/gate';
+import { askGate, GrabShareStatus, scriptRefusal } from './gate/scripts';
 
 export interface Hold {
   packetId: string;
@@ -30,77 +18,15 @@ export interface Hold {
   degraded: boolean;
 }
 
-/** The one place script statuses become typed errors. */
-export function grabRefusal(status: number): DomainError | undefined {
-  switch (status) {
-    case GrabStatus.AlreadyHolding:
-      return refusal(ErrorCode.AlreadyHolding, 'you already hold a share of this packet; open it');
-    case GrabStatus.AlreadyClaimed:
-      return refuse.claimed();
-    case GrabStatus.Exhausted:
-      return refuse.exhausted();
-    case GrabStatus.Expired:
-      return refuse.expired();
-    case GrabStatus.NotAllowed:
-    case GrabStatus.NotArmed:
-      return refuse.notFound();
-    default:
-      return undefined;
-  }
-}
-
 export interface GrabDeps {
   db: Db;
   redis: RedisDeps;
   holdMs: number;
 }
 
-export class RedisUnavailable extends Error {
-  override readonly name = 'RedisUnavailable';
-}
-
-/** Runs one gate script, turning any Redis failure into RedisUnavailable so callers can degrade. */
-export async function viaGate<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    throw new RedisUnavailable('the grab gate is unreachable', { cause: err });
-  }
-}
-
-async function grabInRedis(
-  deps: GrabDeps,
-  packetId: string,
-  userId: string,
-  limits: GateLimits,
-): Promise<[number, number, number]> {
-  const { keys, scripts } = deps.redis;
-  const answer = await viaGate(() =>
-    scripts.grabShare(
-      4 + limits.keys.length,
-      keys.gate(packetId),
-      keys.holders(packetId),
-      keys.claimed(packetId),
-      keys.audience(packetId),
-      ...limits.keys,
-      userId,
-      deps.holdMs,
-      GATE_EXPIRY_GRACE_MS,
-      ...limits.argv,
-    ),
-  );
-  if (answer[0] === RATE_LIMITED) throw limits.refusal(answer[2] - 1, answer[1]);
-  return answer;
-}
-
-/** Re-arms a gate that Redis lost; false when the packet is unknown or no longer open. */
-export function rearm(deps: { db: Db; redis: RedisDeps }, packetId: string): Promise<boolean> {
-  return viaGate(() => armGateFromPostgres(deps.db, deps.redis, packetId));
-}
-
 /**
- * The grab: one script call checks the request's rate limits and then the gate. A gate that Redis lost is
- * re-armed from Postgres and asked again (without counting the request twice).
+ * The grab: one script call checks the request's rate limits and then the gate (a gate that Redis lost is
+ * re-armed from Postgres and asked again, see askGate).
  */
 export async function grab(
   deps: GrabDeps,
@@ -108,16 +34,20 @@ export async function grab(
   userId: string,
   limits: GateLimits = NO_LIMITS,
 ): Promise<Hold> {
-  let [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId, limits);
-  if (status === GrabStatus.NotArmed && (await rearm(deps, packetId))) {
-    [status, holdExpiresAtMs, remaining] = await grabInRedis(deps, packetId, userId, NO_LIMITS);
-  }
-  if (status === GrabStatus.NotArmed) {
+  const [status, holdExpiresAtMs, remaining] = await askGate(
+    deps,
+    'grabShare',
+    packetId,
+    userId,
+    [deps.holdMs],
+    limits,
+  );
+  if (status === GrabShareStatus.NotArmed) {
     // Not armed and not armable: unknown, or no longer open. Postgres says which, with the same answer
     // for "unknown" and "not yours".
     return grabFromPostgres(deps, packetId, userId);
   }
-  const refused = grabRefusal(status);
+  const refused = scriptRefusal('grabShare', status);
   if (refused) throw refused;
   return {
     packetId,

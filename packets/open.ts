@@ -1,134 +1,64 @@
 /**
- * Open (拆): the one Postgres statement that turns a hold into money owed (open_share, migration 0008). Under
- * the packet's row lock it checks status and expiry, draws the share, inserts the claim (unique per packet
- * and user) and decrements what remains. Postgres is the authority here: whatever the Redis gate said,
- * nothing is over-claimed.
+ * Open (拆), the use case the open route calls: check the hold in Redis, run the open statement behind the per-packet limiter, then turn
+ * the hold into a claim in Redis and refresh the detail cache. Nothing is sent to Temporal: the claim row is
+ * the credit message, which a credit pump picks up. Without Redis the hold check is skipped and Postgres
+ * alone decides (the caller applies the strict degraded rate limit).
  */
-import { randomInt as cryptoRandomInt } from 'node:crypto';
-import { PgErrorCode, pgErrorCode, type Queryable } from '../db';
-import { drawFrom } from '../domain/allocation';
-import { refusalOf, refuse } from './access';
-import type { PacketRow } from './store';
+import type { Db } from '../db';
+import type { RedisDeps } from '../redis';
+import { creditLargeClaim } from './creditInOpen';
+import { NO_LIMITS, type GateLimits } from './gate/gate';
+import { askGate, CheckHoldStatus, scriptRefusal } from './gate/scripts';
+import type { PacketDetailCache } from './runtime/detailCache';
+import type { KeyedLimiter } from './runtime/limiter';
+import { findClaim, openShare, type OpenedClaim } from './store/openShare';
 
-export interface OpenedClaim {
-  claimId: string;
-  packetId: string;
-  userId: string;
-  seq: number;
-  amountFen: number;
-  openedAtMs: number;
-  credited: boolean;
-  /** False when the user had already opened this packet and gets the same claim back. */
-  created: boolean;
+export interface OpenDeps {
+  db: Db;
+  redis: RedisDeps;
+  limiter: KeyedLimiter;
+  cache: PacketDetailCache;
+  /** Claims at or above this are credited before the open answers (CREDIT_SYNC_MIN_FEN); 0 is off. */
+  creditSyncMinFen?: number;
 }
 
-interface ClaimRecord {
-  id: string;
-  seq: number;
-  amount_fen: number;
-  created_at: Date;
-  credited_at: Date | null;
-}
-
-/** The claim id open_share writes (`<packetId>-<seq>`); the traditional design's reference builds the same. */
-export const claimIdOf = (packetId: string, seq: number): string => `${packetId}-${seq}`;
-
-/** The user's claim on a packet, if any, read without locks. */
-export async function findClaim(
-  db: Queryable,
+export async function openWithHold(
+  deps: OpenDeps,
   packetId: string,
   userId: string,
-): Promise<OpenedClaim | undefined> {
-  const { rows } = await db.query<ClaimRecord>(
-    'SELECT id, seq, amount_fen, created_at, credited_at FROM claims WHERE packet_id = $1 AND user_id = $2',
-    [packetId, userId],
-  );
-  const row = rows[0];
-  return (
-    row && {
-      claimId: row.id,
-      packetId,
-      userId,
-      seq: row.seq,
-      amountFen: row.amount_fen,
-      openedAtMs: row.created_at.getTime(),
-      credited: row.credited_at !== null,
-      created: false,
-    }
-  );
-}
-
-export interface OpenOptions {
-  /** The uniform draw in [0, 1) that decides a random share; from node:crypto unless a test fixes it. */
-  draw?: () => number;
-  /** Counts open statements that reached Postgres (tests and metrics). */
-  onTransaction?: () => void;
-}
-
-/** A row of open_share(...) (migration 0008). */
-interface OpenShareRow {
-  outcome: 'opened' | 'repeat' | 'unknown' | 'refused';
-  claim_id: string | null;
-  seq: number | null;
-  amount_fen: number | null;
-  opened_at: Date | null;
-  credited: boolean | null;
-  claimable: boolean;
-  expired: boolean;
-  status: PacketRow['status'] | null;
-  remaining_count: number | null;
-}
-
-const OPEN_SHARE_SQL = 'SELECT * FROM open_share($1, $2, $3)';
-
-/**
- * Opens one share in one round trip: open_share locks the packet row, answers a repeat open with the earlier
- * claim, refuses (unknown or not claimable, expired by Postgres' clock, exhausted), draws the share by the
- * rule of domain/allocation.ts, inserts the claim and decrements what remains. It runs as one autocommitted
- * statement, so the row lock is released inside Postgres and never held while this process is busy.
- * Postgres decides eligibility and expiry whatever Redis said.
- */
-export async function openShare(
-  db: Queryable,
-  packetId: string,
-  userId: string,
-  options: OpenOptions = {},
+  options: { redisDown: boolean; limits?: GateLimits },
 ): Promise<OpenedClaim> {
-  const draw = options.draw ? options.draw() : drawFrom(cryptoRandomInt);
-  options.onTransaction?.();
-  let row: OpenShareRow | undefined;
-  try {
-    ({
-      rows: [row],
-    } = await db.query<OpenShareRow>(OPEN_SHARE_SQL, [packetId, userId, draw]));
-  } catch (err) {
-    // The row lock serializes a user's double tap, so this is a safety net: the unique constraint let one
-    // open in, and the other gets that claim.
-    if (pgErrorCode(err) === PgErrorCode.UniqueViolation) {
-      const claim = await findClaim(db, packetId, userId);
+  let useGate = !options.redisDown;
+  if (useGate) {
+    const [status] = await askGate(deps, 'checkHold', packetId, userId, [], options.limits ?? NO_LIMITS);
+    if (status === CheckHoldStatus.Claimed) {
+      const claim = await findClaim(deps.db, packetId, userId);
       if (claim) return claim;
     }
-    throw err;
+    // Strangers and repeat openers are answered without a transaction: only live holds reach the limiter.
+    const refused = scriptRefusal('checkHold', status);
+    if (refused) throw refused;
+    // A gate that cannot be armed belongs to a packet that is unknown or no longer open: Postgres answers
+    // (and would refuse any claim: it checks status, expiry and eligibility itself).
+    useGate = status !== CheckHoldStatus.NotArmed;
   }
-  if (!row || row.outcome === 'unknown') throw refuse.notFound();
-  if (row.outcome === 'refused') {
-    const answer = refusalOf({
-      claimable: row.claimable,
-      expired: row.expired,
-      status: row.status ?? 'closed',
-      remainingCount: row.remaining_count ?? 0,
-    });
-    if (!answer) throw new Error(`open_share refused an open of ${packetId} that refusalOf would allow`);
-    throw answer;
+  const claim = await deps.limiter.run(packetId, () => openShare(deps.db, packetId, userId));
+  if (claim.created) {
+    const { keys, scripts } = deps.redis;
+    // Both go out at once: one round trip, not two, for an opener waiting behind a busy event loop. The
+    // claim row is the credit message (the pump finds it), so nothing else is sent.
+    const confirmed = useGate
+      ? scripts
+          .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
+          .catch(() => undefined)
+      : undefined;
+    const credited = creditLargeClaim(
+      deps.db,
+      { id: claim.claimId, packetId, userId, amountFen: claim.amountFen },
+      deps.creditSyncMinFen ?? 0,
+    ).catch(() => false);
+    const [, , creditedNow] = await Promise.all([confirmed, deps.cache.invalidate(packetId), credited]);
+    if (creditedNow) return { ...claim, credited: true };
   }
-  return {
-    claimId: row.claim_id as string,
-    packetId,
-    userId,
-    seq: row.seq as number,
-    amountFen: row.amount_fen as number,
-    openedAtMs: (row.opened_at as Date).getTime(),
-    credited: row.credited === true,
-    created: row.outcome === 'opened',
-  };
+  return claim;
 }

@@ -17,12 +17,18 @@ import { DomainError, ErrorCode } from '../domain/errors';
 import { validateSendRequest, type SendRequest } from '../domain/limits';
 import type { RedisDeps } from '../redis';
 import type { TemporalDeps } from '../temporal/client';
-import { packetWorkflowId, payUpdate, type PacketInput, type PaidPacket } from '../workflows/messages';
+import {
+  packetWorkflowId,
+  PacketStatusKey,
+  payUpdate,
+  SenderIdKey,
+  type PacketInput,
+  type PaidPacket,
+} from '../saga';
 import type { packetWorkflow } from '../workflows/packet';
-import { PacketStatusKey, SenderIdKey } from '../workflows/searchAttributes';
 import { getPacketDetail, type PacketDetail } from './detail';
-import { allocatePacketId } from './ids';
-import { decisionOwnedBy, type SendIdentity } from './paymentDecision';
+import { allocatePacketId } from './gate/ids';
+import { decisionOwnedBy, type SendIdentity } from './store/paymentDecision';
 
 export interface SendDeps {
   config: Config;
@@ -135,7 +141,7 @@ async function collided(
   );
 }
 
-/** Whether the packet's payment decision, if any, belongs to this send (packets/paymentDecision.ts). */
+/** Whether the packet's payment decision, if any, belongs to this send (packets/store/paymentDecision.ts). */
 async function decidedFor(db: Db, packetId: string, send: SendIdentity): Promise<boolean> {
   const { rows } = await db.query<{ fingerprint: string }>(
     'SELECT fingerprint FROM payment_decisions WHERE packet_id = $1',

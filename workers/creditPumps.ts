@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import { creditPumpWorkflowId } from '../workflows/messages';
+import { creditPumpWorkflowId } from '../saga';
 import type { creditPumpWorkflow } from '../workflows/creditPump';
 
 export async function startCreditPumps(

@@ -19,8 +19,13 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { creditPumpViewQuery, type CreditPumpInput, type CreditPumpView } from './messages';
-import { CreditStuckKey, PendingCreditsKey } from './searchAttributes';
+import {
+  creditPumpViewQuery,
+  CreditStuckKey,
+  PendingCreditsKey,
+  type CreditPumpInput,
+  type CreditPumpView,
+} from '../saga';
 
 const FAILURE_BACKOFF_BASE_MS = 1_000;
 const FAILURE_BACKOFF_MAX_MS = 30_000;

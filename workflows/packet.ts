@@ -9,7 +9,6 @@
  */
 import {
   ActivityFailure,
-  type ActivityOptions,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -17,29 +16,37 @@ import {
   isCancellation,
   log,
   patched,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { ErrorCode } from '../domain/errors';
 import {
   allCreditedSignal,
   claimedSignal,
   creditHealthSignal,
+  CreditStuckKey,
+  PacketStatusKey,
+  PendingCreditsKey,
   packetViewQuery,
   paidPacketOf,
   payUpdate,
   type PacketInput,
   type PacketPhase,
+  type PacketResult,
   type PacketView,
   type WaitingCredit,
-} from './messages';
-import { CreditStuckKey, PacketStatusKey, PendingCreditsKey } from './searchAttributes';
+} from '../saga';
+import {
+  gate,
+  localPayment,
+  payment,
+  PAYMENT_REFUSALS,
+  settleLocally,
+  settlement,
+  sweep,
+} from './packetActivities';
 import { summarize } from './summary';
 
 /** First sweep after the last activity, doubling while nothing arrives, up to the cap. */
@@ -51,68 +58,10 @@ const FAILURE_BACKOFF_MAX_MS = 60_000;
 /** Far below the server's limits; a long-lived packet with a trickle of opens starts a fresh run here. */
 const HISTORY_EVENTS_BEFORE_CONTINUE = 4_000;
 
-/** Business refusals of the payment: the send answers with them and the workflow ends FAILED. */
-const PAYMENT_REFUSALS = new Set<string>([
-  ErrorCode.InsufficientFunds,
-  ErrorCode.InvalidPacket,
-  ErrorCode.PacketIdConflict,
-]);
-
-const PAYMENT_OPTIONS: ActivityOptions = {
-  startToCloseTimeout: '15 seconds',
-  // Any attempt may have committed before its acknowledgement was lost, so payment is retried until it is
-  // known; insufficient funds is a non-retryable business failure and ends the workflow.
-  retry: {
-    initialInterval: '200 milliseconds',
-    maximumInterval: '10 seconds',
-    nonRetryableErrorTypes: [...PAYMENT_REFUSALS],
-  },
-};
-const payment = proxyActivities<Activities>(PAYMENT_OPTIONS);
-/**
- * Packets started from this version on pay in a local activity inside the first workflow task, which also
- * answers the send's Update-with-Start ("early return"): one workflow task instead of a task, an activity
- * task and a second task. A retried workflow task runs the payment again; `payOnce`'s decision row makes
- * every run, and a stale one that resumes later, obey the first verdict.
- */
-export const LOCAL_PAYMENT_PATCH = 'local-payment';
-const localPayment = proxyLocalActivities<Activities>(PAYMENT_OPTIONS);
-
-// Credit and settlement retry a few times quickly here; longer outages are handled by the workflow's own
-// loop (creditWithTracking), which can record the error and raise CreditStuck while it waits.
-const settlement = proxyActivities<Activities>({
-  // A wave of 100 claims commits in milliseconds; a short timeout means a killed worker's wave is retried soon.
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
-});
-
-// The gate is only a filter (grabs fall back to Postgres without it), so arming retries quietly forever.
-const gate = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
-
 /** Packets started from this version on are credited by the credit pumps (workflows/creditPump.ts). */
 export const CREDIT_PUMP_PATCH = 'credit-pump';
-
-// Settling takes one short transaction; run inside the workflow task it costs one marker event instead of
-// an activity's three. Longer failures are retried by creditWithTracking, which reports CreditStuck.
-const settleLocally = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
-});
-
-const sweep = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 2 },
-});
-
-export interface PacketResult {
-  packetId: string;
-  creditedCount: number;
-  creditedFen: number;
-  refundFen: number;
-}
+/** Packets started from this version on pay in a local activity (packetActivities.ts, `localPayment`). */
+export const LOCAL_PAYMENT_PATCH = 'local-payment';
 
 export async function packetWorkflow(input: PacketInput, carried?: PacketView): Promise<PacketResult> {
   const view: PacketView = carried ?? {

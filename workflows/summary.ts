@@ -1,5 +1,5 @@
 /** The text the Temporal UI shows for a packet (current details): who is owed what, and why it is late. */
-import type { PacketView, WaitingCredit } from './messages';
+import type { PacketView, WaitingCredit } from '../saga';
 
 const MAX_LISTED = 20;
 

@@ -4,7 +4,7 @@
  * OpenAPI test can read them back from the router stack. Do not mount a router under a prefix.
  *
  * How a route module gets auth, validation, idempotency, rate limits and its OpenAPI entry: call
- * `defineRoute(ctx, router, spec)` (api/route.ts) once per operation. For example, a packet grab:
+ * `defineRoute(ctx, router, spec)` (api/pipeline.ts) once per operation. For example, a packet grab:
  *
  *   defineRoute(ctx, router, {
  *     method: 'post',

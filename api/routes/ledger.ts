@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { deposit } from '../../ledger/deposits';
 import { getBalance, listBills } from '../../ledger/reads';
 import type { AppContext } from '../context';
-import { pageOf, pageRequest } from '../pagination';
-import { defineRoute } from '../route';
-import { AmountFenSchema, amountFenAtMost, PageQuerySchema, UserIdSchema } from '../validation';
+import { defineListRoute } from '../listRoute';
+import { defineRoute } from '../pipeline';
+import { AmountFenSchema, amountFenAtMost, UserIdSchema } from '../validation';
 
 const DepositBody = (maxFen: number) =>
   z.strictObject({ userId: UserIdSchema, amountFen: amountFenAtMost(maxFen) }).meta({ id: 'DepositRequest' });
@@ -40,10 +40,6 @@ const BillSchema = z
   })
   .meta({ id: 'Bill' });
 
-const BillsPageSchema = z
-  .object({ items: z.array(BillSchema), nextCursor: z.string().nullable() })
-  .meta({ id: 'BillsPage' });
-
 /** Bills page by the ledger's monotonic transfer sequence. */
 const BillPosition = z.strictObject({ seq: z.int().min(1) });
 
@@ -58,7 +54,6 @@ export function depositKeyOf(adminId: string, idempotencyKey: string): string {
 
 export function ledgerRoutes(ctx: AppContext): Router {
   const router = Router();
-  const pressure = { lists: ctx.config.lists, underPressure: ctx.underPressure };
 
   defineRoute(ctx, router, {
     method: 'post',
@@ -102,21 +97,17 @@ export function ledgerRoutes(ctx: AppContext): Router {
     handler: async ({ user }) => ({ body: await getBalance(ctx.db, user.id) }),
   });
 
-  defineRoute(ctx, router, {
-    method: 'get',
+  defineListRoute(ctx, router, {
     path: '/v1/me/bills',
     summary: 'My ledger lines, newest first',
     tags: ['ledger'],
-    auth: 'user',
-    query: PageQuerySchema,
-    problems: [503],
-    response: { status: 200, description: 'one page of bills', schema: BillsPageSchema },
-    handler: async ({ user, query }) => {
-      const page = pageRequest(BillPosition, query, pressure);
-      const bills = await listBills(ctx.db, user.id, { limit: page.limit, afterSeq: page.after?.seq });
-      return {
-        body: pageOf(page, bills.items, bills.nextAfterSeq === null ? null : { seq: bills.nextAfterSeq }),
-      };
+    item: BillSchema,
+    pageId: 'BillsPage',
+    description: 'one page of bills',
+    position: BillPosition,
+    list: async (userId, page) => {
+      const bills = await listBills(ctx.db, userId, { limit: page.limit, afterSeq: page.after?.seq });
+      return { items: bills.items, next: bills.nextAfterSeq === null ? null : { seq: bills.nextAfterSeq } };
     },
   });
 

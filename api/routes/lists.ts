@@ -1,11 +1,9 @@
 /** The packets a user sent and the shares they received, newest first, keyset-paginated. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { listReceivedClaims, listSentPackets } from '../../packets/lists';
+import { listReceivedClaims, listSentPackets } from '../../packets/store/lists';
 import type { AppContext } from '../context';
-import { pageOf, pageRequest } from '../pagination';
-import { defineRoute } from '../route';
-import { PageQuerySchema } from '../validation';
+import { defineListRoute } from '../listRoute';
 
 const PacketTypeSchema = z.enum(['random', 'fixed', 'personal']);
 
@@ -38,9 +36,6 @@ const ReceivedClaimSchema = z
   })
   .meta({ id: 'ReceivedClaim' });
 
-const pageSchema = (item: z.ZodType, id: string) =>
-  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).meta({ id });
-
 /** Lists page by (created_at in microseconds, id): unique, and the order of their indexes. */
 const ListPosition = z.strictObject({
   createdUs: z.int().min(0),
@@ -49,46 +44,25 @@ const ListPosition = z.strictObject({
 
 export function listRoutes(ctx: AppContext): Router {
   const router = Router();
-  const pressure = { lists: ctx.config.lists, underPressure: ctx.underPressure };
 
-  defineRoute(ctx, router, {
-    method: 'get',
+  defineListRoute(ctx, router, {
     path: '/v1/me/packets/sent',
     summary: 'Packets I sent, newest first',
     tags: ['lists'],
-    auth: 'user',
-    query: PageQuerySchema,
-    problems: [503],
-    response: {
-      status: 200,
-      description: 'one page',
-      schema: pageSchema(SentPacketSchema, 'SentPacketsPage'),
-    },
-    handler: async ({ user, query }) => {
-      const page = pageRequest(ListPosition, query, pressure);
-      const result = await listSentPackets(ctx.db, user.id, { limit: page.limit, after: page.after });
-      return { body: pageOf(page, result.items, result.next) };
-    },
+    item: SentPacketSchema,
+    pageId: 'SentPacketsPage',
+    position: ListPosition,
+    list: (userId, page) => listSentPackets(ctx.db, userId, page),
   });
 
-  defineRoute(ctx, router, {
-    method: 'get',
+  defineListRoute(ctx, router, {
     path: '/v1/me/packets/received',
     summary: 'Shares I opened, newest first',
     tags: ['lists'],
-    auth: 'user',
-    query: PageQuerySchema,
-    problems: [503],
-    response: {
-      status: 200,
-      description: 'one page',
-      schema: pageSchema(ReceivedClaimSchema, 'ReceivedClaimsPage'),
-    },
-    handler: async ({ user, query }) => {
-      const page = pageRequest(ListPosition, query, pressure);
-      const result = await listReceivedClaims(ctx.db, user.id, { limit: page.limit, after: page.after });
-      return { body: pageOf(page, result.items, result.next) };
-    },
+    item: ReceivedClaimSchema,
+    pageId: 'ReceivedClaimsPage',
+    position: ListPosition,
+    list: (userId, page) => listReceivedClaims(ctx.db, userId, page),
   });
 
   return router;

@@ -3,16 +3,17 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { toDetail } from '../../packets/detail';
-import { grab, grabFromPostgres, RedisUnavailable } from '../../packets/grab';
-import { openWithHold } from '../../packets/openFlow';
+import { RedisUnavailable } from '../../packets/gate/scripts';
+import { grab, grabFromPostgres } from '../../packets/grab';
+import { openWithHold } from '../../packets/open';
 import { sendPacket } from '../../packets/send';
-import type { GateLimits } from '../../packets/gate';
-import type { OpenedClaim } from '../../packets/open';
+import type { GateLimits } from '../../packets/gate/gate';
+import type { OpenedClaim } from '../../packets/store/openShare';
 import type { Counter } from 'prom-client';
 import type { AppContext } from '../context';
 import type { LimitCheck } from '../rateLimits';
 import { Problem } from '../problems';
-import { defineRoute } from '../route';
+import { defineRoute } from '../pipeline';
 import { AmountFenSchema, PacketIdSchema, UserIdSchema } from '../validation';
 
 const PacketParams = z.strictObject({ id: PacketIdSchema });
@@ -93,6 +94,16 @@ function claimBody(claim: OpenedClaim) {
   };
 }
 
+/** Grab and open: a user's POST on one packet, its rate limits checked by the gate script (limitsInGate). */
+const GATED = {
+  tags: ['packets'],
+  auth: 'user' as const,
+  params: PacketParams,
+  rateLimits: ['packet' as const],
+  limitsInGate: true,
+  idempotency: 'optional' as const,
+};
+
 /** Counts a refusal by its code (or `error`) and rethrows; successes are counted by the caller. */
 async function counted<T>(outcomes: Counter<'outcome'>, action: () => Promise<T>): Promise<T> {
   try {
@@ -114,9 +125,6 @@ export function packetRoutes(ctx: AppContext): Router {
     db: ctx.db,
     redis: ctx.redis,
     creditSyncMinFen: ctx.config.credit.syncMinFen,
-    onTransaction: () => {
-      services.openTransactions.count++;
-    },
   };
 
   defineRoute(ctx, router, {
@@ -163,23 +171,17 @@ export function packetRoutes(ctx: AppContext): Router {
     path: '/v1/packets/:id/grab',
     summary: 'Grab a hold on one share',
     description: `The hold lasts ${ctx.config.packet.holdMs} ms; a share not opened by then returns to the pool.`,
-    tags: ['packets'],
-    auth: 'user',
-    params: PacketParams,
-    rateLimits: ['packet'],
-    limitsInGate: true,
-    idempotency: 'optional',
+    ...GATED,
     problems: [404, 409, 410],
     response: { status: 200, description: 'the hold', schema: HoldSchema },
     handler: async ({ params, user, limits, annotate }) => {
       annotate({ packetId: params.id });
-      const hold = await counted(ctx.metrics.grabOutcomes, () =>
-        withFallback(
-          params.id,
-          limits,
-          (gateLimits) => grab(grabDeps, params.id, user.id, gateLimits),
-          () => grabFromPostgres(grabDeps, params.id, user.id),
-        ),
+      const hold = await withFallback(
+        ctx.metrics.grabOutcomes,
+        params.id,
+        limits,
+        (gateLimits) => grab(grabDeps, params.id, user.id, gateLimits),
+        () => grabFromPostgres(grabDeps, params.id, user.id),
       );
       ctx.metrics.grabOutcomes.inc({ outcome: hold.degraded ? 'granted_degraded' : 'granted' });
       return { body: hold };
@@ -189,24 +191,27 @@ export function packetRoutes(ctx: AppContext): Router {
   /**
    * Degraded mode in one place: the Redis path, whose script checks the request's rate limits before the
    * gate, unless Redis is known to be down or fails now; then the same limits are checked in this process,
-   * and the Postgres path pays the strict per-packet limit first.
+   * and the Postgres path pays the strict per-packet limit first. Refusals are counted in `outcomes`.
    */
   async function withFallback<T>(
+    outcomes: Counter<'outcome'>,
     packetId: string,
     limits: readonly LimitCheck[],
     viaRedis: (gateLimits: GateLimits) => Promise<T>,
     viaPostgres: () => Promise<T>,
   ): Promise<T> {
-    if (!ctx.redisDown()) {
-      try {
-        return await viaRedis(ctx.rateLimits.forGate(limits));
-      } catch (err) {
-        if (!(err instanceof RedisUnavailable)) throw err;
+    return counted(outcomes, async () => {
+      if (!ctx.redisDown()) {
+        try {
+          return await viaRedis(ctx.rateLimits.forGate(limits));
+        } catch (err) {
+          if (!(err instanceof RedisUnavailable)) throw err;
+        }
       }
-    }
-    await ctx.rateLimits.consumeLocally(limits);
-    await ctx.rateLimits.consume('packetDegraded', packetId);
-    return viaPostgres();
+      await ctx.rateLimits.consumeLocally(limits);
+      await ctx.rateLimits.consume('packetDegraded', packetId);
+      return viaPostgres();
+    });
   }
 
   defineRoute(ctx, router, {
@@ -215,24 +220,17 @@ export function packetRoutes(ctx: AppContext): Router {
     summary: 'Open the held share',
     description:
       'Opening twice returns the same claim. The credit to the wallet follows asynchronously (creditStatus).',
-    tags: ['packets'],
-    auth: 'user',
-    params: PacketParams,
-    rateLimits: ['packet'],
-    limitsInGate: true,
-    idempotency: 'optional',
+    ...GATED,
     problems: [404, 409, 410, 503],
     response: { status: 200, description: 'the claim', schema: ClaimSchema },
     handler: async ({ params, user, limits, annotate }) => {
       annotate({ packetId: params.id });
-      const claim = await counted(ctx.metrics.openOutcomes, () =>
-        withFallback(
-          params.id,
-          limits,
-          (gateLimits) =>
-            openWithHold(openDeps, params.id, user.id, { redisDown: false, limits: gateLimits }),
-          () => openWithHold(openDeps, params.id, user.id, { redisDown: true }),
-        ),
+      const claim = await withFallback(
+        ctx.metrics.openOutcomes,
+        params.id,
+        limits,
+        (gateLimits) => openWithHold(openDeps, params.id, user.id, { redisDown: false, limits: gateLimits }),
+        () => openWithHold(openDeps, params.id, user.id, { redisDown: true }),
       );
       annotate({ claimId: claim.claimId });
       ctx.metrics.openOutcomes.inc({ outcome: claim.created ? 'opened' : 'repeat' });

@@ -1,12 +1,12 @@
 /** Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and its docs page. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { createCreditMetricsCollector } from '../../packets/creditMetrics';
+import { createCreditMetricsCollector } from '../../packets/runtime/creditMetrics';
 import type { AppContext } from '../context';
 import { renderDocsHtml } from '../docs';
 import { generateDocument, type OpenApiDocument } from '../openapi';
 import { checkReadiness } from '../readiness';
-import { defineRoute } from '../route';
+import { defineRoute } from '../pipeline';
 
 const CheckSchema = z.object({
   status: z.enum(['ok', 'down']),

@@ -10,7 +10,7 @@ import { payDirect } from '../fixtures';
 import { outcomeOf, runFlows, type FlowRun } from '../flows';
 import { bearer } from '../http';
 import { figure, type Figure } from '../stats';
-import { armGate } from '../../packets/gate';
+import { armGate } from '../../packets/gate/gate';
 import { TRADITIONAL_PATH } from '../traditional';
 
 const STORM_TOTAL_FEN = 20_000;

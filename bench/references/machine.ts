@@ -3,10 +3,10 @@
  * from ioredis (many holders on big gates, so every call grants), and the open transaction (openShare) in a
  * raw pg loop over prepared packets, one packet per concurrent lane so no row lock is shared.
  */
-import { createPacketActivities } from '../../activities/packets';
-import { openShare } from '../../packets/open';
-import { armGate, GATE_EXPIRY_GRACE_MS, removeGate } from '../../packets/gate';
-import { OPEN_CONCURRENCY_PER_PACKET } from '../../packets/services';
+import { createCreditWaveActivities } from '../../activities/credit';
+import { openShare } from '../../packets/store/openShare';
+import { armGate, GATE_EXPIRY_GRACE_MS, removeGate } from '../../packets/gate/gate';
+import { OPEN_CONCURRENCY_PER_PACKET } from '../../packets/runtime/services';
 import { cpuMeter, type BenchContext } from '../context';
 import { payDirect } from '../fixtures';
 import { runFlows } from '../flows';
@@ -119,7 +119,7 @@ export async function hotPacketOpenReference(ctx: BenchContext): Promise<Figure>
 
 /** Not measured: credits the claims as the workflow would, so the books end as the service leaves them. */
 async function creditAll(ctx: BenchContext, packetIds: string[]): Promise<void> {
-  const activities = createPacketActivities({ db: ctx.world.db, redis: ctx.world.redis });
+  const activities = createCreditWaveActivities({ db: ctx.world.db, redis: ctx.world.redis });
   await mapLimit(packetIds, SETUP_CONCURRENCY, (packetId) => activities.creditClaims(packetId));
 }
 

@@ -9,7 +9,7 @@ import type { Db } from '../../db';
 import { isDomainError } from '../../domain/errors';
 import type { RedisDeps } from '../../redis';
 import { traditionalGrab } from '../traditional';
-import { GATE_EXPIRY_GRACE_MS } from '../../packets/gate';
+import { GATE_EXPIRY_GRACE_MS } from '../../packets/gate/gate';
 
 const REFUSAL_STATUS: Record<string, number> = {
   packet_exhausted: 409,

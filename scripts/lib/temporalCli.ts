@@ -8,7 +8,7 @@ import { accessSync, constants, mkdirSync, openSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../../workflows/searchAttributes';
+import { SEARCH_ATTRIBUTES } from '../../saga';
 import { downloadTemporalCli } from './temporalDownload';
 
 export const TEMPORAL_CLI_VERSION = '1.5.1';

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import request from 'supertest';
 import { z } from 'zod';
 import type { AppContext } from '../../api/context';
-import { defineRoute } from '../../api/route';
+import { defineRoute } from '../../api/pipeline';
 import { routeFactories } from '../../api/routes';
 import { ResourceIdSchema } from '../../api/validation';
 import { createHarness, type Harness } from '../support/harness';

@@ -20,7 +20,7 @@ describe('money audit', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await createHarness();
-    await buildHonestBooks(h.db);
+    await buildHonestBooks(h);
   });
   afterAll(async () => {
     await h.close();

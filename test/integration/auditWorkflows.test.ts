@@ -9,7 +9,7 @@ import { runAuditScript } from '../support/auditBooks';
 import { createHarness, type Harness } from '../support/harness';
 import { auditCorrupted, uniqueTag } from '../support/ledgerFixtures';
 import * as packets from '../support/packets';
-import { packetWorkflowId } from '../../workflows/messages';
+import { packetWorkflowId } from '../../saga';
 
 describe('money audit with Temporal', () => {
   let w: Harness;
@@ -40,7 +40,6 @@ describe('money audit with Temporal', () => {
     };
 
   test('a clean lifecycle passes every check, its running workflow included', async () => {
-    const signaler = packets.signalerFor(w);
     await packets.fund(w, 'ws', 5_000);
     // Settled: a personal packet opened by its recipient, and a fixed audience packet opened by its members.
     const personal = await packets.send(w, 'ws', {
@@ -55,13 +54,12 @@ describe('money audit with Temporal', () => {
       count: 3,
       audience: ['wa', 'wb', 'wc'],
     });
-    await packets.open(w, signaler, personal.packetId, 'wr');
-    for (const user of ['wa', 'wb', 'wc']) await packets.open(w, signaler, fixed.packetId, user);
+    await packets.open(w, personal.packetId, 'wr');
+    for (const user of ['wa', 'wb', 'wc']) await packets.open(w, fixed.packetId, user);
     // Live: a random packet with one share opened a moment ago, its credit possibly still on the way.
     const live = await packets.send(w, 'ws', { type: 'random', amountFen: 900, count: 3 });
     livePacketId = live.packetId;
-    await packets.open(w, signaler, livePacketId, 'wa');
-    await signaler.drain();
+    await packets.open(w, livePacketId, 'wa');
     await packets.packetResult(w, personal.packetId);
     await packets.packetResult(w, fixed.packetId);
 

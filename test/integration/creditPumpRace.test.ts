@@ -5,7 +5,7 @@
  * deadlock, no double credit, and a refund of exactly total minus claims, whatever the interleaving.
  */
 import { creditNextBatch } from '../../packets/creditBatch';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
 import { activitiesOf, creditsPerClaim, payDirectly, uniqueUser } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';

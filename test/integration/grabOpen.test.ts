@@ -1,15 +1,15 @@
 import request from 'supertest';
 import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
-import type { AppContext } from '../../api/app';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult } from '../support/packets';
 import { expectAuditClean } from '../support/audit';
+import { countOpenStatements, type CountedDb } from '../support/openCounter';
 
 describe('grab and open', () => {
   let h: Harness;
   let app: Express;
-  let ctx: AppContext;
+  let counted: CountedDb;
   const tokens = new Map<string, string>();
   const as = async (userId: string) => {
     if (!tokens.has(userId)) tokens.set(userId, await h.tokenFor(userId));
@@ -33,7 +33,8 @@ describe('grab and open', () => {
   beforeAll(async () => {
     h = await createHarness({ GRAB_HOLD_MS: '400' });
     await h.startWorker();
-    ({ app, ctx } = h.appWithContext());
+    counted = countOpenStatements(h.db);
+    app = h.app({ db: counted.db });
   });
   afterEach(async () => {
     await expectAuditClean(h.db);
@@ -56,9 +57,9 @@ describe('grab and open', () => {
     const opened = await openAs('g1', packetId);
     expect(opened.status).toBe(200);
     expect(opened.body).toMatchObject({ packetId, creditStatus: expect.stringMatching(/pending|credited/) });
-    const transactionsBefore = ctx.packets.openTransactions.count;
+    const transactionsBefore = counted.opens();
     expect((await openAs('g1', packetId)).body.claimId).toBe(opened.body.claimId);
-    expect(ctx.packets.openTransactions.count).toBe(transactionsBefore);
+    expect(counted.opens()).toBe(transactionsBefore);
     expect((await grabAs('g1', packetId)).body.code).toBe('already_claimed');
 
     let detail = await request(app)
@@ -145,7 +146,7 @@ describe('grab and open', () => {
     const packetId = (
       await sendAs('as', { type: 'random', amountFen: 100, count: 2, audience: ['m1', 'm2'] })
     ).body.packetId as string;
-    const transactionsBefore = ctx.packets.openTransactions.count;
+    const transactionsBefore = counted.opens();
     const outsider = await grabAs('stranger', packetId);
     const unknown = await grabAs('stranger', '20991231cn1r99999999999');
     expect(outsider.status).toBe(404);
@@ -157,7 +158,7 @@ describe('grab and open', () => {
     expect(detail.status).toBe(404);
     expect((await openAs('stranger', packetId)).status).toBe(404);
     // The gate turned the stranger away: no open transaction reached Postgres.
-    expect(ctx.packets.openTransactions.count).toBe(transactionsBefore);
+    expect(counted.opens()).toBe(transactionsBefore);
     expect((await grabAs('m1', packetId)).status).toBe(200);
   });
 

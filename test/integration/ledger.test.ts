@@ -5,7 +5,8 @@ import { deposit } from '../../ledger/deposits';
 import { postTransfer, postTransfers } from '../../ledger/transfers';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
-import { balanceOf, finishPacket, fund, payPacket, uniqueTag } from '../support/ledgerFixtures';
+import { createActivities } from '../../activities';
+import { balanceOf, causeOf, fund, packetInput, uniqueTag, type PacketSpec } from '../support/ledgerFixtures';
 
 /** Every row count and every balance: equal before and after means a refusal wrote nothing. */
 async function snapshot(db: Db): Promise<unknown> {
@@ -25,9 +26,13 @@ async function expectRefusedWithoutWrites(db: Db, code: ErrorCode, attempt: () =
 
 describe('ledger', () => {
   let h: Harness;
+  let activities: ReturnType<typeof createActivities>;
   beforeAll(async () => {
     h = await createHarness();
+    activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
   });
+  /** The payment activity; a refusal is thrown as its cause, the ledger's DomainError. */
+  const payPacket = (spec: PacketSpec) => activities.payPacket(packetInput(spec)).catch(causeOf);
   afterEach(async () => {
     await expectAuditClean(h.db);
   });
@@ -145,7 +150,7 @@ describe('ledger', () => {
       const senderId = `u-${uniqueTag()}`;
       await fund(h.db, senderId, 999);
       await expectRefusedWithoutWrites(h.db, ErrorCode.InsufficientFunds, () =>
-        payPacket(h.db, { packetId: `p-${senderId}`, senderId, totalFen: 1_000, shareCount: 2 }),
+        payPacket({ packetId: `p-${senderId}`, senderId, totalFen: 1_000, shareCount: 2 }),
       );
       expect(await balanceOf(h.db, walletAccount(senderId))).toBe(999);
     });
@@ -153,7 +158,7 @@ describe('ledger', () => {
     test('a payer without a wallet is short of funds, not an error of another kind', async () => {
       const senderId = `u-${uniqueTag()}`;
       await expectRefusedWithoutWrites(h.db, ErrorCode.InsufficientFunds, () =>
-        payPacket(h.db, { packetId: `p-${senderId}`, senderId, totalFen: 1, shareCount: 1 }),
+        payPacket({ packetId: `p-${senderId}`, senderId, totalFen: 1, shareCount: 1 }),
       );
     });
 
@@ -161,7 +166,7 @@ describe('ledger', () => {
       const tag = uniqueTag();
       const packetId = `p-${tag}`;
       await fund(h.db, `s-${tag}`, 300);
-      await payPacket(h.db, { packetId, senderId: `s-${tag}`, totalFen: 300, shareCount: 2 });
+      await payPacket({ packetId, senderId: `s-${tag}`, totalFen: 300, shareCount: 2 });
       await fund(h.db, `a-${tag}`, 1);
       await fund(h.db, `b-${tag}`, 1);
       const credit = (claimId: string, userId: string, amountFen: number) => ({
@@ -183,7 +188,7 @@ describe('ledger', () => {
         ),
       );
       expect(await balanceOf(h.db, escrowAccount(packetId))).toBe(300);
-      await finishPacket(h.db, packetId);
+      await activities.settlePacket(packetId);
     });
   });
 });

@@ -1,19 +1,23 @@
 /**
  * Model-based property test: random sequences of deposits, payments into escrow, claims credited out of
- * escrow and refunds, with replays and conflicting replays mixed in, run against Postgres and against a
- * small in-memory model of the money rules. After every step the outcome and every balance must agree; after
- * every sequence the audit must pass.
+ * escrow and refunds, with replays and conflicting replays mixed in, run through the production functions
+ * (deposit, the pay, credit-wave and settle activities, the open statement) and against a small in-memory
+ * model of the money rules. After every step the outcome and every balance must agree; after every sequence
+ * the audit must pass.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import fc from 'fast-check';
+import { createActivities } from '../../activities';
 import type { Db } from '../../db';
 import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
 import { maxShareFen } from '../../domain/allocation';
 import { ErrorCode, isDomainError } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
 import { postTransfer } from '../../ledger/transfers';
+import { openShare } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
-import { claimAndCredit, finishPacket, payPacket, uniqueTag } from '../support/ledgerFixtures';
+import { constant, drawFor, packetInput, uniqueTag } from '../support/ledgerFixtures';
 
 type Outcome = 'ok' | 'replayed' | 'conflict' | 'insufficient' | 'unknown' | 'refused';
 
@@ -80,11 +84,15 @@ interface ModelPacket {
   refundFen: number;
 }
 
+type Activities = ReturnType<typeof createActivities>;
+
 /** The money rules in memory: what each command should answer and where every fen should be. */
 class Model {
   readonly balances = new Map<string, number>();
   private readonly transfers = new Map<string, ModelTransfer>();
   private readonly packets = new Map<string, ModelPacket>();
+  /** The payment's verdict per packet id, for the send that owns it (payment_decisions). */
+  private readonly decisions = new Map<string, { fingerprint: string; paid: boolean }>();
 
   /** Replay or conflict when the id exists, else insufficient when a wallet or escrow cannot cover it. */
   private ledger(id: string, transfer: ModelTransfer): Outcome | undefined {
@@ -115,9 +123,20 @@ class Model {
     return 'ok';
   }
 
+  /**
+   * A packet id belongs to the first send that reaches it: the same send again answers its verdict (paid, or
+   * short of funds for good), another send a conflict.
+   */
   pay(packetId: string, senderId: string, totalFen: number, shareCount: number): Outcome {
+    const fingerprint = fingerprintOf(senderId, totalFen, shareCount);
+    const decision = this.decisions.get(packetId);
+    if (decision) {
+      if (decision.fingerprint !== fingerprint) return 'conflict';
+      return decision.paid ? 'replayed' : 'insufficient';
+    }
     const transfer = { debit: walletAccount(senderId), credit: escrowAccount(packetId), amountFen: totalFen };
     const answer = this.ledger(transferIds.pay(packetId), transfer);
+    this.decisions.set(packetId, { fingerprint, paid: answer === undefined });
     if (answer) return answer;
     this.move(transferIds.pay(packetId), transfer);
     this.packets.set(packetId, {
@@ -131,23 +150,34 @@ class Model {
     return 'ok';
   }
 
-  claim(claimId: string, packetId: string, userId: string, amountFen: number): Outcome {
-    const transfer = { debit: escrowAccount(packetId), credit: walletAccount(userId), amountFen };
-    const existing = this.transfers.get(transferIds.credit(claimId));
+  /**
+   * The share the next opener gets when the draw aims at `requestedFen`: what the random allocation can
+   * draw (at most twice the remaining average, a fen left for every later share), the rest for the last.
+   */
+  shareFor(packetId: string, requestedFen: number): number {
     const packet = this.packets.get(packetId);
-    if (!existing && !packet) return 'unknown';
-    const answer = this.ledger(transferIds.credit(claimId), transfer);
-    if (answer) return answer;
-    if (!packet) throw new Error('unreachable: an unpaid packet has no escrow to cover anything');
-    // The random allocation's bound: at most twice the remaining average, and a fen left for every later share.
-    const drawable =
-      packet.remainingCount > 0 && amountFen <= maxShareFen(packet.remainingFen, packet.remainingCount);
-    if (packet.finished || packet.remainingCount === 0 || packet.claimedBy.has(userId) || !drawable)
-      return 'refused';
-    this.move(transferIds.credit(claimId), transfer);
+    if (!packet || packet.remainingCount < 1) return requestedFen;
+    if (packet.remainingCount === 1) return packet.remainingFen;
+    return Math.min(requestedFen, maxShareFen(packet.remainingFen, packet.remainingCount));
+  }
+
+  /** An open, then its credit wave: a user's second open answers the first claim. */
+  claim(packetId: string, userId: string, amountFen: number): Outcome {
+    const packet = this.packets.get(packetId);
+    if (!packet) return 'refused';
+    if (packet.claimedBy.has(userId)) return 'replayed';
+    if (packet.finished || packet.remainingCount === 0) return 'refused';
+    const claimId = `${packetId}-${packet.claimedBy.size + 1}`;
+    this.move(transferIds.credit(claimId), {
+      debit: escrowAccount(packetId),
+      credit: walletAccount(userId),
+      amountFen,
+    });
     packet.remainingFen -= amountFen;
     packet.remainingCount -= 1;
     packet.claimedBy.add(userId);
+    // The wave that credits the last share finishes the packet: nothing is left to refund.
+    if (packet.remainingCount === 0) packet.finished = true;
     return 'ok';
   }
 
@@ -176,7 +206,17 @@ class Model {
   }
 }
 
+const fingerprintOf = (senderId: string, totalFen: number, shareCount: number) =>
+  `model-${senderId}:${totalFen}:${shareCount}`;
+
 function outcomeOf(err: unknown): Outcome {
+  // Activities fail with an ApplicationFailure of the refusal's type, wrapping the ledger's error if any.
+  if (err instanceof ApplicationFailure && err.cause) return outcomeOf(err.cause);
+  if (err instanceof ApplicationFailure) {
+    if (err.type === ErrorCode.PacketIdConflict) return 'conflict';
+    if (err.type === ErrorCode.InsufficientFunds) return 'insufficient';
+    if (err.type === ErrorCode.PacketNotFound) return 'refused';
+  }
   if (isDomainError(err, ErrorCode.TransferConflict)) return 'conflict';
   if (isDomainError(err, ErrorCode.InsufficientFunds)) return 'insufficient';
   if (isDomainError(err, ErrorCode.UnknownAccount)) return 'unknown';
@@ -197,8 +237,24 @@ class Run {
   private readonly history: Command[] = [];
   constructor(
     private readonly db: Db,
+    private readonly activities: Activities,
     readonly prefix: string,
   ) {}
+
+  private async decided(packetId: string): Promise<boolean> {
+    const { rows } = await this.db.query(
+      "SELECT 1 FROM payment_decisions WHERE packet_id = $1 AND outcome = 'paid'",
+      [packetId],
+    );
+    return rows.length > 0;
+  }
+
+  private async finished(packetId: string): Promise<boolean> {
+    const { rows } = await this.db.query("SELECT 1 FROM packets WHERE id = $1 AND status = 'finished'", [
+      packetId,
+    ]);
+    return rows.length > 0;
+  }
 
   private user = (n: number) => `${this.prefix}u${n}`;
   private packet = (n: number) => `${this.prefix}p${n}`;
@@ -253,25 +309,30 @@ class Run {
           totalFen: command.totalFen,
           shareCount: command.shareCount,
         };
-        const actual = await settle(payPacket(db, spec));
+        const fingerprint = fingerprintOf(spec.senderId, spec.totalFen, spec.shareCount);
+        const paidBefore = await this.decided(spec.packetId);
+        const actual = await this.activities
+          .payPacket({ ...packetInput(spec), fingerprint })
+          .then(() => (paidBefore ? ('replayed' as const) : ('ok' as const)), outcomeOf);
         return { expected: model.pay(spec.packetId, spec.senderId, spec.totalFen, spec.shareCount), actual };
       }
       case 'claim': {
-        const claim = {
-          claimId: `${this.prefix}c${command.claim}`,
-          packetId: this.packet(command.packet),
-          userId: this.user(command.user),
-          amountFen: command.amountFen,
-        };
-        const actual = await settle(claimAndCredit(db, claim));
-        return {
-          expected: model.claim(claim.claimId, claim.packetId, claim.userId, claim.amountFen),
-          actual,
-        };
+        const [packetId, userId] = [this.packet(command.packet), this.user(command.user)];
+        const amountFen = model.shareFor(packetId, command.amountFen);
+        const draw = constant(await drawFor(db, packetId, amountFen));
+        const actual = await openShare(db, packetId, userId, { draw }).then(async (claim) => {
+          await this.activities.creditClaims(packetId);
+          return claim.created ? ('ok' as const) : ('replayed' as const);
+        }, outcomeOf);
+        return { expected: model.claim(packetId, userId, amountFen), actual };
       }
       case 'finish': {
-        const actual = await settle(finishPacket(db, this.packet(command.packet)));
-        return { expected: model.finish(this.packet(command.packet)), actual };
+        const packetId = this.packet(command.packet);
+        const finishedBefore = await this.finished(packetId);
+        const actual = await this.activities
+          .settlePacket(packetId)
+          .then(() => (finishedBefore ? ('replayed' as const) : ('ok' as const)), outcomeOf);
+        return { expected: model.finish(packetId), actual };
       }
     }
   }
@@ -288,8 +349,10 @@ class Run {
 
 describe('ledger against an in-memory model', () => {
   let h: Harness;
+  let activities: Activities;
   beforeAll(async () => {
     h = await createHarness();
+    activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
   });
   afterAll(async () => {
     await h.close();
@@ -300,7 +363,7 @@ describe('ledger against an in-memory model', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(arbitraryStep, { minLength: 10, maxLength: 40 }), async (steps) => {
         runs += 1;
-        const run = new Run(h.db, `m${runs}-${uniqueTag()}-`);
+        const run = new Run(h.db, activities, `m${runs}-${uniqueTag()}-`);
         // Funding every user first lets more packets get paid, so more claims reach the escrow rules.
         const prelude: Step[] = Array.from({ length: USERS }, (_, user) => ({
           type: 'deposit',

@@ -4,21 +4,20 @@ import { BILLS_PAGE_MAX, getBalance, listBills, type Bill } from '../../ledger/r
 import { postTransfers } from '../../ledger/transfers';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
-import {
-  claimAndCredit,
-  creditClaims,
-  finishPacket,
-  fund,
-  openClaim,
-  payPacket,
-  uniqueTag,
-} from '../support/ledgerFixtures';
+import { createActivities } from '../../activities';
+import { claimIdOf, openShare } from '../../packets/store/openShare';
+import { constant, drawFor, fund, packetInput, uniqueTag, type PacketSpec } from '../support/ledgerFixtures';
 
 describe('ledger reads', () => {
   let h: Harness;
+  let activities: ReturnType<typeof createActivities>;
   beforeAll(async () => {
     h = await createHarness();
+    activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
   });
+  const pay = (spec: PacketSpec) => activities.payPacket(packetInput(spec));
+  const open = async (packetId: string, userId: string, amountFen: number) =>
+    openShare(h.db, packetId, userId, { draw: constant(await drawFor(h.db, packetId, amountFen)) });
   afterEach(async () => {
     await expectAuditClean(h.db);
   });
@@ -58,16 +57,16 @@ describe('ledger reads', () => {
       const tag = uniqueTag();
       const [senderId, userId] = [`s-${tag}`, `u-${tag}`];
       await fund(h.db, senderId, 1_000);
-      await payPacket(h.db, { packetId: `p1-${tag}`, senderId, totalFen: 400, shareCount: 2 });
-      await payPacket(h.db, { packetId: `p2-${tag}`, senderId, totalFen: 400, shareCount: 2 });
-      await openClaim(h.db, { claimId: `c1-${tag}`, packetId: `p1-${tag}`, userId, amountFen: 300 });
-      await openClaim(h.db, { claimId: `c2-${tag}`, packetId: `p2-${tag}`, userId, amountFen: 120 });
+      await pay({ packetId: `p1-${tag}`, senderId, totalFen: 400, shareCount: 2 });
+      await pay({ packetId: `p2-${tag}`, senderId, totalFen: 400, shareCount: 2 });
+      await open(`p1-${tag}`, userId, 300);
+      await open(`p2-${tag}`, userId, 120);
       expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 0, pendingFen: 420 });
 
-      await creditClaims(h.db, `p1-${tag}`);
+      await activities.creditClaims(`p1-${tag}`);
       expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 300, pendingFen: 120 });
 
-      await finishPacket(h.db, `p2-${tag}`);
+      await activities.settlePacket(`p2-${tag}`);
       expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 420, pendingFen: 0 });
       expect(await getBalance(h.db, senderId)).toMatchObject({ balanceFen: 200 + 280, pendingFen: 0 });
     });
@@ -85,11 +84,12 @@ describe('ledger reads', () => {
       const tag = uniqueTag();
       const [senderId, userId, packetId] = [`s-${tag}`, `u-${tag}`, `p-${tag}`];
       await fund(h.db, userId, 1_000);
-      await payPacket(h.db, { packetId, senderId: userId, totalFen: 600, shareCount: 2 });
+      await pay({ packetId, senderId: userId, totalFen: 600, shareCount: 2 });
       await fund(h.db, senderId, 500);
-      await payPacket(h.db, { packetId: `q-${tag}`, senderId, totalFen: 500, shareCount: 2 });
-      await claimAndCredit(h.db, { claimId: `c-${tag}`, packetId: `q-${tag}`, userId, amountFen: 70 });
-      await finishPacket(h.db, packetId);
+      await pay({ packetId: `q-${tag}`, senderId, totalFen: 500, shareCount: 2 });
+      await open(`q-${tag}`, userId, 70);
+      await activities.creditClaims(`q-${tag}`);
+      await activities.settlePacket(packetId);
 
       const { items, nextAfterSeq } = await listBills(h.db, userId, { limit: 10 });
       expect(nextAfterSeq).toBeNull();
@@ -97,7 +97,7 @@ describe('ledger reads', () => {
         items.map(({ kind, amountFen, packetId: p, claimId }) => ({ kind, amountFen, p, claimId })),
       ).toEqual([
         { kind: 'refund', amountFen: 600, p: packetId, claimId: null },
-        { kind: 'credit', amountFen: 70, p: `q-${tag}`, claimId: `c-${tag}` },
+        { kind: 'credit', amountFen: 70, p: `q-${tag}`, claimId: claimIdOf(`q-${tag}`, 1) },
         { kind: 'pay', amountFen: -600, p: packetId, claimId: null },
         { kind: 'deposit', amountFen: 1_000, p: null, claimId: null },
       ]);

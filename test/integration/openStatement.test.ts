@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import request from 'supertest';
 import type { Express } from 'express';
-import type { AppContext } from '../../api/context';
 import { DRAW_SCALE, shareFromDraw } from '../../domain/allocation';
 import { ErrorCode } from '../../domain/errors';
 import type { PacketType } from '../../domain/limits';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
+import { countOpenStatements, type CountedDb } from '../support/openCounter';
 import { createHarness, type Harness } from '../support/harness';
 import { fund } from '../support/packets';
 
@@ -64,7 +64,7 @@ const caseArbitrary: fc.Arbitrary<DrawCase> = fc.oneof(
 describe('the open statement', () => {
   let h: Harness;
   let app: Express;
-  let ctx: AppContext;
+  let counted: CountedDb;
   let appWithoutRedis: Express;
 
   const auth = async (userId: string) => ({ Authorization: `Bearer ${await h.tokenFor(userId)}` });
@@ -86,7 +86,8 @@ describe('the open statement', () => {
   beforeAll(async () => {
     h = await createHarness({ RATE_LIMIT_PACKET_DEGRADED_PER_SECOND: '1000' });
     await h.startWorker();
-    ({ app, ctx } = h.appWithContext());
+    counted = countOpenStatements(h.db);
+    app = h.app({ db: counted.db });
     appWithoutRedis = h.app({ redis: await h.unreachableRedis() });
   });
   afterEach(async () => {
@@ -172,11 +173,11 @@ describe('the open statement', () => {
       const { keys } = h.redis;
       await h.redis.client.sadd(keys.audience(packetId), userId);
       expect((await call(app, 'grab', userId, packetId)).status).toBe(200);
-      const before = ctx.packets.openTransactions.count;
+      const before = counted.opens();
       const res = await call(app, 'open', userId, packetId);
       expect(res.status).toBe(404);
       expect(res.body.code).toBe(ErrorCode.PacketNotFound);
-      expect(ctx.packets.openTransactions.count).toBe(before + 1);
+      expect(counted.opens()).toBe(before + 1);
     }
     // The sender's wrongful hold took the personal packet's one share in the gate until it lapses; Postgres
     // still owes it to the recipient.

@@ -5,7 +5,7 @@
  */
 import request from 'supertest';
 import type { Express } from 'express';
-import { allocatePacketId, PACKET_ID_PATTERN, PACKET_ID_SUFFIX_LENGTH } from '../../packets/ids';
+import { allocatePacketId, PACKET_ID_PATTERN, PACKET_ID_SUFFIX_LENGTH } from '../../packets/gate/ids';
 import { createHarness, type Harness } from '../support/harness';
 import { fund } from '../support/packets';
 import { expectAuditClean } from '../support/audit';

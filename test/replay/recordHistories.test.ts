@@ -8,9 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { findTemporalCli } from '../../scripts/lib/temporalCli';
-import { creditPumpWorkflowId, packetWorkflowId } from '../../workflows/messages';
+import { creditPumpWorkflowId, packetWorkflowId } from '../../saga';
 import { allCreditedWithin, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult, send } from '../support/packets';

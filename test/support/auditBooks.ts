@@ -1,22 +1,25 @@
 /**
- * The audit tests' honest books and the tools to damage them: a small world built through the ledger
- * fixtures (so it satisfies every money rule), and corruptions that each break one rule inside a
+ * The audit tests' honest books and the tools to damage them: a small world built by the production pay,
+ * open, credit and settle (so it satisfies every money rule, by the product's own code), and corruptions that each break one rule inside a
  * transaction the test rolls back (auditCorrupted).
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Db, Tx } from '../../db';
+import { createActivities } from '../../activities';
+import type { Tx } from '../../db';
 import type { AuditCheck } from '../../ledger/audit';
+import { claimIdOf, openShare } from '../../packets/store/openShare';
 import type { Harness } from './harness';
-import { claimAndCredit, finishPacket, fund, openClaim, payPacket } from './ledgerFixtures';
+import { constant, drawFor, fund, packetInput } from './ledgerFixtures';
 
 // One honest world: a packet settled with a refund, one settled fully claimed, one still open with a
 // credited and an uncredited claim.
 export const SENDER = 'sender';
 export const [P1, P2, P3] = ['p1', 'p2', 'p3'];
-export const P3_CREDITED = 'p3-1';
-export const P3_UNCREDITED = 'p3-2';
+/** The claims' ids are the ones the open statement writes, `<packetId>-<seq>`. */
+export const P3_CREDITED = claimIdOf(P3, 1);
+export const P3_UNCREDITED = claimIdOf(P3, 2);
 
 /** A corruption that runs these statements, in order. */
 export const exec =
@@ -49,19 +52,29 @@ export interface Corruption {
 }
 
 /** Builds the honest world above; its totals are what the clean audit test expects. */
-export async function buildHonestBooks(db: Db): Promise<void> {
+export async function buildHonestBooks(h: Harness): Promise<void> {
+  const { db } = h;
+  const activities = createActivities({ db, redis: h.redis, credit: h.config.credit });
+  const pay = (packetId: string, totalFen: number, shareCount: number) =>
+    activities.payPacket(packetInput({ packetId, senderId: SENDER, totalFen, shareCount }));
+  const open = async (packetId: string, userId: string, amountFen: number) =>
+    openShare(db, packetId, userId, { draw: constant(await drawFor(db, packetId, amountFen)) });
+  const openAndCredit = async (packetId: string, userId: string, amountFen: number) => {
+    await open(packetId, userId, amountFen);
+    await activities.creditClaims(packetId);
+  };
   await fund(db, SENDER, 2_000);
-  await payPacket(db, { packetId: P1, senderId: SENDER, totalFen: 1_000, shareCount: 3 });
-  await claimAndCredit(db, { claimId: 'p1-1', packetId: P1, userId: 'a', amountFen: 300 });
-  await claimAndCredit(db, { claimId: 'p1-2', packetId: P1, userId: 'b', amountFen: 200 });
-  await finishPacket(db, P1);
-  await payPacket(db, { packetId: P2, senderId: SENDER, totalFen: 300, shareCount: 2 });
-  await claimAndCredit(db, { claimId: 'p2-1', packetId: P2, userId: 'a', amountFen: 100 });
-  await claimAndCredit(db, { claimId: 'p2-2', packetId: P2, userId: 'c', amountFen: 200 });
-  await finishPacket(db, P2);
-  await payPacket(db, { packetId: P3, senderId: SENDER, totalFen: 500, shareCount: 5 });
-  await claimAndCredit(db, { claimId: P3_CREDITED, packetId: P3, userId: 'a', amountFen: 50 });
-  await openClaim(db, { claimId: P3_UNCREDITED, packetId: P3, userId: 'b', amountFen: 70 });
+  await pay(P1, 1_000, 3);
+  await openAndCredit(P1, 'a', 300);
+  await openAndCredit(P1, 'b', 200);
+  await activities.settlePacket(P1);
+  await pay(P2, 300, 2);
+  await openAndCredit(P2, 'a', 100);
+  await openAndCredit(P2, 'c', 200);
+  await activities.settlePacket(P2);
+  await pay(P3, 500, 5);
+  await openAndCredit(P3, 'a', 50);
+  await open(P3, 'b', 70);
 }
 
 const run = promisify(execFile);

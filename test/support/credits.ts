@@ -1,7 +1,7 @@
 /** Helpers for credit pump tests: pay a packet through the production activity, count credits, wait. */
 import { randomBytes } from 'node:crypto';
 import { createActivities } from '../../activities';
-import { allocatePacketId } from '../../packets/ids';
+import { allocatePacketId } from '../../packets/gate/ids';
 import type { PacketType } from '../../domain/limits';
 import type { Harness } from './harness';
 import { fund } from './packets';

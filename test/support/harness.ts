@@ -18,7 +18,7 @@ import { signToken } from '../../api/auth';
 import type { ActivityDeps } from '../../activities';
 import { startCreditPumps } from '../../workers/creditPumps';
 import { createWorker } from '../../workers/createWorker';
-import { creditPumpWorkflowId } from '../../workflows/messages';
+import { creditPumpWorkflowId } from '../../saga';
 import { getRunState } from './runState';
 
 // Worker state changes at INFO drown test output; warnings and errors still show.

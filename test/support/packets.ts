@@ -1,12 +1,10 @@
 /** Small helpers for packet scenarios: fund wallets, send, open, wait for the workflow. */
 import { transferIds, walletAccount, EXTERNAL_FUNDING_ACCOUNT } from '../../domain/accounts';
 import { ensureWallet, postTransfer } from '../../ledger/transfers';
-import { openShare, type OpenedClaim } from '../../packets/open';
+import { openShare, type OpenedClaim } from '../../packets/store/openShare';
 import { sendPacket, type SendOptions } from '../../packets/send';
-import { ClaimSignaler } from '../../packets/signals';
 import type { SendRequest } from '../../domain/limits';
-import { packetWorkflowId } from '../../workflows/messages';
-import type { PacketResult } from '../../workflows/packet';
+import { packetWorkflowId, type PacketResult } from '../../saga';
 import type { Harness } from './harness';
 
 let fundingSeq = 0;
@@ -39,21 +37,8 @@ export function send(h: Harness, senderId: string, request: SendRequest, options
   return sendPacket(h, senderId, request, { sweep: FAST_SWEEP, ...options });
 }
 
-export function signalerFor(h: Harness): ClaimSignaler {
-  return new ClaimSignaler(h.temporal, h.config.packet.signalFlushIntervalMs);
-}
-
-/**
- * Opens a share the way the API does: the Postgres transaction, and nothing else (the credit pumps find
- * the claim). The signaler is accepted for older callers and ignored: packets started before the credit
- * pump found lost signals by their sweep too.
- */
-export async function open(
-  h: Harness,
-  _signaler: ClaimSignaler | null,
-  packetId: string,
-  userId: string,
-): Promise<OpenedClaim> {
+/** Opens a share the way the API does: the open statement, and nothing else (the credit pumps find the claim). */
+export async function open(h: Harness, packetId: string, userId: string): Promise<OpenedClaim> {
   return openShare(h.db, packetId, userId);
 }
 

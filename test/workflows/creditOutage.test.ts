@@ -4,8 +4,8 @@
  * back, and every claim is credited exactly once.
  */
 import { createDb, type Db } from '../../db';
-import { openShare } from '../../packets/open';
-import { creditPumpViewQuery, creditPumpWorkflowId } from '../../workflows/messages';
+import { openShare } from '../../packets/store/openShare';
+import { creditPumpViewQuery, creditPumpWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';

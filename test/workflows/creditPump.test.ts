@@ -4,8 +4,8 @@
  * workflow's history no longer growing with its claims.
  */
 import { creditNextBatch } from '../../packets/creditBatch';
-import { openShare } from '../../packets/open';
-import { creditPumpViewQuery, creditPumpWorkflowId } from '../../workflows/messages';
+import { openShare } from '../../packets/store/openShare';
+import { creditPumpViewQuery, creditPumpWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';

@@ -1,4 +1,4 @@
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, historyLength, packetResult, send } from '../support/packets';
 import { expectAuditClean } from '../support/audit';

@@ -5,8 +5,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { openShare } from '../../packets/open';
-import { packetViewQuery, packetWorkflowId } from '../../workflows/messages';
+import { openShare } from '../../packets/store/openShare';
+import { packetViewQuery, packetWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually, uncredited } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';

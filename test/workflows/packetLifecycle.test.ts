@@ -2,9 +2,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { escrowAccount } from '../../domain/accounts';
-import { packetWorkflowId, packetViewQuery } from '../../workflows/messages';
+import { packetWorkflowId, packetViewQuery } from '../../saga';
 import { createHarness, type Harness } from '../support/harness';
-import { balanceOf, fund, historyLength, open, packetResult, send, signalerFor } from '../support/packets';
+import { balanceOf, fund, historyLength, open, packetResult, send } from '../support/packets';
 import { expectAuditClean } from '../support/audit';
 
 describe('packet saga', () => {
@@ -36,10 +36,8 @@ describe('packet saga', () => {
     expect(packet).toMatchObject({ status: 'open', totalFen: 20_000, count: 100, remainingCount: 100 });
     expect(await balanceOf(h, 'alice')).toBe(0);
 
-    const signaler = signalerFor(h);
     const users = Array.from({ length: 100 }, (_, i) => `u${i}`);
-    const claims = await Promise.all(users.map((user) => open(h, signaler, packet.packetId, user)));
-    await signaler.drain();
+    const claims = await Promise.all(users.map((user) => open(h, packet.packetId, user)));
     const result = await packetResult(h, packet.packetId);
 
     expect(result).toMatchObject({ creditedCount: 100, creditedFen: 20_000, refundFen: 0 });
@@ -58,15 +56,13 @@ describe('packet saga', () => {
   test('when a packet expires partly opened, the openers are credited and exactly the remainder is refunded', async () => {
     await fund(h, 'bob', 1_000);
     const packet = await send(h, 'bob', { type: 'fixed', amountFen: 1_000, count: 5, expiresInSeconds: 2 });
-    const signaler = signalerFor(h);
-    await open(h, signaler, packet.packetId, 'carol');
-    await open(h, signaler, packet.packetId, 'dave');
-    await signaler.drain();
+    await open(h, packet.packetId, 'carol');
+    await open(h, packet.packetId, 'dave');
     const result = await packetResult(h, packet.packetId);
     expect(result).toMatchObject({ creditedCount: 2, creditedFen: 400, refundFen: 600 });
     expect(await balanceOf(h, 'bob')).toBe(600);
     expect(await balanceOf(h, 'carol')).toBe(200);
-    await expect(open(h, signaler, packet.packetId, 'erin')).rejects.toMatchObject({
+    await expect(open(h, packet.packetId, 'erin')).rejects.toMatchObject({
       code: ErrorCode.PacketExpired,
     });
   });
@@ -74,8 +70,7 @@ describe('packet saga', () => {
   test('a claim committed without its signal is still credited by the sweep', async () => {
     await fund(h, 'frank', 300);
     const packet = await send(h, 'frank', { type: 'random', amountFen: 300, count: 3, expiresInSeconds: 30 });
-    // No signaler: the workflow never hears of these opens.
-    const claims = await Promise.all(['g1', 'g2', 'g3'].map((user) => open(h, null, packet.packetId, user)));
+    const claims = await Promise.all(['g1', 'g2', 'g3'].map((user) => open(h, packet.packetId, user)));
     const result = await packetResult(h, packet.packetId);
     expect(result.creditedCount).toBe(3);
     for (const claim of claims) expect(await balanceOf(h, claim.userId)).toBe(claim.amountFen);

@@ -1,7 +1,7 @@
 import { ErrorCode } from '../../domain/errors';
 import { createTemporal } from '../../temporal/client';
 import { sendPacket } from '../../packets/send';
-import { openShare } from '../../packets/open';
+import { openShare } from '../../packets/store/openShare';
 import { createHarness, type Harness } from '../support/harness';
 import { balanceOf, fund, send } from '../support/packets';
 import { expectAuditClean } from '../support/audit';

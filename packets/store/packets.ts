@@ -1,6 +1,6 @@
 /** SQL over packets and claims shared by the activities and the API. */
-import type { Queryable } from '../db';
-import type { PacketType } from '../domain/limits';
+import type { Queryable } from '../../db';
+import type { PacketType } from '../../domain/limits';
 
 export type PacketStatus = 'open' | 'closed' | 'finished';
 

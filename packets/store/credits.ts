@@ -4,10 +4,10 @@
  * Lock order everywhere: packet row, then claims, then ledger accounts in id order. The pump's credit
  * transaction never locks packet rows; settlement locks the packet row first, then its claims.
  */
-import type { Queryable, Tx } from '../db';
-import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
-import { sumFen } from '../domain/money';
-import { ensureWallets, postTransfers } from '../ledger/transfers';
+import type { Queryable, Tx } from '../../db';
+import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
+import { sumFen } from '../../domain/money';
+import { ensureWallets, postTransfers } from '../../ledger/transfers';
 
 /** The uncredited claims a credit step works on (any packets). */
 export interface CreditableClaim {

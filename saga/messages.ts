@@ -1,6 +1,6 @@
 /**
- * Everything that crosses the workflow boundary: the input, the signal, the update and the query, defined
- * once so the API, the worker and the tests agree on names and shapes.
+ * Everything that crosses the workflow boundary: ids, inputs and results, the update, the signals and the
+ * queries, defined once (saga/index.ts) so the API, the activities, the workflows and the tests agree.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ValidSend } from '../domain/limits';
@@ -32,6 +32,14 @@ export interface PaidPacket {
   count: number;
   expiresAtMs: number;
   fingerprint?: string | undefined;
+}
+
+/** What a packet workflow returns once its packet is finished. */
+export interface PacketResult {
+  packetId: string;
+  creditedCount: number;
+  creditedFen: number;
+  refundFen: number;
 }
 
 /** What the pay update answers, for the packet a workflow was started with. */

@@ -3,7 +3,7 @@
  * in-process counters). Extra opens of a hot packet queue here instead of piling onto its row lock in
  * Postgres; a full queue is refused at once as busy.
  */
-import { DomainError, ErrorCode } from '../domain/errors';
+import { DomainError, ErrorCode } from '../../domain/errors';
 
 interface Lane {
   active: number;

@@ -3,7 +3,7 @@
  * credit, and the open-to-credit lag of every claim credited since the previous scrape (bounded per scrape).
  * Every replica reads the same rows, so scrape these figures from one replica, or divide by the count.
  */
-import type { Db } from '../db';
+import type { Db } from '../../db';
 
 const MAX_CLAIMS_PER_SCRAPE = 10_000;
 

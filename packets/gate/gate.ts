@@ -3,10 +3,10 @@
  * per grab. It is only a filter; the open transaction in Postgres stays the authority on money, so a lost or
  * stale gate can delay or refuse grabs but never over-claim.
  */
-import type { Queryable } from '../db';
-import type { RedisDeps } from '../redis';
-import { gateAudience } from './access';
-import { findPacket, listClaims } from './store';
+import type { Queryable } from '../../db';
+import type { RedisDeps } from '../../redis';
+import { gateAudience } from '../access';
+import { findPacket, listClaims } from '../store/packets';
 
 /** Gate keys outlive the packet by this much so late grabs get "expired" rather than "unknown". */
 export const GATE_GRACE_MS = 60 * 60 * 1000;
@@ -36,9 +36,6 @@ export const NO_LIMITS: GateLimits = {
   argv: [],
   refusal: () => new Error('a call without limits cannot be refused by one'),
 };
-
-/** Status every limited script returns when a counter refuses (includes/limits.lua). */
-export const RATE_LIMITED = -6;
 
 export interface GateState {
   packetId: string;

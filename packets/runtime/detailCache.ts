@@ -3,9 +3,9 @@
  * Postgres. An open in this process drops both levels for its packet; other replicas see the change when
  * their short local entry expires. Redis being away only means reads go to Postgres.
  */
-import type { Db } from '../db';
-import type { RedisDeps } from '../redis';
-import { loadSnapshot, type PacketSnapshot } from './detail';
+import type { Db } from '../../db';
+import type { RedisDeps } from '../../redis';
+import { loadSnapshot, type PacketSnapshot } from '../detail';
 
 export interface DetailCacheOptions {
   localTtlMs: number;

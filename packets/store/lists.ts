@@ -4,9 +4,9 @@
  * whole microseconds since the epoch, Postgres' own precision, because a JavaScript Date keeps only
  * milliseconds and a page boundary between two rows of the same millisecond would skip or repeat a row.
  */
-import type { Queryable } from '../db';
-import type { PacketType } from '../domain/limits';
-import type { PacketStatus } from './store';
+import type { Queryable } from '../../db';
+import type { PacketType } from '../../domain/limits';
+import type { PacketRow, PacketStatus } from './packets';
 
 /** Where a page ended: the last row's created_at (microseconds since the epoch) and id. */
 export interface ListPosition {
@@ -20,16 +20,11 @@ export interface ListPage<T> {
   next: ListPosition | null;
 }
 
-export interface SentPacket {
+export interface SentPacket extends Pick<
+  PacketRow,
+  'type' | 'totalFen' | 'shareCount' | 'remainingFen' | 'remainingCount' | 'greeting' | 'status' | 'refundFen'
+> {
   packetId: string;
-  type: PacketType;
-  totalFen: number;
-  shareCount: number;
-  remainingFen: number;
-  remainingCount: number;
-  greeting: string | null;
-  status: PacketStatus;
-  refundFen: number | null;
   /** ISO 8601. */
   createdAt: string;
   expiresAt: string;

@@ -12,8 +12,8 @@
  * can find one by counting. docs/ids.md says why this choice was made.
  */
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../db';
-import type { RedisDeps } from '../redis';
+import type { Db } from '../../db';
+import type { RedisDeps } from '../../redis';
 
 const DAY_MS = 86_400_000;
 const COUNTER_TTL_MS = 2 * DAY_MS;

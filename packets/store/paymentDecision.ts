@@ -6,8 +6,8 @@
  * packets from before fingerprints run: `legacy` (packets paid before migration 0006) and `fields:...`
  * (workflows started without a fingerprint); both are matched by sender, total and count, as they were then.
  */
-import type { Queryable } from '../db';
-import { findPacket } from './store';
+import type { Queryable } from '../../db';
+import { findPacket } from './packets';
 
 export const LEGACY_FINGERPRINT = 'legacy';
 const FIELDS_PREFIX = 'fields:';

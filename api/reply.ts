@@ -1,0 +1,46 @@
+/**
+ * A handler's answer (`Reply`) as bytes on the wire (`StoredResponse`), which the idempotency store can keep
+ * and replay, and the one way either is written to `res`.
+ */
+import type { Response } from 'express';
+import type { StoredResponse } from './idempotency';
+import { Problem, PROBLEM_CONTENT_TYPE } from './problems';
+
+export type Reply =
+  | { status?: number; headers?: Record<string, string>; body: unknown }
+  | { status?: number; headers?: Record<string, string>; raw: string | Buffer; contentType: string };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function outgoing(reply: Reply, defaultStatus: number): StoredResponse {
+  const status = reply.status ?? defaultStatus;
+  if ('raw' in reply) {
+    const body = typeof reply.raw === 'string' ? Buffer.from(reply.raw, 'utf8') : reply.raw;
+    return { status, headers: { ...reply.headers, 'content-type': reply.contentType }, body };
+  }
+  return {
+    status,
+    headers: { ...reply.headers, 'content-type': JSON_TYPE },
+    body: Buffer.from(JSON.stringify(reply.body)),
+  };
+}
+
+export function problemOutgoing(problem: Problem, instance: string): StoredResponse {
+  return {
+    status: problem.status,
+    headers: { ...problem.headers, 'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8` },
+    body: Buffer.from(JSON.stringify(problem.body(instance))),
+  };
+}
+
+export function send(res: Response, response: StoredResponse): void {
+  // GETs go through res.send for their ETag and 304; hashing every POST answer for an ETag is wasted work.
+  if (res.req.method === 'GET' || res.req.method === 'HEAD') {
+    res.status(response.status).set(response.headers).send(response.body);
+    return;
+  }
+  res.statusCode = response.status;
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
+  res.setHeader('Content-Length', response.body.length);
+  res.end(response.body);
+}
