@@ -113,8 +113,10 @@ describe('credit pumps', () => {
     process.stdout.write(
       `credit lag without wake-ups: worst ${Math.round(worstMs)} ms (poll ${POLL_MS} ms)\n`,
     );
-    // The poll interval, plus the batch gap and a transaction's time.
-    expect(worstMs).toBeLessThan(POLL_MS + 400);
+    // Without the poll the next chance would be the run's end (CREDIT_PUMP_RUN_MS, a minute). A poll credits
+    // within one interval plus the batch gap and a transaction (about 610 ms measured on a quiet machine);
+    // the bound leaves a second interval of slack for a loaded machine (918-963 ms seen at load 8 on 2 cores).
+    expect(worstMs).toBeLessThan(2 * POLL_MS + 500);
   });
 
   test('a fully claimed 100-share packet and an unopened packet that expires each stay under 30 events', async () => {
