@@ -38,9 +38,22 @@ function signal(pid: number | undefined, name: 'SIGSTOP' | 'SIGCONT'): void {
   }
 }
 
-/** A node child (the API or a worker) that can be killed and started again with the same spec. */
+/** How long a supervisor keeps restarting a process that exits while starting (its dependency is down). */
+const START_RETRY_MS = 120_000;
+const START_RETRY_DELAY_MS = 1_000;
+/** Output kept per unexpected exit in the report: the last lines say why. */
+const EXIT_OUTPUT_CHARS = 600;
+
+/**
+ * A node child (the API or a worker) that can be killed and started again with the same spec. It acts as a
+ * supervisor (systemd, Kubernetes) would: a process that exits on its own, at start (the API migrates at
+ * start, so it exits while Postgres is down) or later, is started again and the exit is noted for the report.
+ */
 export class NodeComponent implements Component {
+  /** Exits nobody asked for, with the end of the process's output. */
+  readonly unexpectedExits: string[] = [];
   private child: Child | undefined;
+  private killing = false;
 
   constructor(
     readonly name: string,
@@ -52,17 +65,47 @@ export class NodeComponent implements Component {
     return this.child?.pid;
   }
 
-  output(): string {
-    return this.child?.output() ?? '';
+  async start(): Promise<void> {
+    const deadline = Date.now() + START_RETRY_MS;
+    for (;;) {
+      const child = startChild(this.spec);
+      this.child = child;
+      try {
+        await this.waitUp(child);
+        this.watch(child);
+        return;
+      } catch (err) {
+        if (!child.exited() || Date.now() > deadline) throw err;
+        this.noteExit(child, 'while starting');
+        await sleep(START_RETRY_DELAY_MS);
+      }
+    }
   }
 
-  async start(): Promise<void> {
-    this.child = startChild(this.spec);
-    await this.waitUp(this.child);
+  private noteExit(child: Child, when: string): void {
+    const code = child.process.exitCode ?? child.process.signalCode;
+    const output = child.output().trim().slice(-EXIT_OUTPUT_CHARS).replace(/\s+/g, ' ');
+    this.unexpectedExits.push(`${this.name} exited (${code}) ${when}: ${output}`);
+  }
+
+  private watch(child: Child): void {
+    child.process.once('exit', () => {
+      if (this.killing || this.child !== child) return;
+      this.noteExit(child, 'while running');
+      this.start().catch((err: unknown) => {
+        this.unexpectedExits.push(`${this.name} could not be restarted: ${String(err)}`);
+      });
+    });
   }
 
   async kill(): Promise<void> {
-    if (this.child) await killAndWait(this.child.process);
+    if (!this.child) return;
+    this.killing = true;
+    try {
+      await killAndWait(this.child.process);
+    } finally {
+      this.killing = false;
+    }
   }
 
   pause(): void {
@@ -74,6 +117,7 @@ export class NodeComponent implements Component {
   }
 
   async stop(): Promise<void> {
+    this.killing = true;
     this.resume();
     await this.child?.stop();
   }

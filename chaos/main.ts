@@ -115,6 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       ...(slowest ? { slowestCredit: slowest } : {}),
       audit: { ok: audit.ok, stats: audit.stats, workflows: audit.workflows },
       invariants,
+      unexpectedExits: [world.api, ...world.workers].flatMap((c) => c.unexpectedExits),
       ok: invariants.every((inv) => inv.ok),
     };
     const path = writeReport(report);

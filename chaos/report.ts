@@ -30,6 +30,8 @@ export interface ChaosReport {
   slowestCredit?: { claimId: string; lagMs: number };
   audit: { ok: boolean; stats: unknown; workflows: unknown };
   invariants: Invariant[];
+  /** Processes that exited on their own and were restarted, as a supervisor would: not violations. */
+  unexpectedExits: string[];
   ok: boolean;
 }
 
@@ -115,6 +117,10 @@ export function renderMarkdown(report: ChaosReport): string {
         .sort((a, b) => b[1] - a[1])
         .map(([key, count]) => [key, count]),
     ),
+    '',
+    '## Processes that exited on their own (restarted as a supervisor would)',
+    '',
+    ...(report.unexpectedExits.length === 0 ? ['none'] : report.unexpectedExits.map((exit) => `- ${exit}`)),
     '',
     '## Faults',
     '',
