@@ -14,12 +14,13 @@ import { readFacts } from './facts';
 import { runFaults } from './faults';
 import { heal } from './heal';
 import { History } from './history';
-import { fundUsers, runLoad } from './load';
+import { fundUsers, POOR_USERS, RICH_USERS, runLoad } from './load';
 import { parseOptions, type ChaosOptions } from './options';
 import { countOps, faultsByKind, writeReport, type ChaosReport } from './report';
 import { Rng } from './rng';
+import { checkReadsAfterHeal } from './reads';
 import { buildSchedule } from './schedule';
-import { checkWorkflows } from './workflows';
+import { checkWorkflows, watchCreditStuck } from './workflows';
 import type { ChaosWorld } from './world';
 import { buildWorld } from './world';
 
@@ -80,15 +81,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     log(`seed ${options.seed}: ${plan.length} faults over ${options.durationS} s of load`);
     const loadStartMs = Date.now();
     ctx.deadlineMs = loadStartMs + durationMs;
+    const stopWatching = watchCreditStuck(world.temporal.client, loadStartMs);
     const [, faults] = await Promise.all([
       runLoad(ctx, rng.fork(0x10ad)),
       runFaults(world, plan, loadStartMs),
     ]);
     const faultsEndMs = Date.now();
+    const creditStuckPeak = stopWatching();
     log(`load and faults stopped after ${((faultsEndMs - loadStartMs) / 1000).toFixed(1)} s; healing`);
     const budgetMs = options.healBudgetS * 1000;
     const healed = await heal(world, faultsEndMs, budgetMs);
     const { audit, invariants, slowest } = await judge(world, history, faultsEndMs + budgetMs);
+    invariants.push(
+      healed.settledMs === undefined
+        ? invariant('reads_exact_after_heal', 'reads after the heal agree with the database', [
+            'never settled',
+          ])
+        : await checkReadsAfterHeal(client, world.db, [...RICH_USERS, ...POOR_USERS]),
+    );
     invariants.push(
       invariant(
         'faults_restored',
@@ -107,6 +117,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       options,
       replay: replayCommand(options),
       loadMs: faultsEndMs - loadStartMs,
+      creditStuckPeak,
       lastFaultEndedAtMs: Math.max(0, ...faults.map((f) => f.endedAtMs)),
       faults,
       faultsByKind: faultsByKind(faults),

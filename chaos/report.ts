@@ -11,6 +11,7 @@ import type { FaultRecord } from './faults';
 import type { HealResult } from './heal';
 import type { History, OpKind, Outcome } from './history';
 import type { ChaosOptions } from './options';
+import type { StuckPeak } from './workflows';
 
 export const RESULTS_DIR = join(ROOT, 'chaos', 'results');
 
@@ -22,9 +23,13 @@ export interface ChaosReport {
   loadMs: number;
   /** Offset from the start of the load at which the last fault ended (its target restored). */
   lastFaultEndedAtMs: number;
+  /** The most workflows seen with CreditStuck = true at once during the faults (sampled every 2 s). */
+  creditStuckPeak: StuckPeak;
   faults: FaultRecord[];
   faultsByKind: Record<string, number>;
   ops: Record<string, Record<Outcome, number>>;
+  /** Deposits and sends by the outcome of all attempts with one Idempotency-Key. */
+  logical: Record<string, Record<Outcome, number>>;
   clientErrors: Record<string, number>;
   heal: HealResult & { budgetMs: number };
   slowestCredit?: { claimId: string; lagMs: number };
@@ -45,7 +50,18 @@ export function countOps(history: History) {
     const key = `${op.kind} ${op.status || 'network'} ${op.code ?? ''}`.trim();
     clientErrors[key] = (clientErrors[key] ?? 0) + 1;
   }
-  return { ops, clientErrors };
+  const logical: Record<string, Record<Outcome, number>> = {};
+  for (const kind of ['deposit', 'send'] as const) {
+    const byKey = new Map<string, Outcome[]>();
+    for (const op of history.of(kind))
+      byKey.set(op.key ?? '', [...(byKey.get(op.key ?? '') ?? []), op.outcome]);
+    const row = (logical[kind] = { ok: 0, failed: 0, unknown: 0 });
+    for (const outcomes of byKey.values()) {
+      const final = outcomes.includes('ok') ? 'ok' : outcomes.includes('failed') ? 'failed' : 'unknown';
+      row[final]++;
+    }
+  }
+  return { ops, clientErrors, logical };
 }
 
 export function faultsByKind(faults: readonly FaultRecord[]): Record<string, number> {
@@ -83,6 +99,9 @@ export function renderMarkdown(report: ChaosReport): string {
       `finished, no CreditStuck) and every packet settled after ${s(heal.settledMs)}. Slowest credit: ` +
       `${report.slowestCredit ? `${report.slowestCredit.claimId}, ${s(report.slowestCredit.lagMs)} after its open` : 'none'}.`,
     '',
+    `During the faults, CreditStuck was true on up to ${report.creditStuckPeak.count} workflows at once` +
+      `${report.creditStuckPeak.count > 0 ? ` (+${s(report.creditStuckPeak.atMs)})` : ''}.`,
+    '',
     '## Invariants',
     '',
     ...table(
@@ -107,6 +126,13 @@ export function renderMarkdown(report: ChaosReport): string {
         ]),
         ['all', totals.ok, totals.failed, totals.unknown],
       ],
+    ),
+    '',
+    'By Idempotency-Key (all attempts of one deposit or send together):',
+    '',
+    ...table(
+      ['operation', 'ok', 'failed', 'unknown after every retry'],
+      Object.entries(report.logical).map(([kind, row]) => [kind, row.ok, row.failed, row.unknown]),
     ),
     '',
     '## Errors clients saw',

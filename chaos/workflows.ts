@@ -21,6 +21,35 @@ export async function stuckCount(client: Client): Promise<number> {
   return (await client.workflow.count('CreditStuck = true')).count;
 }
 
+export interface StuckPeak {
+  count: number;
+  /** Offset from the start of the load. */
+  atMs: number;
+}
+
+/**
+ * Samples `CreditStuck = true` while the faults run, so the report shows that it was raised (the checker
+ * then proves it cleared); a sample that fails (Temporal down) is skipped. Stop it with the returned call.
+ */
+export function watchCreditStuck(client: Client, loadStartMs: number, everyMs = 2_000): () => StuckPeak {
+  const peak: StuckPeak = { count: 0, atMs: 0 };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    stuckCount(client)
+      .then((count) => {
+        if (count > peak.count) Object.assign(peak, { count, atMs: Date.now() - loadStartMs });
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, everyMs);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
 async function retrying(client: Client, info: WorkflowExecutionInfo): Promise<string[]> {
   const described = await client.workflow.getHandle(info.workflowId, info.runId).describe();
   return (described.raw.pendingActivities ?? [])
