@@ -9,8 +9,12 @@ import { bearer, HttpClient, type HttpAnswer } from '../bench/http';
 import { classify, type History, type Op, type OpKind, type Outcome } from './history';
 
 const TOKEN_TTL_SECONDS = 4 * 3_600;
-/** A send is retried with the same key this many times, backing off, as a careful client would. */
-const RETRY_ATTEMPTS = 8;
+/**
+ * A deposit or send is retried with the same key, backing off, until it is decided or this long has passed:
+ * longer than IDEMPOTENCY_LOCK_TIMEOUT_MS (60 s), for which a key whose first request died with the API
+ * answers 409 idempotency_in_flight, so a careful client learns every outcome the service can still give.
+ */
+const RETRY_FOR_MS = 90_000;
 const RETRY_FIRST_DELAY_MS = 300;
 const RETRY_MAX_DELAY_MS = 4_000;
 
@@ -86,7 +90,7 @@ export class ChaosClient {
   ): Promise<Answer> {
     let delayMs = RETRY_FIRST_DELAY_MS;
     let answer: Answer = { outcome: 'unknown', status: 0 };
-    for (let attempt = 0; attempt < RETRY_ATTEMPTS; attempt++) {
+    for (const startedMs = Date.now(); Date.now() - startedMs < RETRY_FOR_MS;) {
       answer = await this.call(kind, userId, { method: 'POST', ...request }, fields);
       if (answer.outcome !== 'unknown') return answer;
       await sleep(delayMs);
