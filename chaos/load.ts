@@ -208,22 +208,41 @@ async function read(ctx: LoadContext, rng: Rng, live: LivePacket[]): Promise<voi
   }
 }
 
+/**
+ * A loop body that does not wait for its task: a deposit or send retrying for up to 90 s must not stop its
+ * loop from sending more, as one stuck payment does not stop other users'. At most `max` run at once;
+ * `drain` waits for the rest, so the load still ends with every operation decided or given up.
+ */
+function detached(max: number) {
+  const running = new Set<Promise<void>>();
+  return {
+    async run(task: () => Promise<void>): Promise<void> {
+      while (running.size >= max) await Promise.race(running);
+      const started: Promise<void> = task().finally(() => running.delete(started));
+      running.add(started);
+    },
+    drain: () => Promise.all(running),
+  };
+}
+
 /** Runs every loop until the deadline; each loop draws from its own fork of the seed. */
 export async function runLoad(ctx: LoadContext, rng: Rng): Promise<void> {
   const live: LivePacket[] = [];
   const depositRng = rng.fork(1);
+  const deposits = detached(2);
+  const sends = detached(6);
   await Promise.all([
     loop(
       ctx,
       () => 400,
-      () => deposit(ctx, depositRng.pick(RICH_USERS), depositRng.int(100, 50_000)),
+      () => deposits.run(() => deposit(ctx, depositRng.pick(RICH_USERS), depositRng.int(100, 50_000))),
     ),
     ...[2, 3].map((salt) => {
       const r = rng.fork(salt);
       return loop(
         ctx,
-        () => r.int(100, 400),
-        () => send(ctx, r, live),
+        () => r.int(200, 700),
+        () => sends.run(() => send(ctx, r, live)),
       );
     }),
     ...[4, 5].map((salt) => {
@@ -251,4 +270,5 @@ export async function runLoad(ctx: LoadContext, rng: Rng): Promise<void> {
       );
     })(),
   ]);
+  await Promise.all([deposits.drain(), sends.drain()]);
 }
