@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 interface ComposeService {
   build?: unknown;
   command?: string[] | string;
+  restart?: string;
   environment?: Record<string, string | number | boolean | null> | string[];
 }
 

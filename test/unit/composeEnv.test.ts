@@ -79,6 +79,12 @@ describe('docker-compose.yml and the config module', () => {
     }
   });
 
+  // The API and the worker exit when Postgres or Temporal is down while they start (the API migrates first),
+  // and the API may die of its heap cap; `npm run chaos` had to restart them. Compose must do the same.
+  it.each(services)('%s is restarted when it exits on its own', (service) => {
+    expect(compose.services[service]?.restart).toMatch(/^(always|unless-stopped|on-failure)/);
+  });
+
   it('runs the API with its heap cap wherever it ships: compose, the image default and npm run start:api', () => {
     const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
       scripts: Record<string, string>;

@@ -10,7 +10,7 @@ import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult, send } from '../support/packets';
-import { startTcpProxy, type TcpProxy } from '../support/tcpProxy';
+import { startTcpProxy, type TcpProxy } from '../../scripts/lib/tcpProxy';
 
 /** Long enough for the pump's retries to give up and the stuck threshold to pass; the issue's 30 s
  * exercises nothing more and would triple the test's time. */

@@ -1,4 +1,4 @@
-/** A TCP proxy a test can cut: while cut, open connections are destroyed and new ones refused. */
+/** A TCP proxy a test or the chaos driver can cut: while cut, open connections are destroyed and new ones refused. */
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
 export interface TcpProxy {
