@@ -7,8 +7,14 @@ const PLAIN_EVERY_MS = 5_000;
 
 export type Log = (line: string) => void;
 
+/** Which tool is talking: the chaos driver shares these helpers and says `[chaos]`. */
+let prefix = '[bench]';
+export function setLogPrefix(tool: string): void {
+  prefix = `[${tool}]`;
+}
+
 export const log: Log = (line) => {
-  process.stderr.write(`[bench] ${line}\n`);
+  process.stderr.write(`${prefix} ${line}\n`);
 };
 
 export interface Progress {
@@ -27,7 +33,7 @@ export function progress(label: string, total: number): Progress {
     return `${label}: ${completed.toLocaleString('en-US')}/${total.toLocaleString('en-US')} (${rate.toLocaleString('en-US')}/s, ${elapsedS.toFixed(1)} s)`;
   };
   const timer = setInterval(() => {
-    if (tty) process.stderr.write(`\r[bench] ${render()}\x1b[K`);
+    if (tty) process.stderr.write(`\r${prefix} ${render()}\x1b[K`);
     else if (Date.now() - lastPlainMs >= PLAIN_EVERY_MS) {
       lastPlainMs = Date.now();
       log(render());

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { Cleanup, cleanupOnSignals } from '../bench/cleanup';
 import { childEnv } from '../bench/env';
-import { log } from '../bench/progress';
+import { log, setLogPrefix } from '../bench/progress';
 import { runAudit } from '../ledger/audit';
 import { checkCredits, checkHistory, invariant, type Invariant } from './checker';
 import { ChaosClient } from './client';
@@ -64,6 +64,7 @@ async function judge(world: ChaosWorld, history: History, healDeadlineMs: number
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  setLogPrefix('chaos');
   const options = parseOptions(argv);
   const cleanup = new Cleanup();
   cleanupOnSignals(cleanup);
