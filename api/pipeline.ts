@@ -79,6 +79,8 @@ export interface RouteSpec<B extends Schema, Q extends ObjectSchema, P extends O
 }
 
 const EMPTY = z.strictObject({});
+// Built once: a zod schema per request is garbage on the grab path, which has no body.
+const NO_BODY = EMPTY.optional();
 
 export function defineRoute<
   B extends Schema = undefined,
@@ -180,6 +182,6 @@ function parseRequest<B extends Schema, Q extends ObjectSchema, P extends Object
     query: parseInput(spec.query ?? EMPTY, req.query, 'query') as Out<Q>,
     body: (spec.body
       ? parseInput(spec.body, req.body, 'body')
-      : parseInput(EMPTY.optional(), req.body, 'body')) as Out<B>,
+      : parseInput(NO_BODY, req.body, 'body')) as Out<B>,
   };
 }
