@@ -137,11 +137,10 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     } catch (err) {
       // A remote activity's refusal arrives wrapped in an ActivityFailure; a local activity's as itself.
       const cause = err instanceof ActivityFailure ? err.cause : err;
-      const businessType = cause instanceof ApplicationFailure ? cause.type : undefined;
-      if (cause instanceof ApplicationFailure && businessType && PAYMENT_REFUSALS.has(businessType)) {
+      if (cause instanceof ApplicationFailure && cause.type && PAYMENT_REFUSALS.has(cause.type)) {
         paymentError = ApplicationFailure.create({
           message: cause.message,
-          type: businessType,
+          type: cause.type,
           nonRetryable: true,
         });
         publish('FAILED');
