@@ -17,7 +17,7 @@ import { ensurePostgres, ensureRedis } from '../scripts/lib/services';
 import { findTemporalCli, registerSearchAttributes, startDevServer } from '../scripts/lib/temporalCli';
 import { createTemporal, type TemporalDeps } from '../temporal/client';
 import type { Cleanup } from './cleanup';
-import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../scripts/lib/apiProcess';
+import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../scripts/lib/nodeArgs';
 import { ROOT, startChild, type Child } from './children';
 import { childEnv } from './env';
 import { log, sleep } from './progress';

@@ -16,7 +16,7 @@ import { loadConfig, type Config } from '../config';
 import { createDb, type Db } from '../db';
 import { ensureDatabase } from '../db/admin';
 import { migrate } from '../db/migrate';
-import { API_NODE_ARGS } from '../scripts/lib/apiProcess';
+import { API_NODE_ARGS } from '../scripts/lib/nodeArgs';
 import { freePort } from '../scripts/lib/isolation';
 import { startTcpProxy, type TcpProxy } from '../scripts/lib/tcpProxy';
 import { findTemporalCli, registerSearchAttributes } from '../scripts/lib/temporalCli';

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { API_NODE_ARGS, WORKER_NODE_ARGS } from './lib/apiProcess';
+import { API_NODE_ARGS, WORKER_NODE_ARGS } from './lib/nodeArgs';
 
 const DIST = join(__dirname, '..');
 const STOP_GRACE_MS = 15_000;

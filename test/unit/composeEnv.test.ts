@@ -13,7 +13,7 @@ import {
   serviceCommand,
   serviceEnvironment,
 } from '../../scripts/lib/compose';
-import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../../scripts/lib/apiProcess';
+import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../../scripts/lib/nodeArgs';
 import { defaultCommand, readDockerfile } from '../../scripts/lib/dockerfile';
 
 const ROOT = join(__dirname, '../..');

@@ -1,3 +1,5 @@
+/** The V8 flags each service process runs with, wherever it ships; `test/unit/composeEnv.test.ts` checks them. */
+
 /**
  * The API's V8 heap cap, the same in the Dockerfile, docker-compose.yml, `npm run start:api`, `npm start` and
  * the bench. Without it V8 grows the old space lazily under a storm of 500 connections and keeps it: the API
