@@ -76,6 +76,16 @@ export class HttpClient {
     });
   }
 
+  /**
+   * Opens `count` pooled connections and leaves them idle, so a timed run starts on established keep-alive
+   * sockets. Node (libuv since 1.45) accepts one connection per event-loop turn, so when a run opened its
+   * sockets itself, a busy server took hundreds of turns to accept them and the last clients waited out the
+   * whole run: that measured the accept queue, not the handler (docs/benchmarks.md). Any answer will do.
+   */
+  async preconnect(count: number, path = '/healthz'): Promise<void> {
+    await Promise.all(Array.from({ length: count }, () => this.get(path)));
+  }
+
   post(path: string, options?: RequestOptions): Promise<HttpAnswer> {
     return this.request('POST', path, options);
   }

@@ -42,6 +42,7 @@ export async function bareStorm(ctx: BenchContext, tag: string, clients: number)
     claimedUserIds: [],
     audience: null,
   });
+  await ctx.bare.preconnect(ctx.sizes.stormConcurrency);
   const meter = cpuMeter(ctx);
   const run = await runFlows(
     `bare Express + Redis grab (${tag})`,
@@ -80,6 +81,7 @@ export async function traditionalStorm(
     ? await ctx.tokens(ctx.world.config.auth.secret, stormUserPrefix, clients)
     : [];
   const label = `traditional, ${withMiddleware ? 'service middleware' : 'bare Express'} (${tag})`;
+  await (withMiddleware ? ctx.full : ctx.bare).preconnect(ctx.sizes.stormConcurrency);
   const meter = cpuMeter(ctx);
   const run = await runFlows(label, clients, ctx.sizes.stormConcurrency, async (i) => {
     const answer = withMiddleware

@@ -47,6 +47,7 @@ export async function burstScenario(ctx: BenchContext): Promise<BurstResult> {
   const tokens = await ctx.tokens(ctx.api.secret, 'bu', flows);
   const signalsBefore = await ctx.api.signalsSent();
 
+  await ctx.api.http.preconnect(ctx.sizes.burstConcurrency);
   const meter = cpuMeter(ctx);
   // Crowd order: flows 0-99 open packet 0, 100-199 packet 1, ... User j of every crowd is the same user.
   const run = await runFlows(`${packets} bursts of 100 opens`, flows, ctx.sizes.burstConcurrency, (i) =>

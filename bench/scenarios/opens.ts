@@ -25,6 +25,7 @@ export async function opensAloneScenario(ctx: BenchContext): Promise<Figure> {
     });
     packets.push(packetId);
   }
+  await ctx.api.http.preconnect(SHARES);
   const meter = cpuMeter(ctx);
   const latencies: number[] = [];
   const notes: string[] = [];

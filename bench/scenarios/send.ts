@@ -16,6 +16,7 @@ export async function sendScenario(ctx: BenchContext): Promise<Figure> {
   const { sends, sendConcurrency } = ctx.sizes;
   await ctx.api.fundAll(userIds('sender', sendConcurrency), Math.ceil(sends / sendConcurrency) * PACKET_FEN);
   const tokens = await ctx.tokens(ctx.api.secret, 'sender', sendConcurrency);
+  await ctx.api.http.preconnect(sendConcurrency);
   const meter = cpuMeter(ctx);
   // Every send carries its own Idempotency-Key, as the contract requires; the run's stamp keeps keys unique.
   const runKey = Date.now().toString(36);

@@ -39,6 +39,7 @@ export async function sendStormPacket(ctx: BenchContext, senderPrefix: string): 
 export async function apiStorm(ctx: BenchContext, tag: string, clients: number) {
   const packetId = await sendStormPacket(ctx, `stormsender${tag}`);
   const tokens = await ctx.tokens(ctx.api.secret, stormUserPrefix, clients);
+  await ctx.api.http.preconnect(ctx.sizes.stormConcurrency);
   const meter = cpuMeter(ctx);
   const run = await runFlows(`API grab-then-open (${tag})`, clients, ctx.sizes.stormConcurrency, (i) =>
     grabThenOpen(ctx.api.http, packetId, tokens[i] as string),
@@ -87,6 +88,7 @@ export async function stormScenario(ctx: BenchContext, clients: number): Promise
 export async function grabOnlyScenario(ctx: BenchContext, clients: number): Promise<Figure> {
   const packetId = await sendStormPacket(ctx, 'grabsender');
   const tokens = await ctx.tokens(ctx.api.secret, stormUserPrefix, clients);
+  await ctx.api.http.preconnect(ctx.sizes.stormConcurrency);
   const meter = cpuMeter(ctx);
   const run = await runFlows('API grab alone', clients, ctx.sizes.stormConcurrency, async (i) =>
     outcomeOf(
