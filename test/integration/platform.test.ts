@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { createHarness, type Harness } from '../support/harness';
 import { selfCheckWorkflow } from '../../workflows';
+import { statementOf } from '../../db';
 
 describe('platform', () => {
   let h: Harness;
@@ -23,6 +24,22 @@ describe('platform', () => {
     expect(result.postgresMs).toBeGreaterThanOrEqual(0);
     // The activity wrote its marker under this file's prefix, which proves it used the isolated Redis keys.
     expect(await h.redis.client.get(`${h.redis.keys.prefix}selfcheck:${marker}`)).toBe(marker);
+  });
+
+  test('a parameterized statement is prepared once per connection and reused', async () => {
+    const text = 'SELECT $1::int + 1 AS n';
+    const named = await h.db.withTransaction(async (tx) => {
+      for (let i = 0; i < 3; i++) expect((await tx.query<{ n: number }>(text, [i])).rows[0]?.n).toBe(i + 1);
+      const { rows } = await tx.query<{ name: string; calls: number }>(
+        'SELECT name, generic_plans + custom_plans AS calls FROM pg_prepared_statements WHERE statement = $1',
+        [text],
+      );
+      return rows;
+    });
+    // One statement of that text on this connection, planned for each of the three executions, parsed once.
+    expect(named).toEqual([{ name: statementOf(text, [0]).name, calls: 3 }]);
+    // A text without values keeps the simple protocol, so it may hold several statements.
+    expect(statementOf('SELECT 1; SELECT 2')).toEqual({ text: 'SELECT 1; SELECT 2' });
   });
 
   test('migrations ran into the file-private schema', async () => {
