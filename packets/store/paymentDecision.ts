@@ -4,12 +4,11 @@
  *
  * A decision carries the fingerprint of the send that owns the packet id. Two older forms remain while
  * packets from before fingerprints run: `legacy` (packets paid before migration 0006) and `fields:...`
- * (workflows started without a fingerprint); both are matched by sender, total and count, as they were then.
+ * (workflows started without a fingerprint); both are matched by sender, total and count, as they were then. The payment (`pay_packet`) and this file
+ * ask Postgres' `payment_decision_owned`, so the rule is written once.
  */
 import type { Queryable } from '../../db';
-import { findPacket } from './packets';
 
-export const LEGACY_FINGERPRINT = 'legacy';
 const FIELDS_PREFIX = 'fields:';
 
 export interface SendIdentity {
@@ -35,12 +34,9 @@ export async function decisionOwnedBy(
   send: SendIdentity,
 ): Promise<boolean> {
   if (stored === fingerprintOf(send)) return true;
-  if (stored.startsWith(FIELDS_PREFIX)) return stored === fieldsFingerprint(send);
-  if (stored !== LEGACY_FINGERPRINT) return false;
-  const packet = await findPacket(db, packetId);
-  return (
-    packet?.senderId === send.senderId &&
-    packet.totalFen === send.totalFen &&
-    packet.shareCount === send.count
+  const { rows } = await db.query<{ owned: boolean }>(
+    'SELECT payment_decision_owned($1, $2, $3, $4, $5, $6) AS owned',
+    [packetId, stored, fingerprintOf(send), send.senderId, send.totalFen, send.count],
   );
+  return rows[0]?.owned === true;
 }

@@ -6,7 +6,7 @@ import { postTransfer, postTransfers } from '../../ledger/transfers';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
 import { createActivities } from '../../activities';
-import { balanceOf, causeOf, fund, packetInput, uniqueTag, type PacketSpec } from '../support/ledgerFixtures';
+import { balanceOf, fund, packetInput, uniqueTag, type PacketSpec } from '../support/ledgerFixtures';
 
 /** Every row count and every balance: equal before and after means a refusal wrote nothing. */
 async function snapshot(db: Db): Promise<unknown> {
@@ -24,6 +24,13 @@ async function expectRefusedWithoutWrites(db: Db, code: ErrorCode, attempt: () =
   expect(await snapshot(db)).toEqual(before);
 }
 
+/** A payment refusal is the activity's non-retryable failure, typed with the refusal's code. */
+async function expectPaymentRefusedWithoutWrites(db: Db, code: ErrorCode, attempt: () => Promise<unknown>) {
+  const before = await snapshot(db);
+  await expect(attempt()).rejects.toMatchObject({ type: code, nonRetryable: true });
+  expect(await snapshot(db)).toEqual(before);
+}
+
 describe('ledger', () => {
   let h: Harness;
   let activities: ReturnType<typeof createActivities>;
@@ -32,7 +39,7 @@ describe('ledger', () => {
     activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
   });
   /** The payment activity; a refusal is thrown as its cause, the ledger's DomainError. */
-  const payPacket = (spec: PacketSpec) => activities.payPacket(packetInput(spec)).catch(causeOf);
+  const payPacket = (spec: PacketSpec) => activities.payPacket(packetInput(spec));
   afterEach(async () => {
     await expectAuditClean(h.db);
   });
@@ -149,15 +156,39 @@ describe('ledger', () => {
     test('a wallet that cannot cover a packet fails with InsufficientFunds: no packet, escrow or transfer', async () => {
       const senderId = `u-${uniqueTag()}`;
       await fund(h.db, senderId, 999);
-      await expectRefusedWithoutWrites(h.db, ErrorCode.InsufficientFunds, () =>
+      await expectPaymentRefusedWithoutWrites(h.db, ErrorCode.InsufficientFunds, () =>
         payPacket({ packetId: `p-${senderId}`, senderId, totalFen: 1_000, shareCount: 2 }),
       );
       expect(await balanceOf(h.db, walletAccount(senderId))).toBe(999);
     });
 
+    test('a packet Postgres cannot store is refused as invalid, whether the function or its arguments refuse it', async () => {
+      const senderId = `u-${uniqueTag()}`;
+      await fund(h.db, senderId, 1_000);
+      // A share count above the total breaks a CHECK inside pay_packet; a NUL cannot even be an argument.
+      const tooManyShares = packetInput({
+        packetId: `p-${senderId}-a`,
+        senderId,
+        totalFen: 2,
+        shareCount: 3,
+      });
+      const nulGreeting = {
+        ...packetInput({ packetId: `p-${senderId}-b`, senderId, totalFen: 2, shareCount: 1 }),
+        greeting: 'hi\u0000',
+      };
+      for (const input of [tooManyShares, nulGreeting]) {
+        await expectPaymentRefusedWithoutWrites(h.db, ErrorCode.InvalidPacket, () =>
+          activities.payPacket(input),
+        );
+        // A retry obeys the same verdict.
+        await expect(activities.payPacket(input)).rejects.toMatchObject({ type: ErrorCode.InvalidPacket });
+      }
+      expect(await balanceOf(h.db, walletAccount(senderId))).toBe(1_000);
+    });
+
     test('a payer without a wallet is short of funds, not an error of another kind', async () => {
       const senderId = `u-${uniqueTag()}`;
-      await expectRefusedWithoutWrites(h.db, ErrorCode.InsufficientFunds, () =>
+      await expectPaymentRefusedWithoutWrites(h.db, ErrorCode.InsufficientFunds, () =>
         payPacket({ packetId: `p-${senderId}`, senderId, totalFen: 1, shareCount: 1 }),
       );
     });

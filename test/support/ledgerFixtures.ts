@@ -4,7 +4,6 @@
  * books rolled back. Pay, open, credit and settle themselves are the production functions the tests call.
  */
 import { randomBytes } from 'node:crypto';
-import { ApplicationFailure } from '@temporalio/common';
 import type { Db, Queryable, Tx } from '../../db';
 import { maxShareFen, shareFromDraw } from '../../domain/allocation';
 import type { PacketType } from '../../domain/limits';
@@ -79,10 +78,6 @@ export const constant =
     draw;
 
 /** The thrown cause of a failed activity (the DomainError inside its ApplicationFailure), else the error. */
-export function causeOf(err: unknown): never {
-  throw err instanceof ApplicationFailure && err.cause ? err.cause : err;
-}
-
 class RollBack extends Error {}
 
 /**
