@@ -3,6 +3,7 @@
  * OAuth style) may contain `admin`. The acting user of a request always comes from here, never from a body
  * or path field, so no route can be talked into acting for someone else.
  */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { USER_ID_PATTERN } from '../domain/accounts';
@@ -57,7 +58,7 @@ function scopesOf(claim: unknown): string[] {
 
 /** Verifies a token and returns its user and expiry; every failure is a 401 problem that names no secret. */
 async function verifyTokenExpiry(
-  secretKey: Uint8Array,
+  secretKey: KeyObject,
   token: string,
 ): Promise<{ user: AuthUser; expiresAtMs: number }> {
   if (token.length > TOKEN_MAX_LENGTH) throw unauthorized('The bearer token is too long.');
@@ -82,7 +83,7 @@ async function verifyTokenExpiry(
 }
 
 /** Verifies a token and returns its user; every failure is a 401 problem that names no secret. */
-export async function verifyToken(secretKey: Uint8Array, token: string): Promise<AuthUser> {
+export async function verifyToken(secretKey: KeyObject, token: string): Promise<AuthUser> {
   return (await verifyTokenExpiry(secretKey, token)).user;
 }
 
@@ -97,7 +98,7 @@ export type TokenVerifier = (token: string) => AuthUser | Promise<AuthUser>;
  * Failures are never remembered, and an expired entry is verified again (so the clock tolerance applies).
  */
 export function cachedTokenVerifier(
-  secretKey: Uint8Array,
+  secretKey: KeyObject,
   maxEntries = TOKEN_CACHE_MAX_ENTRIES,
 ): TokenVerifier {
   const verified = new Map<string, { user: AuthUser; expiresAtMs: number }>();
@@ -119,7 +120,11 @@ export function cachedTokenVerifier(
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
-export const secretKeyOf = (secret: string): Uint8Array => encoder.encode(secret);
+/**
+ * The verification key, made once: given raw bytes, jose builds a KeyObject on every verification, which
+ * showed in the storm's profile (every client's first grab verifies its token).
+ */
+export const secretKeyOf = (secret: string): KeyObject => createSecretKey(Buffer.from(secret, 'utf8'));
 
 /**
  * Requires a valid bearer token and returns its user (also set as req.user and, for the request log,

@@ -1,5 +1,5 @@
 import { jwtVerify } from 'jose';
-import { signToken, verifyToken } from '../../api/auth';
+import { secretKeyOf, signToken, verifyToken } from '../../api/auth';
 import { domainProblem } from '../../api/errorMapping';
 import { requestHash } from '../../api/idempotency';
 import { createMetrics } from '../../api/metrics';
@@ -12,7 +12,7 @@ import { DomainError, ErrorCode } from '../../domain/errors';
 import { z } from 'zod';
 
 const SECRET = 'unit-test-secret-0123456789';
-const key = new TextEncoder().encode(SECRET);
+const key = secretKeyOf(SECRET);
 
 describe('amounts', () => {
   test.each([1, 888, Number.MAX_SAFE_INTEGER])('%p fen is accepted', (value) => {
