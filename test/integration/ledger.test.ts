@@ -38,7 +38,7 @@ describe('ledger', () => {
     h = await createHarness();
     activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
   });
-  /** The payment activity; a refusal is thrown as its cause, the ledger's DomainError. */
+  /** The payment activity; a refusal is its non-retryable ApplicationFailure, typed with the code. */
   const payPacket = (spec: PacketSpec) => activities.payPacket(packetInput(spec));
   afterEach(async () => {
     await expectAuditClean(h.db);
