@@ -2,15 +2,19 @@
 import express, { type Express } from 'express';
 import { createContext, type AppContext, type AppDeps } from './context';
 import { toProblem } from './errorMapping';
+import { hotLane } from './hotLane';
 import { requestLogging, requestMetrics } from './logging';
 import { errorHandler, malformedPathHandler, notFoundHandler } from './problems';
 import { routeFactories, type RouteFactory } from './routes';
+import { gatedActions } from './routes/gated';
 
 export type { AppContext, AppDeps };
 
 export interface AppOptions {
   /** Route modules to mount; the service's own by default. Tests may append their own. */
   routes?: RouteFactory[];
+  /** Answer storm-shaped grabs and opens before the routers (hotLane.ts); on unless a test compares. */
+  hotLane?: boolean;
 }
 
 export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Express; ctx: AppContext } {
@@ -21,6 +25,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   app.set('trust proxy', ctx.config.http.trustProxyHops > 0 ? ctx.config.http.trustProxyHops : false);
   app.use(requestLogging(ctx.log));
   app.use(requestMetrics(ctx.metrics));
+  if (options.hotLane ?? true) app.use(hotLane(ctx, gatedActions(ctx)));
   app.use(malformedPathHandler);
   app.use(express.json({ limit: ctx.config.http.bodyLimitBytes, strict: true }));
 

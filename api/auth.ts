@@ -120,6 +120,11 @@ export function cachedTokenVerifier(
 
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
 
+/** The token of an `Authorization: Bearer <token>` header, or undefined for any other header. */
+export function bearerTokenOf(header: string | undefined): string | undefined {
+  return header ? BEARER.exec(header)?.[1] : undefined;
+}
+
 /**
  * The verification key, made once: given raw bytes, jose builds a KeyObject on every verification, which
  * showed in the storm's profile (every client's first grab verifies its token).
@@ -137,14 +142,14 @@ export async function authenticateRequest(
   options: { admin?: boolean } = {},
 ): Promise<AuthUser> {
   const header = req.headers.authorization;
-  const match = header ? BEARER.exec(header) : null;
-  if (!match?.[1]) {
+  const token = bearerTokenOf(header);
+  if (!token) {
     challenge(res);
     throw unauthorized(header ? 'Use Authorization: Bearer <token>.' : 'This endpoint needs a bearer token.');
   }
   let user: AuthUser;
   try {
-    user = await verify(match[1]);
+    user = await verify(token);
   } catch (err) {
     challenge(res);
     throw err;

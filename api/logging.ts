@@ -77,7 +77,11 @@ export function requestMetrics(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const stop = metrics.httpRequestDuration.startTimer();
     res.on('finish', () => {
-      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      // The hot lane answers without a router match and names its route in res.locals.
+      const route =
+        (req.route as { path?: string } | undefined)?.path ??
+        (res.locals['route'] as string | undefined) ??
+        'unmatched';
       stop({ method: req.method, route, status_class: statusClass(res.statusCode) });
     });
     next();

@@ -12,6 +12,8 @@ export interface Metrics {
   registry: Registry;
   /** Every HTTP request, by route template (not the raw path, which would explode cardinality). */
   httpRequestDuration: Histogram<'method' | 'route' | 'status_class'>;
+  /** Requests the hot lane answered (api/hotLane.ts), by route template; the rest went through the app. */
+  hotLane: Counter<'route'>;
   /** Grab answers: granted, exhausted, expired, already_claimed, not_allowed, rate_limited, ... */
   grabOutcomes: Counter<'outcome'>;
   /** Open answers: opened, replayed, no_hold, expired, ... */
@@ -48,6 +50,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'HTTP request duration by method, route template and status class',
       labelNames: ['method', 'route', 'status_class'],
       buckets: HTTP_BUCKETS_SECONDS,
+      registers,
+    }),
+    hotLane: new Counter({
+      name: `${PREFIX}http_hot_lane_total`,
+      help: 'Grabs and opens answered by the hot lane instead of the full app, by route template',
+      labelNames: ['route'],
       registers,
     }),
     grabOutcomes: new Counter({

@@ -3,17 +3,10 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { toDetail } from '../../packets/detail';
-import { RedisUnavailable } from '../../packets/gate/scripts';
-import { grab, grabFromPostgres } from '../../packets/grab';
-import { openWithHold } from '../../packets/open';
 import { sendPacket } from '../../packets/send';
-import type { GateLimits } from '../../packets/gate/gate';
-import type { OpenedClaim } from '../../packets/store/openShare';
-import type { Counter } from 'prom-client';
 import type { AppContext } from '../context';
-import type { LimitCheck } from '../rateLimits';
-import { Problem } from '../problems';
 import { defineRoute } from '../pipeline';
+import { gatedActions } from './gated';
 import { AmountFenSchema, PacketIdSchema, UserIdSchema } from '../validation';
 
 const PacketParams = z.strictObject({ id: PacketIdSchema });
@@ -84,16 +77,6 @@ const ClaimSchema = z
   })
   .meta({ id: 'Claim' });
 
-function claimBody(claim: OpenedClaim) {
-  return {
-    claimId: claim.claimId,
-    packetId: claim.packetId,
-    amountFen: claim.amountFen,
-    openedAt: new Date(claim.openedAtMs).toISOString(),
-    creditStatus: claim.credited ? ('credited' as const) : ('pending' as const),
-  };
-}
-
 /** Grab and open: a user's POST on one packet, its rate limits checked by the gate script (limitsInGate). */
 const GATED = {
   tags: ['packets'],
@@ -104,28 +87,10 @@ const GATED = {
   idempotency: 'optional' as const,
 };
 
-/** Counts a refusal by its code (or `error`) and rethrows; successes are counted by the caller. */
-async function counted<T>(outcomes: Counter<'outcome'>, action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (err) {
-    outcomes.inc({
-      outcome: err instanceof DomainError || err instanceof Problem ? err.code : 'error',
-    });
-    throw err;
-  }
-}
-
 export function packetRoutes(ctx: AppContext): Router {
   const router = Router();
   const services = ctx.packets;
-  const grabDeps = { db: ctx.db, redis: ctx.redis, holdMs: ctx.config.packet.holdMs };
-  const openDeps = {
-    ...services,
-    db: ctx.db,
-    redis: ctx.redis,
-    creditSyncMinFen: ctx.config.credit.syncMinFen,
-  };
+  const gated = gatedActions(ctx);
 
   defineRoute(ctx, router, {
     method: 'post',
@@ -174,45 +139,9 @@ export function packetRoutes(ctx: AppContext): Router {
     ...GATED,
     problems: [404, 409, 410],
     response: { status: 200, description: 'the hold', schema: HoldSchema },
-    handler: async ({ params, user, limits, annotate }) => {
-      annotate({ packetId: params.id });
-      const hold = await withFallback(
-        ctx.metrics.grabOutcomes,
-        params.id,
-        limits,
-        (gateLimits) => grab(grabDeps, params.id, user.id, gateLimits),
-        () => grabFromPostgres(grabDeps, params.id, user.id),
-      );
-      ctx.metrics.grabOutcomes.inc({ outcome: hold.degraded ? 'granted_degraded' : 'granted' });
-      return { body: hold };
-    },
+    handler: ({ params, user, limits, annotate }) =>
+      gated.grab({ packetId: params.id, userId: user.id, limits, annotate }),
   });
-
-  /**
-   * Degraded mode in one place: the Redis path, whose script checks the request's rate limits before the
-   * gate, unless Redis is known to be down or fails now; then the same limits are checked in this process,
-   * and the Postgres path pays the strict per-packet limit first. Refusals are counted in `outcomes`.
-   */
-  async function withFallback<T>(
-    outcomes: Counter<'outcome'>,
-    packetId: string,
-    limits: readonly LimitCheck[],
-    viaRedis: (gateLimits: GateLimits) => Promise<T>,
-    viaPostgres: () => Promise<T>,
-  ): Promise<T> {
-    return counted(outcomes, async () => {
-      if (!ctx.redisDown()) {
-        try {
-          return await viaRedis(ctx.rateLimits.forGate(limits));
-        } catch (err) {
-          if (!(err instanceof RedisUnavailable)) throw err;
-        }
-      }
-      await ctx.rateLimits.consumeLocally(limits);
-      await ctx.rateLimits.consume('packetDegraded', packetId);
-      return viaPostgres();
-    });
-  }
 
   defineRoute(ctx, router, {
     method: 'post',
@@ -223,19 +152,8 @@ export function packetRoutes(ctx: AppContext): Router {
     ...GATED,
     problems: [404, 409, 410, 503],
     response: { status: 200, description: 'the claim', schema: ClaimSchema },
-    handler: async ({ params, user, limits, annotate }) => {
-      annotate({ packetId: params.id });
-      const claim = await withFallback(
-        ctx.metrics.openOutcomes,
-        params.id,
-        limits,
-        (gateLimits) => openWithHold(openDeps, params.id, user.id, { redisDown: false, limits: gateLimits }),
-        () => openWithHold(openDeps, params.id, user.id, { redisDown: true }),
-      );
-      annotate({ claimId: claim.claimId });
-      ctx.metrics.openOutcomes.inc({ outcome: claim.created ? 'opened' : 'repeat' });
-      return { body: claimBody(claim) };
-    },
+    handler: ({ params, user, limits, annotate }) =>
+      gated.open({ packetId: params.id, userId: user.id, limits, annotate }),
   });
 
   return router;
