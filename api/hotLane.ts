@@ -19,18 +19,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { bearerTokenOf } from './auth';
 import type { AppContext } from './context';
-import { toProblem } from './errorMapping';
 import type { LimitCheck } from './rateLimits';
-import { outgoing, problemOutgoing, send } from './reply';
-import { GATED_ACTIONS, type GatedAction, type GatedActionName } from './routes/gated';
+import { outgoing, send, sendRefusal } from './reply';
+import { GATED_ROUTES, type GatedAction, type GatedActionName } from './routes/gated';
 import { RESOURCE_ID_PATTERN } from './validation';
 
+/** GATED_ROUTES' paths with a concrete id and no query string. */
 const GATED_PATH = /^\/v1\/packets\/([^/?]+)\/(grab|open)$/;
-/** The route templates the metrics and logs name, as Express would have matched them. */
-export const GATED_ROUTES: Record<GatedActionName, string> = {
-  grab: '/v1/packets/:id/grab',
-  open: '/v1/packets/:id/open',
-};
 
 function hasNoBody(req: Request): boolean {
   const length = req.headers['content-length'];
@@ -75,12 +70,7 @@ export function hotLane(ctx: AppContext, actions: Record<GatedActionName, GatedA
       });
       send(res, outgoing(reply, 200));
     } catch (err) {
-      const problem = toProblem(err);
-      if (!problem || problem.status >= 500 || res.headersSent) {
-        next(err);
-        return;
-      }
-      send(res, problemOutgoing(problem, req.originalUrl));
+      if (!sendRefusal(res, err, req.originalUrl)) next(err);
     }
   }
 
@@ -93,7 +83,6 @@ export function hotLane(ctx: AppContext, actions: Record<GatedActionName, GatedA
     if (
       !packetId ||
       !action ||
-      !GATED_ACTIONS.includes(action) ||
       !token ||
       !RESOURCE_ID_PATTERN.test(packetId) ||
       req.headers['idempotency-key'] !== undefined ||

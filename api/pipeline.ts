@@ -19,12 +19,11 @@ import { z } from 'zod';
 import type { Logger } from '../config/logger';
 import { authenticateRequest, type AuthUser } from './auth';
 import type { AppContext } from './context';
-import { toProblem } from './errorMapping';
 import { idempotencyKeyOf, idempotent } from './idempotentReplay';
 import { registerOperation } from './openapi';
 import { Problem } from './problems';
 import { GLOBAL_KEY, type LimitCheck } from './rateLimits';
-import { outgoing, problemOutgoing, send, type Reply } from './reply';
+import { outgoing, send, sendRefusal, type Reply } from './reply';
 import { parseInput } from './validation';
 
 export type Schema = z.ZodType | undefined;
@@ -98,9 +97,7 @@ export function defineRoute<
     } catch (err) {
       // Refusals are answered here rather than through Express's error chain: in a storm they are most of
       // the traffic. 5xx and the unexpected go on to the error handler, which logs them.
-      const problem = toProblem(err);
-      if (!problem || problem.status >= 500 || res.headersSent) throw err;
-      send(res, problemOutgoing(problem, req.originalUrl));
+      if (!sendRefusal(res, err, req.originalUrl)) throw err;
     }
   });
 }

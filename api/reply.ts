@@ -3,6 +3,7 @@
  * and replay, and the one way either is written to `res`.
  */
 import type { Response } from 'express';
+import { toProblem } from './errorMapping';
 import type { StoredResponse } from './idempotency';
 import { Problem, PROBLEM_CONTENT_TYPE } from './problems';
 
@@ -43,4 +44,15 @@ export function send(res: Response, response: StoredResponse): void {
   for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
   res.setHeader('Content-Length', response.body.length);
   res.end(response.body);
+}
+
+/**
+ * Answers a refusal (a 4xx problem) itself and returns true; returns false for anything else (5xx, the
+ * unexpected, or an answer already begun), which the caller passes on to the error handler, which logs it.
+ */
+export function sendRefusal(res: Response, err: unknown, instance: string): boolean {
+  const problem = toProblem(err);
+  if (!problem || problem.status >= 500 || res.headersSent) return false;
+  send(res, problemOutgoing(problem, instance));
+  return true;
 }

@@ -26,8 +26,12 @@ export interface GatedRequest {
 
 export type GatedAction = (request: GatedRequest) => Promise<Reply>;
 
-export const GATED_ACTIONS = ['grab', 'open'] as const;
-export type GatedActionName = (typeof GATED_ACTIONS)[number];
+/** The two routes' templates, as the routes mount them and as the metrics and logs name them. */
+export const GATED_ROUTES = {
+  grab: '/v1/packets/:id/grab',
+  open: '/v1/packets/:id/open',
+} as const;
+export type GatedActionName = keyof typeof GATED_ROUTES;
 
 function claimBody(claim: OpenedClaim) {
   return {

@@ -6,7 +6,7 @@ import { toDetail } from '../../packets/detail';
 import { sendPacket } from '../../packets/send';
 import type { AppContext } from '../context';
 import { defineRoute } from '../pipeline';
-import { gatedActions } from './gated';
+import { GATED_ROUTES, gatedActions } from './gated';
 import { AmountFenSchema, PacketIdSchema, UserIdSchema } from '../validation';
 
 const PacketParams = z.strictObject({ id: PacketIdSchema });
@@ -133,7 +133,7 @@ export function packetRoutes(ctx: AppContext): Router {
 
   defineRoute(ctx, router, {
     method: 'post',
-    path: '/v1/packets/:id/grab',
+    path: GATED_ROUTES.grab,
     summary: 'Grab a hold on one share',
     description: `The hold lasts ${ctx.config.packet.holdMs} ms; a share not opened by then returns to the pool.`,
     ...GATED,
@@ -145,7 +145,7 @@ export function packetRoutes(ctx: AppContext): Router {
 
   defineRoute(ctx, router, {
     method: 'post',
-    path: '/v1/packets/:id/open',
+    path: GATED_ROUTES.open,
     summary: 'Open the held share',
     description:
       'Opening twice returns the same claim. The credit to the wallet follows asynchronously (creditStatus).',
