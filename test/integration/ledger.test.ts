@@ -18,18 +18,19 @@ async function snapshot(db: Db): Promise<unknown> {
   return rows[0];
 }
 
-async function expectRefusedWithoutWrites(db: Db, code: ErrorCode, attempt: () => Promise<unknown>) {
+async function expectRejectedWithoutWrites(db: Db, rejection: object, attempt: () => Promise<unknown>) {
   const before = await snapshot(db);
-  await expect(attempt()).rejects.toMatchObject({ name: 'DomainError', code });
+  await expect(attempt()).rejects.toMatchObject(rejection);
   expect(await snapshot(db)).toEqual(before);
 }
 
+/** A ledger refusal is a DomainError with the code. */
+const expectRefusedWithoutWrites = (db: Db, code: ErrorCode, attempt: () => Promise<unknown>) =>
+  expectRejectedWithoutWrites(db, { name: 'DomainError', code }, attempt);
+
 /** A payment refusal is the activity's non-retryable failure, typed with the refusal's code. */
-async function expectPaymentRefusedWithoutWrites(db: Db, code: ErrorCode, attempt: () => Promise<unknown>) {
-  const before = await snapshot(db);
-  await expect(attempt()).rejects.toMatchObject({ type: code, nonRetryable: true });
-  expect(await snapshot(db)).toEqual(before);
-}
+const expectPaymentRefusedWithoutWrites = (db: Db, code: ErrorCode, attempt: () => Promise<unknown>) =>
+  expectRejectedWithoutWrites(db, { type: code, nonRetryable: true }, attempt);
 
 describe('ledger', () => {
   let h: Harness;
