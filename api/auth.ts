@@ -3,7 +3,7 @@
  * OAuth style) may contain `admin`. The acting user of a request always comes from here, never from a body
  * or path field, so no route can be talked into acting for someone else.
  */
-import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { USER_ID_PATTERN } from '../domain/accounts';
@@ -56,12 +56,64 @@ function scopesOf(claim: unknown): string[] {
   return [];
 }
 
-/** Verifies a token and returns its user and expiry; every failure is a 401 problem that names no secret. */
-async function verifyTokenExpiry(
-  secretKey: KeyObject,
-  token: string,
-): Promise<{ user: AuthUser; expiresAtMs: number }> {
-  if (token.length > TOKEN_MAX_LENGTH) throw unauthorized('The bearer token is too long.');
+export interface VerifiedToken {
+  user: AuthUser;
+  /** The token's `exp` in milliseconds: a cache may remember the user until then. */
+  expiresAtMs: number;
+}
+
+/**
+ * The header segment `signToken` writes: jose serialises the protected header with JSON.stringify. A token
+ * that carries exactly these bytes has no `crit` or `b64` and says HS256, so none of jose's header rules
+ * can refuse it and the fast path need not repeat them.
+ */
+const CANONICAL_HEADER = Buffer.from(JSON.stringify({ alg: ALGORITHM, typ: 'JWT' })).toString('base64url');
+const claimsDecoder = new TextDecoder();
+
+/**
+ * Verifies a token of exactly the shape `signToken` writes, synchronously with node:crypto, and returns
+ * undefined for anything else. jose verifies through several promises and header checks our own tokens
+ * never need, and showed in the storm's profile (every client of a storm shows a new token). This only
+ * answers when jose would accept the token with the same user and `exp`, so jose stays the authority for
+ * anything unusual: every refusal (and every token this is not sure of) goes to jose, which gives the same
+ * 401 detail as before.
+ */
+export function fastVerify(secretKey: KeyObject, token: string, nowMs: number): VerifiedToken | undefined {
+  const segments = token.split('.');
+  if (segments.length !== 3) return undefined;
+  const [header, payload, signature] = segments as [string, string, string];
+  if (header !== CANONICAL_HEADER) return undefined;
+  // Comparing the canonical base64url text is stricter than jose, which decodes the signature first (and
+  // so accepts other spellings of the same bytes); those spellings simply take the jose path. The byte
+  // lengths are compared because a non-ASCII signature of the right length is longer in UTF-8.
+  const expected = Buffer.from(
+    createHmac('sha256', secretKey).update(`${header}.${payload}`).digest('base64url'),
+  );
+  if (signature.length !== expected.length) return undefined;
+  const given = Buffer.from(signature);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  // The claims are decoded as jose decodes them, and checked by its rules with the options jose is given
+  // below: required `sub` and `exp` (an `in` check, as jose does), numeric `iat`, `nbf` and `exp`, and the
+  // clock tolerance on both sides of `now`, counted in whole seconds as jose counts it.
+  let claims: unknown;
+  try {
+    claims = JSON.parse(claimsDecoder.decode(Buffer.from(payload, 'base64url')));
+  } catch {
+    return undefined;
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return undefined;
+  if (!('sub' in claims) || !('exp' in claims)) return undefined;
+  const { sub, exp, iat, nbf, scope } = claims as Record<string, unknown>;
+  const now = Math.floor(nowMs / 1000);
+  if (iat !== undefined && typeof iat !== 'number') return undefined;
+  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + CLOCK_TOLERANCE_SECONDS)) return undefined;
+  if (typeof exp !== 'number' || exp <= now - CLOCK_TOLERANCE_SECONDS) return undefined;
+  if (typeof sub !== 'string' || !USER_ID_PATTERN.test(sub)) return undefined;
+  return { user: { id: sub, admin: scopesOf(scope).includes(ADMIN_SCOPE) }, expiresAtMs: exp * 1000 };
+}
+
+/** Verifies a token with jose; every failure is a 401 problem that names no secret. */
+async function joseVerify(secretKey: KeyObject, token: string): Promise<VerifiedToken> {
   const { payload } = await jwtVerify(token, secretKey, {
     algorithms: [ALGORITHM],
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
@@ -80,6 +132,16 @@ async function verifyTokenExpiry(
     user: { id: payload.sub, admin: scopesOf(payload['scope']).includes(ADMIN_SCOPE) },
     expiresAtMs: (payload.exp ?? 0) * 1000,
   };
+}
+
+/**
+ * Verifies a token and returns its user and expiry: synchronously when the fast path vouches for it, else
+ * through jose. Every failure is a rejected promise holding a 401 problem that names no secret.
+ */
+function verifyTokenExpiry(secretKey: KeyObject, token: string): VerifiedToken | Promise<VerifiedToken> {
+  // The length check comes first, so an oversized token costs neither an HMAC nor a parse on either path.
+  if (token.length > TOKEN_MAX_LENGTH) return Promise.reject(unauthorized('The bearer token is too long.'));
+  return fastVerify(secretKey, token, Date.now()) ?? joseVerify(secretKey, token);
 }
 
 /** Verifies a token and returns its user; every failure is a 401 problem that names no secret. */
@@ -101,20 +163,24 @@ export function cachedTokenVerifier(
   secretKey: KeyObject,
   maxEntries = TOKEN_CACHE_MAX_ENTRIES,
 ): TokenVerifier {
-  const verified = new Map<string, { user: AuthUser; expiresAtMs: number }>();
+  const verified = new Map<string, VerifiedToken>();
+  const remember = (token: string, entry: VerifiedToken): AuthUser => {
+    if (verified.size >= maxEntries) {
+      // Maps iterate in insertion order, so the first key is the oldest entry.
+      const oldest = verified.keys().next().value;
+      if (oldest !== undefined) verified.delete(oldest);
+    }
+    verified.set(token, entry);
+    return entry.user;
+  };
   return (token) => {
     const hit = verified.get(token);
     if (hit && hit.expiresAtMs > Date.now()) return hit.user;
     if (hit) verified.delete(token);
-    return verifyTokenExpiry(secretKey, token).then((entry) => {
-      if (verified.size >= maxEntries) {
-        // Maps iterate in insertion order, so the first key is the oldest entry.
-        const oldest = verified.keys().next().value;
-        if (oldest !== undefined) verified.delete(oldest);
-      }
-      verified.set(token, entry);
-      return entry.user;
-    });
+    // A token the fast path vouches for is answered without a promise, so a miss on one of our own tokens
+    // costs the caller no more than a hit.
+    const entry = verifyTokenExpiry(secretKey, token);
+    return entry instanceof Promise ? entry.then((done) => remember(token, done)) : remember(token, entry);
   };
 }
 
