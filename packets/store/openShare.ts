@@ -80,6 +80,41 @@ interface OpenShareRow {
 const OPEN_SHARE_SQL = 'SELECT * FROM open_share($1, $2, $3)';
 
 /**
+ * Several opens of one packet in one statement: open_share per opener, in order, inside one autocommitted
+ * SELECT. Each call is VOLATILE, so it sees what the calls before it wrote (a double tap within the batch is
+ * a repeat, the last share goes once); the packet's row lock is taken once and released at the statement's
+ * end, and the batch commits once. Rows come back tagged with their opener's position.
+ */
+const OPEN_SHARES_SQL = `SELECT u.position, o.*
+  FROM unnest($2::text[], $3::float8[]) WITH ORDINALITY AS u(user_id, draw, position)
+  CROSS JOIN LATERAL open_share($1, u.user_id, u.draw) AS o`;
+
+/** The claim an open_share row answers for this opener, or the refusal every path gives. */
+function claimOfRow(packetId: string, userId: string, row: OpenShareRow | undefined): OpenedClaim {
+  if (!row || row.outcome === 'unknown') throw refuse.notFound();
+  if (row.outcome === 'refused') {
+    const answer = refusalOf({
+      claimable: row.claimable,
+      expired: row.expired,
+      status: row.status ?? 'closed',
+      remainingCount: row.remaining_count ?? 0,
+    });
+    if (!answer) throw new Error(`open_share refused an open of ${packetId} that refusalOf would allow`);
+    throw answer;
+  }
+  return {
+    claimId: row.claim_id as string,
+    packetId,
+    userId,
+    seq: row.seq as number,
+    amountFen: row.amount_fen as number,
+    openedAtMs: (row.opened_at as Date).getTime(),
+    credited: row.credited === true,
+    created: row.outcome === 'opened',
+  };
+}
+
+/**
  * Opens one share in one round trip: open_share locks the packet row, answers a repeat open with the earlier
  * claim, refuses (unknown or not claimable, expired by Postgres' clock, exhausted), draws the share by the
  * rule of domain/allocation.ts, inserts the claim and decrements what remains. It runs as one autocommitted
@@ -107,25 +142,46 @@ export async function openShare(
     }
     throw err;
   }
-  if (!row || row.outcome === 'unknown') throw refuse.notFound();
-  if (row.outcome === 'refused') {
-    const answer = refusalOf({
-      claimable: row.claimable,
-      expired: row.expired,
-      status: row.status ?? 'closed',
-      remainingCount: row.remaining_count ?? 0,
-    });
-    if (!answer) throw new Error(`open_share refused an open of ${packetId} that refusalOf would allow`);
-    throw answer;
-  }
-  return {
-    claimId: row.claim_id as string,
-    packetId,
-    userId,
-    seq: row.seq as number,
-    amountFen: row.amount_fen as number,
-    openedAtMs: (row.opened_at as Date).getTime(),
-    credited: row.credited === true,
-    created: row.outcome === 'opened',
-  };
+  return claimOfRow(packetId, userId, row);
 }
+
+/**
+ * Opens of one packet by several users in one round trip and one commit (OPEN_SHARES_SQL), each answered as
+ * openShare would answer it alone: a claim, or that opener's refusal as an Error in its place. When the
+ * statement itself fails, every opener is tried alone, so one opener's failure is never another's.
+ */
+export async function openShares(
+  db: Queryable,
+  packetId: string,
+  userIds: readonly string[],
+  options: OpenOptions = {},
+): Promise<(OpenedClaim | Error)[]> {
+  if (userIds.length === 1) {
+    return [await openShare(db, packetId, userIds[0] as string, options).catch(asError)];
+  }
+  const draws = userIds.map(() => (options.draw ? options.draw() : drawFrom(cryptoRandomInt)));
+  let rows: (OpenShareRow & { position: string })[];
+  try {
+    ({ rows } = await db.query<OpenShareRow & { position: string }>(OPEN_SHARES_SQL, [
+      packetId,
+      userIds,
+      draws,
+    ]));
+  } catch {
+    return Promise.all(
+      userIds.map((userId, i) =>
+        openShare(db, packetId, userId, { draw: () => draws[i] as number }).catch(asError),
+      ),
+    );
+  }
+  const byPosition = new Map(rows.map((row) => [Number(row.position), row]));
+  return userIds.map((userId, i) => {
+    try {
+      return claimOfRow(packetId, userId, byPosition.get(i + 1));
+    } catch (err) {
+      return asError(err);
+    }
+  });
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));

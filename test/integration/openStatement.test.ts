@@ -10,7 +10,7 @@ import type { Express } from 'express';
 import { DRAW_SCALE, shareFromDraw } from '../../domain/allocation';
 import { ErrorCode } from '../../domain/errors';
 import type { PacketType } from '../../domain/limits';
-import { openShare } from '../../packets/store/openShare';
+import { openShare, openShares, type OpenedClaim } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
 import { countOpenStatements, type CountedDb } from '../support/openCounter';
 import { createHarness, type Harness } from '../support/harness';
@@ -142,6 +142,74 @@ describe('the open statement', () => {
       });
     },
   );
+
+  test('a batch of opens in one statement draws each share by the TypeScript rule, in order, as single opens would', async () => {
+    const count = 40;
+    const amountFen = 8_000;
+    const packetId = await sent('batchsender', { type: 'random', amountFen, count });
+    const openers = Array.from({ length: count }, (_, i) => `batcher${i}`);
+    // A double tap inside the batch, and one opener too many for the packet.
+    openers.splice(5, 0, 'batcher3');
+    openers.push('batchlate');
+    // One draw per opener, in the openers' order.
+    const draws = fc.sample(drawArbitrary, { numRuns: openers.length, seed: 7 });
+    let next = 0;
+    const results = await openShares(h.db, packetId, openers, { draw: () => draws[next++] as number });
+    expect(results).toHaveLength(openers.length);
+    let remainingFen = amountFen;
+    let drawn = 0;
+    const claims = new Map<string, OpenedClaim>();
+    openers.forEach((userId, i) => {
+      const result = results[i];
+      if (userId === 'batchlate') {
+        expect(result).toMatchObject({ code: ErrorCode.PacketExhausted });
+        return;
+      }
+      if (i === 5) {
+        // The repeat gets the claim its first tap made, and no draw is spent on it.
+        expect(result).toEqual({ ...claims.get('batcher3'), created: false });
+        return;
+      }
+      const draw = draws[i] as number;
+      const expected = shareFromDraw('random', remainingFen, count - drawn, draw);
+      expect(result).toMatchObject({ created: true, userId, seq: drawn + 1, amountFen: expected });
+      claims.set(userId, result as OpenedClaim);
+      remainingFen -= expected;
+      drawn += 1;
+    });
+    expect(remainingFen).toBe(0);
+  });
+
+  test('in a batch, the statement refuses a stranger to the audience (404) in its place and opens for the rest', async () => {
+    const packetId = await sent('batchaud', {
+      type: 'random',
+      amountFen: 300,
+      count: 3,
+      audience: ['batchaud', 'ann', 'ben', 'cal'],
+    });
+    const results = await openShares(h.db, packetId, ['ann', 'mallory', 'batchaud', 'ben', 'cal']);
+    expect(results.map((one) => (one instanceof Error ? (one as { code?: string }).code : 'opened'))).toEqual(
+      ['opened', ErrorCode.PacketNotFound, ErrorCode.PacketNotFound, 'opened', 'opened'],
+    );
+    const unknown = await openShares(h.db, `${packetId}x`, ['ann', 'ben']);
+    expect(unknown).toEqual([
+      expect.objectContaining({ code: ErrorCode.PacketNotFound }),
+      expect.objectContaining({ code: ErrorCode.PacketNotFound }),
+    ]);
+  });
+
+  test('concurrent opens of one packet through the API ride in shared statements, each opener answered', async () => {
+    const count = 30;
+    const packetId = await sent('burstsender', { type: 'random', amountFen: 3_000, count });
+    const openers = Array.from({ length: count }, (_, i) => `burster${i}`);
+    for (const userId of openers) expect((await call(app, 'grab', userId, packetId)).status).toBe(200);
+    const before = counted.opens();
+    const answers = await Promise.all(openers.map((userId) => call(app, 'open', userId, packetId)));
+    expect(answers.map((res) => res.status)).toEqual(openers.map(() => 200));
+    expect(new Set(answers.map((res) => res.body.claimId as string)).size).toBe(count);
+    expect(answers.reduce((sum, res) => sum + (res.body.amountFen as number), 0)).toBe(3_000);
+    expect(counted.opens() - before).toBeLessThan(count);
+  });
 
   test('a repeat open, even a concurrent double tap, gets the same claim from the one statement', async () => {
     const packetId = await sent('tapsender', { type: 'random', amountFen: 500, count: 5 });
