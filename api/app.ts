@@ -2,7 +2,7 @@
 import express, { type Express } from 'express';
 import { createContext, type AppContext, type AppDeps } from './context';
 import { toProblem } from './errorMapping';
-import { hotLane } from './hotLane';
+import { laneErrors, mountHotLane } from './hotLane';
 import { requestLogging, requestMetrics } from './logging';
 import { errorHandler, malformedPathHandler, notFoundHandler } from './problems';
 import { routeFactories, type RouteFactory } from './routes';
@@ -13,7 +13,7 @@ export type { AppContext, AppDeps };
 export interface AppOptions {
   /** Route modules to mount; the service's own by default. Tests may append their own. */
   routes?: RouteFactory[];
-  /** Answer storm-shaped grabs and opens before the routers (hotLane.ts); on unless a test compares. */
+  /** Answer storm-shaped grabs and opens in front of Express (hotLane.ts); on unless a test compares. */
   hotLane?: boolean;
 }
 
@@ -25,7 +25,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   app.set('trust proxy', ctx.config.http.trustProxyHops > 0 ? ctx.config.http.trustProxyHops : false);
   app.use(requestLogging(ctx.log));
   app.use(requestMetrics(ctx.metrics));
-  if (options.hotLane ?? true) app.use(hotLane(ctx, gatedActions(ctx)));
+  const withLane = options.hotLane ?? true;
+  if (withLane) app.use(laneErrors());
   app.use(malformedPathHandler);
   app.use(express.json({ limit: ctx.config.http.bodyLimitBytes, strict: true }));
 
@@ -33,5 +34,6 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.log, [toProblem]));
+  if (withLane) mountHotLane(app, ctx, gatedActions(ctx));
   return { app, ctx };
 }

@@ -1,24 +1,30 @@
 /**
  * The hot lane. In a storm almost every request is a grab (or an open) in one shape: POST, a bearer token,
- * no body, no query, no Idempotency-Key. Walking the whole app for each one (the percent-escape check, the
- * JSON parser, every router's layers, zod parsing of params, query and body, the pipeline's per-request
- * objects) cost as much CPU as the grab itself. This middleware, mounted right after request logging and
- * metrics, answers exactly that shape with the same steps pipeline.ts takes for it, in the same order:
+ * no body, no query, no Idempotency-Key. Walking the whole app for each one (Express's prototype swaps and
+ * router, the logging and metrics middleware's listeners, the percent-escape check, the JSON parser, zod
+ * parsing of params, query and body, the pipeline's per-request objects) cost more CPU than the grab itself.
+ * The lane sits in front of Express (`mountHotLane` wraps `app.handle`) and answers exactly that shape on
+ * Node's own request and response, with the steps the app takes for it, in the same order:
  *
  *   1. bearer authentication (the same cached verifier),
- *   2. the packet id's shape (the same pattern as PacketIdSchema),
- *   3. the IP, user and packet limits, handed to the gate script (grab and open are `limitsInGate`),
- *   4. the action (routes/gated.ts, which the routes call too), and the same reply and problem bodies.
+ *   2. the request id (logging.ts's rule) and, once answered, the request's duration metric,
+ *   3. the packet id's shape (the same pattern as PacketIdSchema),
+ *   4. the IP (Express's own `req.ip`, so `trust proxy` applies), user and packet limits, handed to the gate
+ *      script (grab and open are `limitsInGate`),
+ *   5. the action (routes/gated.ts, which the routes call too), and the same reply and problem bodies.
  *
- * Anything else goes on to the app unchanged and is answered there: another shape, a token that does not
- * verify (the pipeline charges the IP limit and answers 401), a malformed id, and every request when request
- * lines are logged (LOG_LEVEL info or below, where pino-http describes the matched route). Unexpected errors
- * go to the app's error handler, which logs them as any 5xx. test/integration/hotLane.test.ts checks that
- * both ways answer alike.
+ * Anything else goes to Express untouched and is answered there: another shape, a token that does not verify
+ * (the pipeline charges the IP limit and answers 401), a malformed id, and every request when request lines
+ * are logged (LOG_LEVEL info or below, where pino-http describes the matched route). An unexpected error is
+ * handed to Express too, which passes it to its error handler, so it is logged and counted as any 5xx.
+ * test/integration/hotLane.test.ts checks that both ways answer alike.
  */
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { bearerTokenOf } from './auth';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Express, type Request } from 'express';
+import { bearerTokenOf, type AuthUser } from './auth';
 import type { AppContext } from './context';
+import { requestIdOf } from './logging';
+import { statusClass } from './metrics';
 import type { LimitCheck } from './rateLimits';
 import { outgoing, send, sendRefusal } from './reply';
 import { GATED_ROUTES, type GatedAction, type GatedActionName } from './routes/gated';
@@ -27,56 +33,97 @@ import { RESOURCE_ID_PATTERN } from './validation';
 /** GATED_ROUTES' paths with a concrete id and no query string. */
 const GATED_PATH = /^\/v1\/packets\/([^/?]+)\/(grab|open)$/;
 
-function hasNoBody(req: Request): boolean {
+/** Where the lane leaves an unexpected error for Express, which hands it to its error handler. */
+const LANE_ERROR = Symbol('hotLaneError');
+
+type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
+type LaneResponse = ServerResponse & { locals?: Record<string, unknown> };
+
+function hasNoBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
 }
 
-export function hotLane(ctx: AppContext, actions: Record<GatedActionName, GatedAction>): RequestHandler {
-  if (ctx.log.isLevelEnabled('info')) return (_req, _res, next) => next();
+/**
+ * Express's own `req.ip` getter, called on the few fields it reads (`app`, `headers`, `socket`): the lane's
+ * IP limit keys on exactly the address the app's would, `trust proxy` included, without giving every storm
+ * request Express's prototypes.
+ */
+function expressIpOf(app: Express): (req: IncomingMessage) => string | undefined {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with an explicit receiver
+  const getter = Object.getOwnPropertyDescriptor(express.request, 'ip')?.get as
+    ((this: object) => string | undefined) | undefined;
+  if (!getter) throw new Error("Express's request has no ip getter");
+  return (req) => getter.call({ app, headers: req.headers, socket: req.socket });
+}
+
+/** Answers what the lane takes and hands everything else (and unexpected errors) to Express. */
+function hotLane(
+  ctx: AppContext,
+  actions: Record<GatedActionName, GatedAction>,
+  ipOf: (req: IncomingMessage) => string | undefined,
+  toApp: Handle,
+): Handle {
   const taken = ctx.metrics.hotLane;
+  // prom-client hashes a label object on every call; the lane's few label sets are looked up once.
+  const durations = new Map<string, { observe: (seconds: number) => void }>();
+  const durationOf = (route: string, status: number) => {
+    const statusLabel = statusClass(status);
+    const key = `${route} ${statusLabel}`;
+    let child = durations.get(key);
+    if (!child) {
+      child = ctx.metrics.httpRequestDuration.labels({ method: 'POST', route, status_class: statusLabel });
+      durations.set(key, child);
+    }
+    return child;
+  };
 
   async function answer(
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    token: string,
+    req: IncomingMessage,
+    res: LaneResponse,
+    user: AuthUser,
     packetId: string,
     action: GatedActionName,
   ): Promise<void> {
-    let userId: string;
-    try {
-      const user = await ctx.verifyToken(token);
-      userId = user.id;
-      req.user = user;
-    } catch {
-      next();
-      return;
-    }
-    res.locals['userId'] = userId;
-    res.locals['route'] = GATED_ROUTES[action];
-    taken.inc({ route: GATED_ROUTES[action] });
+    const startedAtNs = process.hrtime.bigint();
+    const route = GATED_ROUTES[action];
+    // What Express and the request log would have given this request: its id (echoed as X-Request-Id),
+    // res.locals for the ids a 5xx line names, and req.user.
+    (req as { id?: string }).id = requestIdOf(req, res);
+    const locals: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+    locals['userId'] = user.id;
+    locals['route'] = route;
+    res.locals = locals;
+    (req as Request).user = user;
+    taken.inc({ route });
     const limits: LimitCheck[] = [
-      { scope: 'ip', key: req.ip ?? 'unknown' },
-      { scope: 'user', key: userId },
+      { scope: 'ip', key: ipOf(req) ?? 'unknown' },
+      { scope: 'user', key: user.id },
       { scope: 'packet', key: packetId },
     ];
     try {
       const reply = await actions[action]({
         packetId,
-        userId,
+        userId: user.id,
         limits,
-        annotate: (fields) => Object.assign(res.locals, fields),
+        annotate: (fields) => Object.assign(locals, fields),
       });
       send(res, outgoing(reply, 200));
     } catch (err) {
-      if (!sendRefusal(res, err, req.originalUrl)) next(err);
+      if (!sendRefusal(res, err, req.url ?? '')) {
+        (req as { [LANE_ERROR]?: unknown })[LANE_ERROR] = err;
+        toApp(req, res);
+        return;
+      }
     }
+    // Measured to the last write, where the app's middleware measured to 'finish': one listener fewer.
+    durationOf(route, res.statusCode).observe(Number(process.hrtime.bigint() - startedAtNs) / 1e9);
   }
 
   return (req, res, next) => {
-    if (req.method !== 'POST') return next();
-    const match = GATED_PATH.exec(req.url);
+    const onward = () => toApp(req, res, next);
+    if (req.method !== 'POST') return onward();
+    const match = GATED_PATH.exec(req.url ?? '');
     const packetId = match?.[1];
     const action = match?.[2] as GatedActionName | undefined;
     const token = bearerTokenOf(req.headers.authorization);
@@ -88,9 +135,45 @@ export function hotLane(ctx: AppContext, actions: Record<GatedActionName, GatedA
       req.headers['idempotency-key'] !== undefined ||
       !hasNoBody(req)
     ) {
-      next();
-      return;
+      return onward();
     }
-    answer(req, res, next, token, packetId, action).catch(next);
+    const take = (user: AuthUser) =>
+      answer(req, res, user, packetId, action).catch((err: unknown) => {
+        (req as { [LANE_ERROR]?: unknown })[LANE_ERROR] = err;
+        onward();
+      });
+    let verified: AuthUser | Promise<AuthUser>;
+    try {
+      verified = ctx.verifyToken(token);
+    } catch {
+      return onward();
+    }
+    // Our own tokens verify without a promise (auth.ts); others, and every failure, settle later.
+    if (verified instanceof Promise) void verified.then(take, onward);
+    else void take(verified);
   };
+}
+
+/**
+ * Puts the hot lane in front of `app` (unless request lines are logged) and, first in the app's chain, the
+ * middleware that passes an error the lane met on to the app's error handler.
+ */
+export function mountHotLane(
+  app: Express,
+  ctx: AppContext,
+  actions: Record<GatedActionName, GatedAction>,
+): void {
+  if (ctx.log.isLevelEnabled('info')) return;
+  const appWithHandle = app as unknown as { handle: Handle };
+  const toApp = appWithHandle.handle.bind(app);
+  appWithHandle.handle = hotLane(ctx, actions, expressIpOf(app), toApp);
+}
+
+/** The app's first middleware after logging and metrics: an error the lane met goes to the error handler. */
+export function laneErrors(): (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void {
+  return (req, _res, next) => next((req as { [LANE_ERROR]?: unknown })[LANE_ERROR]);
 }

@@ -15,7 +15,8 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /** res.locals fields copied into the request's log line. */
 const LOGGED_LOCALS = ['userId', 'packetId', 'claimId', 'transferId'] as const;
 
-function requestIdOf(req: IncomingMessage, res: ServerResponse): string {
+/** The request's id: a sane incoming X-Request-Id, else a new one; echoed back as X-Request-Id. */
+export function requestIdOf(req: IncomingMessage, res: ServerResponse): string {
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
   res.setHeader('X-Request-Id', id);
@@ -77,7 +78,7 @@ export function requestMetrics(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const stop = metrics.httpRequestDuration.startTimer();
     res.on('finish', () => {
-      // The hot lane answers without a router match and names its route in res.locals.
+      // A request the hot lane handed over with an error matched no router route; the lane named it.
       const route =
         (req.route as { path?: string } | undefined)?.path ??
         (res.locals['route'] as string | undefined) ??

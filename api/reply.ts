@@ -2,6 +2,7 @@
  * A handler's answer (`Reply`) as bytes on the wire (`StoredResponse`), which the idempotency store can keep
  * and replay, and the one way either is written to `res`.
  */
+import type { ServerResponse } from 'node:http';
 import type { Response } from 'express';
 import { toProblem } from './errorMapping';
 import type { StoredResponse } from './idempotency';
@@ -34,10 +35,11 @@ export function problemOutgoing(problem: Problem, instance: string): StoredRespo
   };
 }
 
-export function send(res: Response, response: StoredResponse): void {
+/** Writes an answer; `res` is Express's, or Node's own for the hot lane, which answers POSTs only. */
+export function send(res: Response | ServerResponse, response: StoredResponse): void {
   // GETs go through res.send for their ETag and 304; hashing every POST answer for an ETag is wasted work.
   if (res.req.method === 'GET' || res.req.method === 'HEAD') {
-    res.status(response.status).set(response.headers).send(response.body);
+    (res as Response).status(response.status).set(response.headers).send(response.body);
     return;
   }
   res.statusCode = response.status;
@@ -50,7 +52,7 @@ export function send(res: Response, response: StoredResponse): void {
  * Answers a refusal (a 4xx problem) itself and returns true; returns false for anything else (5xx, the
  * unexpected, or an answer already begun), which the caller passes on to the error handler, which logs it.
  */
-export function sendRefusal(res: Response, err: unknown, instance: string): boolean {
+export function sendRefusal(res: Response | ServerResponse, err: unknown, instance: string): boolean {
   const problem = toProblem(err);
   if (!problem || problem.status >= 500 || res.headersSent) return false;
   send(res, problemOutgoing(problem, instance));

@@ -30,6 +30,17 @@ function seen(answer: request.Response, packetId: string) {
 const laneCount = async (ctx: AppContext) =>
   (await ctx.metrics.hotLane.get()).values.reduce((sum, value) => sum + value.value, 0);
 
+/** The request-duration histogram's counts by route and status class (`_count` samples). */
+const durationCounts = async (ctx: AppContext) =>
+  Object.fromEntries(
+    (await ctx.metrics.httpRequestDuration.get()).values
+      .filter((value) => value.metricName?.endsWith('_count'))
+      .map((value) => [
+        `${value.labels.method} ${value.labels.route} ${value.labels.status_class}`,
+        value.value,
+      ]),
+  );
+
 describe('the hot lane answers storm-shaped grabs and opens as the full app does', () => {
   let h: Harness;
   let lane: Way;
@@ -105,9 +116,39 @@ describe('the hot lane answers storm-shaped grabs and opens as the full app does
       ['grab of an exhausted packet', post('b', 'grab')],
       ['open without a hold', post('c', 'open')],
     ]);
-    // Every one of those went by the lane on one side and never on the other.
+    // Every one of those went by the lane on one side and never on the other, and both timed them alike.
     expect((await laneCount(lane.ctx)) - before).toBe(7);
     expect(await laneCount(full.ctx)).toBe(0);
+    expect(await durationCounts(lane.ctx)).toEqual(await durationCounts(full.ctx));
+  });
+
+  test("an unexpected error on the lane reaches the app's error handler: the same 500 problem", async () => {
+    const packetId = await packet(2);
+    // A database that fails the open statement the way a lost connection would.
+    const failing = {
+      ...h.db,
+      query: ((text: string, values?: unknown[]) =>
+        text.includes('open_share(')
+          ? Promise.reject(new Error('connection lost'))
+          : h.db.query(text, values)) as typeof h.db.query,
+    };
+    const broken = {
+      lane: h.appWithContext({ db: failing }, { hotLane: true }),
+      full: h.appWithContext({ db: failing }, { hotLane: false }),
+    };
+    const answers = [];
+    for (const [userId, way] of [
+      ['f', broken.lane],
+      ['g', broken.full],
+    ] as const) {
+      const grab = await post(userId, 'grab')(way.app, packetId);
+      expect(grab.status).toBe(200);
+      answers.push(seen(await post(userId, 'open')(way.app, packetId), packetId));
+    }
+    expect(answers[0]).toMatchObject({ status: 500, requestId: 'string' });
+    expect(answers[0]).toEqual(answers[1]);
+    expect(await laneCount(broken.lane.ctx)).toBe(2);
+    expect(await durationCounts(broken.lane.ctx)).toEqual(await durationCounts(broken.full.ctx));
   });
 
   test('requests of another shape go on to the app and get its answers', async () => {
