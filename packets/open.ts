@@ -46,19 +46,24 @@ export async function openWithHold(
   const claim = await deps.opens.run(packetId, userId);
   if (claim.created) {
     const { keys, scripts } = deps.redis;
-    // Both go out at once: one round trip, not two, for an opener waiting behind a busy event loop. The
-    // claim row is the credit message (the pump finds it), so nothing else is sent.
-    const confirmed = useGate
-      ? scripts
-          .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
-          .catch(() => undefined)
-      : undefined;
-    const credited = creditLargeClaim(
+    // The answer does not wait for these two Redis writes. In a storm each wait is a turn of an event loop
+    // busy with thousands of grabs (about 50 ms each), and the opener already waited three. Neither is
+    // needed for the answer to be true: Postgres holds the claim (a repeat open finds it whatever Redis
+    // says), both were best effort before, and this process's later commands on the same connection run
+    // after them, so its own next grab or detail read sees the claim. Other replicas' detail caches were
+    // only ever eventually consistent (detailCache.ts).
+    if (useGate) {
+      scripts
+        .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
+        .catch(() => undefined);
+    }
+    void deps.cache.invalidate(packetId);
+    // The claim row is the credit message (the pumps find it); a large claim is credited before answering.
+    const creditedNow = await creditLargeClaim(
       deps.db,
       { id: claim.claimId, packetId, userId, amountFen: claim.amountFen },
       deps.creditSyncMinFen ?? 0,
     ).catch(() => false);
-    const [, , creditedNow] = await Promise.all([confirmed, deps.cache.invalidate(packetId), credited]);
     if (creditedNow) return { ...claim, credited: true };
   }
   return claim;
