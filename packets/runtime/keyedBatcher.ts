@@ -1,9 +1,17 @@
 /**
  * Bounds the open statements per packet inside one API process (seed 002: hot-row handling with in-process
  * counters) and batches what waits. Extra opens of a hot packet queue here instead of piling onto its row
- * lock in Postgres; when a statement finishes, the next one carries every opener queued meanwhile (up to a
- * batch), so a storm's opens cost one lock, one round trip and one commit per batch, not per opener. A full
- * queue is refused at once as busy.
+ * lock in Postgres; a statement carries every opener queued when it starts (up to a batch), so a storm's
+ * opens cost one lock, one round trip and one commit per batch, not per opener. A full queue is refused at
+ * once as busy.
+ *
+ * A statement starts after the microtasks already queued when its first opener arrived (queueMicrotask),
+ * not at once. In a storm the hold checks of many openers come back in one Redis read, and their openers
+ * resume side by side in that read's microtasks, so they all ride in one statement; starting at once would send the first alone
+ * and make the rest wait a whole turn of a busy event loop for the next. Waiting for the end of the turn
+ * instead (setImmediate) gathered more but held every statement behind the rest of the turn's work: the
+ * storm's p99 read 0.34-0.38x the traditional design's that way, and 0.25-0.34x this way, in two and four
+ * runs.
  */
 import { DomainError, ErrorCode } from '../../domain/errors';
 
@@ -16,6 +24,8 @@ interface Waiter<I, O> {
 interface Lane<I, O> {
   active: number;
   waiting: Waiter<I, O>[];
+  /** A start is queued for when the current callback's microtasks have run. */
+  scheduled: boolean;
 }
 
 /**
@@ -37,7 +47,7 @@ export class KeyedBatcher<I, O> {
   run(key: string, item: I): Promise<O> {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { active: 0, waiting: [] };
+      lane = { active: 0, waiting: [], scheduled: false };
       this.lanes.set(key, lane);
     }
     if (lane.waiting.length >= this.maxQueued) {
@@ -49,8 +59,17 @@ export class KeyedBatcher<I, O> {
     }
     const current = lane;
     const answer = new Promise<O>((resolve, reject) => current.waiting.push({ item, resolve, reject }));
-    if (lane.active < this.maxConcurrent) this.start(key, lane);
+    this.schedule(key, lane);
     return answer;
+  }
+
+  private schedule(key: string, lane: Lane<I, O>): void {
+    if (lane.scheduled || lane.active >= this.maxConcurrent) return;
+    lane.scheduled = true;
+    queueMicrotask(() => {
+      lane.scheduled = false;
+      while (lane.active < this.maxConcurrent && lane.waiting.length > 0) this.start(key, lane);
+    });
   }
 
   private start(key: string, lane: Lane<I, O>): void {
@@ -75,8 +94,8 @@ export class KeyedBatcher<I, O> {
       )
       .finally(() => {
         lane.active--;
-        if (lane.waiting.length > 0) this.start(key, lane);
-        else if (lane.active === 0) this.lanes.delete(key);
+        if (lane.waiting.length > 0) this.schedule(key, lane);
+        else if (lane.active === 0 && !lane.scheduled) this.lanes.delete(key);
       });
   }
 

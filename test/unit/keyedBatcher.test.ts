@@ -16,32 +16,37 @@ function manualRunner() {
   return { batches, run };
 }
 
-const settle = () => new Promise((resolve) => setImmediate(resolve));
+/** Lets a finished batch's callbacks run and the start they schedule for the turn's end. */
+const settle = async () => {
+  for (let turn = 0; turn < 2; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+};
 
 describe('KeyedBatcher', () => {
-  test('runs at most maxConcurrent batches per key; what waits goes in the next batch, up to maxBatch', async () => {
+  test('what arrives in one callback rides in at most maxConcurrent batches of maxBatch; the rest waits for one to end', async () => {
     const { batches, run } = manualRunner();
     const batcher = new KeyedBatcher<number, number>(2, 100, 3, run);
     const answers = [1, 2, 3, 4, 5, 6, 7].map((item) => batcher.run('p', item));
     const other = batcher.run('q', 10);
+    // Nothing starts before this callback ends, so its first opener does not go alone.
+    expect(batches).toHaveLength(0);
+    await settle();
     expect(batches.map((batch) => [batch.key, batch.items])).toEqual([
-      ['p', [1]],
-      ['p', [2]],
+      ['p', [1, 2, 3]],
+      ['p', [4, 5, 6]],
       ['q', [10]],
     ]);
-    batches[0]!.finish([-1]);
+    const late = batcher.run('p', 8);
+    batches[0]!.finish([-1, -2, new Error('refused 3')]);
     await settle();
-    expect(batches[3]).toMatchObject({ key: 'p', items: [3, 4, 5] });
-    batches[1]!.finish([-2]);
-    await settle();
-    expect(batches[4]).toMatchObject({ key: 'p', items: [6, 7] });
+    expect(batches[3]).toMatchObject({ key: 'p', items: [7, 8] });
+    batches[1]!.finish([-4, -5, -6]);
     batches[2]!.finish([-10]);
-    batches[3]!.finish([-3, new Error('refused 4'), -5]);
-    batches[4]!.finish([-6, -7]);
-    const settled = await Promise.allSettled([...answers, other]);
+    batches[3]!.finish([-7, -8]);
+    const settled = await Promise.allSettled([...answers, late, other]);
     expect(
       settled.map((one) => (one.status === 'fulfilled' ? one.value : (one.reason as Error).message)),
-    ).toEqual([-1, -2, -3, 'refused 4', -5, -6, -7, -10]);
+    ).toEqual([-1, -2, 'refused 3', -4, -5, -6, -7, -8, -10]);
+    await settle();
     expect(batcher.size).toBe(0);
   });
 
@@ -49,6 +54,7 @@ describe('KeyedBatcher', () => {
     const { batches, run } = manualRunner();
     const batcher = new KeyedBatcher<number, number>(1, 100, 10, run);
     const first = batcher.run('p', 1);
+    await settle();
     const second = batcher.run('p', 2);
     batches[0]!.finish();
     await expect(first).rejects.toThrow('statement failed');
@@ -60,11 +66,14 @@ describe('KeyedBatcher', () => {
   test('a full queue is refused at once as busy', async () => {
     const { batches, run } = manualRunner();
     const batcher = new KeyedBatcher<number, number>(1, 2, 10, run);
-    const queued = [1, 2, 3].map((item) => batcher.run('p', item));
+    const first = batcher.run('p', 1);
+    await settle();
+    const queued = [2, 3].map((item) => batcher.run('p', item));
     await expect(batcher.run('p', 4)).rejects.toMatchObject({ code: ErrorCode.PacketBusy });
     batches[0]!.finish([-1]);
     await settle();
     batches[1]!.finish([-2, -3]);
-    await expect(Promise.all(queued)).resolves.toEqual([-1, -2, -3]);
+    await expect(first).resolves.toBe(-1);
+    await expect(Promise.all(queued)).resolves.toEqual([-2, -3]);
   });
 });
