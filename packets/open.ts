@@ -44,19 +44,22 @@ export async function openWithHold(
     useGate = status !== CheckHoldStatus.NotArmed;
   }
   const claim = await deps.opens.run(packetId, userId);
-  if (claim.created) {
+  // The answer does not wait for these Redis writes. In a storm each wait is a turn of an event loop busy
+  // with thousands of grabs (about 50 ms each), and the opener already waited three. None is needed for the
+  // answer to be true: Postgres holds the claim (a repeat open finds it whatever Redis says), they were best
+  // effort before, and this process's later commands on the same connection run after them, so its own next
+  // grab or detail read sees the claim. Other replicas' detail caches were only ever eventually consistent
+  // (detailCache.ts).
+  if (useGate) {
+    // The live hold that reached the statement becomes a claim, for a repeat too: a repeat through a live
+    // hold means an earlier confirm was lost (say the answer to a committed statement was, and the opener
+    // retried), and the hold would otherwise lapse back into the pool. confirmOpen is idempotent.
     const { keys, scripts } = deps.redis;
-    // The answer does not wait for these two Redis writes. In a storm each wait is a turn of an event loop
-    // busy with thousands of grabs (about 50 ms each), and the opener already waited three. Neither is
-    // needed for the answer to be true: Postgres holds the claim (a repeat open finds it whatever Redis
-    // says), both were best effort before, and this process's later commands on the same connection run
-    // after them, so its own next grab or detail read sees the claim. Other replicas' detail caches were
-    // only ever eventually consistent (detailCache.ts).
-    if (useGate) {
-      scripts
-        .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
-        .catch(() => undefined);
-    }
+    scripts
+      .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
+      .catch(() => undefined);
+  }
+  if (claim.created) {
     void deps.cache.invalidate(packetId);
     // The claim row is the credit message (the pumps find it); a large claim is credited before answering.
     const creditedNow = await creditLargeClaim(

@@ -3,10 +3,16 @@
   nor be grabbed again by the same user.
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed
   ARGV[1] userId
-  Returns: 1 a hold was converted, 0 no hold was left (it lapsed; the share is taken out again) or no gate
+  Returns: 1 a hold was converted, 0 no hold was left (it lapsed; the share is taken out again) or no gate,
+  2 the user was already confirmed (nothing changes)
 ]]
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
+end
+-- A second confirm for one claim (a retried open, or two replicas answering a double tap) must not take
+-- another share out of the pool.
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+  return 2
 end
 redis.call('SADD', KEYS[3], ARGV[1])
 local ttl = redis.call('PTTL', KEYS[1])

@@ -211,6 +211,51 @@ describe('the open statement', () => {
     expect(counted.opens() - before).toBeLessThan(count);
   });
 
+  test("a batch failed by one opener's data is retried opener by opener; any other failure fails the batch", async () => {
+    const packetId = await sent('batchfail', { type: 'random', amountFen: 300, count: 3 });
+    // A NUL cannot be bound as text (SQLSTATE 22021): the whole statement fails for one opener's id.
+    const results = await openShares(h.db, packetId, ['nulA', 'nul\u0000B', 'nulC']);
+    expect(results[0]).toMatchObject({ created: true, userId: 'nulA' });
+    expect(results[1]).toBeInstanceOf(Error);
+    expect(results[2]).toMatchObject({ created: true, userId: 'nulC' });
+    // A lost connection would fail every opener alike: it fails the batch, and no opener is retried.
+    let queries = 0;
+    const lost = {
+      query: () => {
+        queries += 1;
+        return Promise.reject(Object.assign(new Error('Connection terminated'), { code: 'ECONNRESET' }));
+      },
+    } as unknown as typeof h.db;
+    await expect(openShares(lost, packetId, ['lostA', 'lostB'])).rejects.toThrow('Connection terminated');
+    expect(queries).toBe(1);
+  });
+
+  test('an open through a live hold confirms it once, also when the claim already existed (a lost confirm)', async () => {
+    const packetId = await sent('confirmsender', { type: 'random', amountFen: 300, count: 3 });
+    const { keys, client, scripts } = h.redis;
+    expect((await call(app, 'grab', 'lostconfirm', packetId)).status).toBe(200);
+    // The statement committed but its confirm never reached Redis: the claim exists, the hold is live.
+    const claim = await openShare(h.db, packetId, 'lostconfirm');
+    const remaining = await client.hget(keys.gate(packetId), 'remaining');
+    const res = await call(app, 'open', 'lostconfirm', packetId);
+    expect(res.status).toBe(200);
+    expect(res.body.claimId).toBe(claim.claimId);
+    // The confirm is not awaited by the answer; a later command on the same connection runs after it.
+    await client.ping();
+    expect(await client.sismember(keys.claimed(packetId), 'lostconfirm')).toBe(1);
+    expect(await client.zscore(keys.holders(packetId), 'lostconfirm')).toBeNull();
+    expect(await client.hget(keys.gate(packetId), 'remaining')).toBe(remaining);
+    // A second confirm of the same claim takes nothing more out of the pool.
+    const again = await scripts.confirmOpen(
+      keys.gate(packetId),
+      keys.holders(packetId),
+      keys.claimed(packetId),
+      'lostconfirm',
+    );
+    expect(again).toBe(2);
+    expect(await client.hget(keys.gate(packetId), 'remaining')).toBe(remaining);
+  });
+
   test('a repeat open, even a concurrent double tap, gets the same claim from the one statement', async () => {
     const packetId = await sent('tapsender', { type: 'random', amountFen: 500, count: 5 });
     const taps = await Promise.all([1, 2, 3, 4].map(() => openShare(h.db, packetId, 'tapper')));
