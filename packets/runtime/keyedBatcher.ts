@@ -75,23 +75,27 @@ export class KeyedBatcher<I, O> {
   private start(key: string, lane: Lane<I, O>): void {
     const batch = lane.waiting.splice(0, this.maxBatch);
     lane.active++;
-    this.runBatch(
-      key,
-      batch.map((waiter) => waiter.item),
-    )
-      .then(
-        (results) =>
-          batch.forEach((waiter, i) => {
-            const result = results[i];
-            if (result instanceof Error) waiter.reject(result);
-            else if (result === undefined) waiter.reject(new Error(`batch of ${key} answered no item ${i}`));
-            else waiter.resolve(result);
-          }),
-        (err: unknown) => {
-          const reason = err instanceof Error ? err : new Error(String(err));
-          for (const waiter of batch) waiter.reject(reason);
-        },
+    // Whatever the runner does (throw, reject, answer too little), every waiter of the batch is settled and
+    // the lane moves on: rejecting a waiter already answered does nothing.
+    Promise.resolve()
+      .then(() =>
+        this.runBatch(
+          key,
+          batch.map((waiter) => waiter.item),
+        ),
       )
+      .then((results) =>
+        batch.forEach((waiter, i) => {
+          const result = results[i];
+          if (result instanceof Error) waiter.reject(result);
+          else if (result === undefined) waiter.reject(new Error(`batch of ${key} answered no item ${i}`));
+          else waiter.resolve(result);
+        }),
+      )
+      .catch((err: unknown) => {
+        const reason = err instanceof Error ? err : new Error(String(err));
+        for (const waiter of batch) waiter.reject(reason);
+      })
       .finally(() => {
         lane.active--;
         if (lane.waiting.length > 0) this.schedule(key, lane);

@@ -146,9 +146,20 @@ export async function openShare(
 }
 
 /**
+ * Errors one opener's data could cause (bad data, a constraint, an exception raised by the function): the
+ * batch is then tried opener by opener. Anything else (a lost connection, a timeout, a cancel) would fail
+ * each opener alike, so it fails the batch.
+ */
+function mayBelongToOneOpener(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  return code !== undefined && ['22', '23', 'P0'].includes(code.slice(0, 2));
+}
+
+/**
  * Opens of one packet by several users in one round trip and one commit (OPEN_SHARES_SQL), each answered as
  * openShare would answer it alone: a claim, or that opener's refusal as an Error in its place. When the
- * statement itself fails, every opener is tried alone, so one opener's failure is never another's.
+ * statement fails for what one opener's data could cause, every opener is tried alone, one after another,
+ * so one opener's failure is never another's; any other failure fails them all.
  */
 export async function openShares(
   db: Queryable,
@@ -167,12 +178,14 @@ export async function openShares(
       userIds,
       draws,
     ]));
-  } catch {
-    return Promise.all(
-      userIds.map((userId, i) =>
-        openShare(db, packetId, userId, { draw: () => draws[i] as number }).catch(asError),
-      ),
-    );
+  } catch (err) {
+    if (!mayBelongToOneOpener(err)) throw err;
+    // One at a time: the per-packet bound on statements in flight holds on this path too.
+    const results: (OpenedClaim | Error)[] = [];
+    for (const [i, userId] of userIds.entries()) {
+      results.push(await openShare(db, packetId, userId, { draw: () => draws[i] as number }).catch(asError));
+    }
+    return results;
   }
   const byPosition = new Map(rows.map((row) => [Number(row.position), row]));
   return userIds.map((userId, i) => {

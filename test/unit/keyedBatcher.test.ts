@@ -63,6 +63,24 @@ describe('KeyedBatcher', () => {
     await expect(second).resolves.toBe(-2);
   });
 
+  test('a runner that throws or answers too little still settles every waiter, and the lane moves on', async () => {
+    let calls = 0;
+    const batcher = new KeyedBatcher<number, number>(1, 100, 2, (_key, items) => {
+      calls += 1;
+      if (calls === 1) throw new Error('thrown at once');
+      // Answers one item too few: the last waiter has no answer.
+      return Promise.resolve(items.slice(1).map((item) => -item));
+    });
+    const first = batcher.run('p', 1);
+    await settle();
+    const [second, third] = [2, 3].map((item) => batcher.run('p', item));
+    await expect(first).rejects.toThrow('thrown at once');
+    await expect(second).resolves.toBe(-3);
+    await expect(third).rejects.toThrow('batch of p answered no item 1');
+    await settle();
+    expect(batcher.size).toBe(0);
+  });
+
   test('a full queue is refused at once as busy', async () => {
     const { batches, run } = manualRunner();
     const batcher = new KeyedBatcher<number, number>(1, 2, 10, run);
