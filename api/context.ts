@@ -24,7 +24,7 @@ export interface AppDeps {
   temporal: TemporalDeps;
   /** A registry shared with the rest of the process; a fresh one is made when absent (tests). */
   metrics?: Metrics;
-  /** The open limiter and the detail cache; made when absent. */
+  /** The open batcher and the detail cache; made when absent. */
   packets?: PacketServices;
 }
 

@@ -110,11 +110,8 @@ function hotLane(
       });
       send(res, outgoing(reply, 200));
     } catch (err) {
-      if (!sendRefusal(res, err, req.url ?? '')) {
-        (req as { [LANE_ERROR]?: unknown })[LANE_ERROR] = err;
-        toApp(req, res);
-        return;
-      }
+      // A 4xx is answered here; anything else goes to the app's error handler (the caller hands it over).
+      if (!sendRefusal(res, err, req.url ?? '')) throw err;
     }
     // Measured to the last write, where the app's middleware measured to 'finish': one listener fewer.
     durationOf(route, res.statusCode).observe(Number(process.hrtime.bigint() - startedAtNs) / 1e9);
@@ -149,8 +146,12 @@ function hotLane(
       return onward();
     }
     // Our own tokens verify without a promise (auth.ts); others, and every failure, settle later.
-    if (verified instanceof Promise) void verified.then(take, onward);
-    else void take(verified);
+    const done = verified instanceof Promise ? verified.then(take, onward) : take(verified);
+    // Express answers whatever it is handed; should even that throw, closing the connection is what is left.
+    done.catch((err: unknown) => {
+      ctx.log.error({ err, req: { method: req.method, url: req.url } }, 'hot lane: the app failed a request');
+      res.destroy();
+    });
   };
 }
 
