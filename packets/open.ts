@@ -1,8 +1,8 @@
 /**
- * Open (拆), the use case the open route calls: check the hold in Redis, run the open statement in the packet's next batch, then turn
- * the hold into a claim in Redis and refresh the detail cache. Nothing is sent to Temporal: the claim row is
- * the credit message, which a credit pump picks up. Without Redis the hold check is skipped and Postgres
- * alone decides (the caller applies the strict degraded rate limit).
+ * Open (拆), the use case the open route calls: check the hold in Redis, run the open statement in the
+ * packet's next batch, then turn the hold into a claim in Redis and refresh the detail cache. Nothing is sent
+ * to Temporal: the claim row is the credit message, which a credit pump picks up. Without Redis the hold
+ * check is skipped and Postgres alone decides (the caller applies the strict degraded rate limit).
  */
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';

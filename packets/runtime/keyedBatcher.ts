@@ -7,11 +7,11 @@
  *
  * A statement starts after the microtasks already queued when its first opener arrived (queueMicrotask),
  * not at once. In a storm the hold checks of many openers come back in one Redis read, and their openers
- * resume side by side in that read's microtasks, so they all ride in one statement; starting at once would send the first alone
- * and make the rest wait a whole turn of a busy event loop for the next. Waiting for the end of the turn
- * instead (setImmediate) gathered more but held every statement behind the rest of the turn's work: the
- * storm's p99 read 0.34-0.38x the traditional design's that way, and 0.25-0.34x this way, in two and four
- * runs.
+ * resume side by side in that read's microtasks, so they all ride in one statement; starting at once would
+ * send the first alone and make the rest wait a whole turn of a busy event loop for the next. Waiting for
+ * the end of the turn instead (setImmediate) gathered more but held every statement behind the rest of the
+ * turn's work: the storm's p99 read 0.34-0.38x the traditional design's that way, and 0.25-0.34x this way,
+ * in two and four runs.
  */
 import { DomainError, ErrorCode } from '../../domain/errors';
 
