@@ -23,7 +23,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   app.disable('x-powered-by');
   // Per-IP limits need the client address; behind N trusted proxies it is the Nth X-Forwarded-For hop.
   app.set('trust proxy', ctx.config.http.trustProxyHops > 0 ? ctx.config.http.trustProxyHops : false);
-  app.use(requestLogging(ctx.log));
+  app.use(requestLogging(ctx.log, ctx.config.logSlowRequestMs));
   app.use(requestMetrics(ctx.metrics));
   const withLane = options.hotLane ?? true;
   if (withLane) app.use(laneErrors());

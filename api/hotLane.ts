@@ -7,15 +7,17 @@
  * Node's own request and response, with the steps the app takes for it, in the same order:
  *
  *   1. bearer authentication (the same cached verifier),
- *   2. the request id (logging.ts's rule) and, once answered, the request's duration metric,
+ *   2. the request id (logging.ts's rule) and, once answered, the request's duration metric and, for a slow
+ *      answer, logging.ts's line (a 5xx is the app's, below),
  *   3. the packet id's shape (the same pattern as PacketIdSchema),
  *   4. the IP (Express's own `req.ip`, so `trust proxy` applies), user and packet limits, handed to the gate
  *      script (grab and open are `limitsInGate`),
  *   5. the action (routes/gated.ts, which the routes call too), and the same reply and problem bodies.
  *
  * Anything else goes to Express untouched and is answered there: another shape, a token that does not verify
- * (the pipeline charges the IP limit and answers 401), a malformed id, and every request when request lines
- * are logged (LOG_LEVEL info or below, where pino-http describes the matched route). An unexpected error is
+ * (the pipeline charges the IP limit and answers 401), a malformed id, and every request when every request
+ * gets a line (LOG_LEVEL debug or below, where pino-http describes the matched route). Production (info, the
+ * default) prints no request lines, so the lane serves it (logging.ts). An unexpected error is
  * handed to Express too, which passes it to its error handler, so it is logged and counted as any 5xx.
  * test/integration/hotLane.test.ts checks that both ways answer alike.
  */
@@ -23,7 +25,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import { bearerTokenOf, type AuthUser } from './auth';
 import type { AppContext } from './context';
-import { requestIdOf } from './logging';
+import { logFinishedRequest, requestIdOf, requestLinesLogged } from './logging';
 import { statusClass } from './metrics';
 import type { LimitCheck } from './rateLimits';
 import { outgoing, send, sendRefusal } from './reply';
@@ -92,7 +94,7 @@ function hotLane(
     const route = GATED_ROUTES[action];
     // What the logging middleware would have given this request: its id, echoed as X-Request-Id. res.locals
     // carries the ids a 5xx line names and the route its duration is labelled with, should Express answer.
-    requestIdOf(req, res);
+    const requestId = requestIdOf(req, res);
     const locals: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     locals['userId'] = user.id;
     locals['route'] = route;
@@ -116,7 +118,16 @@ function hotLane(
       if (!sendRefusal(res, err, req.url ?? '')) throw err;
     }
     // Measured to the last write, where the app's middleware measured to 'finish': one listener fewer.
-    durationOf(route, res.statusCode).observe(Number(process.hrtime.bigint() - startedAtNs) / 1e9);
+    const durationMs = Number(process.hrtime.bigint() - startedAtNs) / 1e6;
+    durationOf(route, res.statusCode).observe(durationMs / 1e3);
+    logFinishedRequest(ctx.log, ctx.config.logSlowRequestMs, {
+      id: requestId,
+      method: req.method,
+      url: req.url,
+      statusCode: res.statusCode,
+      durationMs,
+      locals,
+    });
   }
 
   return (req, res, next) => {
@@ -158,7 +169,8 @@ function hotLane(
 }
 
 /**
- * Puts the hot lane in front of `app` (unless request lines are logged) and, first in the app's chain, the
+ * Puts the hot lane in front of `app` (unless every request gets a line: LOG_LEVEL debug or below, where
+ * pino-http's line names the matched route) and, first in the app's chain, the
  * middleware that passes an error the lane met on to the app's error handler.
  */
 export function mountHotLane(
@@ -166,7 +178,7 @@ export function mountHotLane(
   ctx: AppContext,
   actions: Record<GatedActionName, GatedAction>,
 ): void {
-  if (ctx.log.isLevelEnabled('info')) return;
+  if (requestLinesLogged(ctx.log)) return;
   const appWithHandle = app as unknown as { handle: Handle };
   const toApp = appWithHandle.handle.bind(app);
   appWithHandle.handle = hotLane(ctx, actions, expressIpOf(app), toApp);

@@ -1,8 +1,13 @@
 /**
- * Request logs (pino-http, JSON): one line per request with the request id, method, route, status, time and
- * the ids a route annotated (userId from the token, packetId, claimId). Headers are not logged at all, so a
- * bearer token can never reach a log line; the request id comes from X-Request-Id when the caller sent a
- * sane one (so a trace crosses the load balancer) and is echoed back either way.
+ * Request logs (pino, JSON). Production (the default level, info, as docker-compose.yml and `npm start` run)
+ * prints no line per request: only a request answered with a 5xx (at error) or in at least
+ * LOG_SLOW_REQUEST_MS (at warn), besides the service's own warnings and errors. A storm is thousands of
+ * grabs a second, and a line for each cost more CPU than the grab (docs/hot-path.md); the request duration
+ * histogram counts every request by route and status class instead. At debug and below pino-http prints one
+ * line per request with the request id, method, path, status, time and the ids a route annotated (userId
+ * from the token, packetId, claimId). Headers are never logged, so a bearer token cannot reach a log line;
+ * the request id comes from X-Request-Id when the caller sent a sane one (so a trace crosses the load
+ * balancer) and is echoed back either way, so a client's report finds the 5xx or slow line it is on.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,25 +28,58 @@ export function requestIdOf(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
-function localsOf(res: ServerResponse): Record<string, unknown> {
-  const locals = (res as ServerResponse & { locals?: Record<string, unknown> }).locals ?? {};
+/** The LOGGED_LOCALS a route annotated on res.locals. */
+function localsOf(locals: Record<string, unknown> | undefined): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
+  if (!locals) return fields;
   for (const name of LOGGED_LOCALS) if (locals[name] !== undefined) fields[name] = locals[name];
   return fields;
 }
 
+/** True where every request gets its own line (debug and below); the hot lane stands aside there. */
+export function requestLinesLogged(log: Logger): boolean {
+  return log.isLevelEnabled('debug');
+}
+
+/** What a 5xx or slow request's line says: enough to find it from the client's X-Request-Id. */
+export interface FinishedRequest {
+  id: string;
+  method: string | undefined;
+  url: string | undefined;
+  statusCode: number;
+  durationMs: number;
+  locals: Record<string, unknown>;
+}
+
 /**
- * At levels that print request lines (info and below) every request gets a pino-http child logger. Above
- * them (production runs at warn) a request costs its id and one check when it finishes: only 5xx answers
- * are logged, with the request id, so nothing is built for the lines nobody prints.
+ * The production rule for one finished request: a 5xx at error, an answer that took at least `slowMs` at
+ * warn, anything else nothing. The hot lane calls it for what it answers; quietRequestLogging for the rest.
  */
-export function requestLogging(log: Logger): RequestHandler {
-  if (!log.isLevelEnabled('info')) return quietRequestLogging(log);
+export function logFinishedRequest(log: Logger, slowMs: number, finished: FinishedRequest): void {
+  const serverError = finished.statusCode >= 500;
+  if (!serverError && finished.durationMs < slowMs) return;
+  const line = {
+    req: { id: finished.id, method: finished.method, url: finished.url },
+    res: { statusCode: finished.statusCode },
+    responseTimeMs: Math.round(finished.durationMs),
+    ...localsOf(finished.locals),
+  };
+  if (serverError) log.error(line, 'request errored');
+  else log.warn(line, 'slow request');
+}
+
+/**
+ * At debug and below every request gets a pino-http child logger and a line (at debug; a 5xx at error).
+ * Above (production) a request costs its id, its start time and one check when it finishes
+ * (logFinishedRequest), so nothing is built for lines nobody prints.
+ */
+export function requestLogging(log: Logger, slowMs: number): RequestHandler {
+  if (!requestLinesLogged(log)) return quietRequestLogging(log, slowMs);
   return pinoHttp({
     logger: log,
     genReqId: requestIdOf,
-    customProps: (_req, res) => localsOf(res),
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    customProps: (_req, res) => localsOf((res as { locals?: Record<string, unknown> }).locals),
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'debug'),
     serializers: {
       req: (req: { id: unknown; method: string; url: string; raw?: { route?: { path?: string } } }) => ({
         id: req.id,
@@ -54,20 +92,20 @@ export function requestLogging(log: Logger): RequestHandler {
   }) as RequestHandler;
 }
 
-function quietRequestLogging(log: Logger): RequestHandler {
+function quietRequestLogging(log: Logger, slowMs: number): RequestHandler {
   return (req, res, next) => {
+    const startedAtNs = process.hrtime.bigint();
     const id = requestIdOf(req, res);
     (req as { id?: string }).id = id;
     res.once('finish', () => {
-      if (res.statusCode < 500) return;
-      log.error(
-        {
-          req: { id, method: req.method, url: req.originalUrl },
-          res: { statusCode: res.statusCode },
-          ...localsOf(res),
-        },
-        'request errored',
-      );
+      logFinishedRequest(log, slowMs, {
+        id,
+        method: req.method,
+        url: req.originalUrl,
+        statusCode: res.statusCode,
+        durationMs: Number(process.hrtime.bigint() - startedAtNs) / 1e6,
+        locals: res.locals,
+      });
     });
     next();
   };

@@ -21,6 +21,8 @@ const booleanFrom = (fallback: boolean) =>
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // A request answered in at least this long is logged at warn even where request lines are not (api/logging.ts).
+  LOG_SLOW_REQUEST_MS: intFrom(1_000, 1),
   PORT: intFrom(3000, 0),
   HOST: z.string().default('0.0.0.0'),
   REQUEST_BODY_LIMIT_BYTES: intFrom(16 * 1024, 256),
@@ -117,6 +119,7 @@ export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 export interface Config {
   nodeEnv: 'development' | 'test' | 'production';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logSlowRequestMs: number;
   http: { port: number; host: string; bodyLimitBytes: number; trustProxyHops: number };
   database: { url: string; schema: string; poolMax: number; statementTimeoutMs: number };
   redis: { url: string; keyPrefix: string };
@@ -201,6 +204,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
   return {
     nodeEnv: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
+    logSlowRequestMs: env.LOG_SLOW_REQUEST_MS,
     http: {
       port: env.PORT,
       host: env.HOST,

@@ -144,7 +144,8 @@ describe('authentication', () => {
         done();
       },
     });
-    const logged = h.app({ log: pino({ level: 'info' }, sink) });
+    // Request lines are printed at debug (api/logging.ts); production, at info, prints only 5xx and slow ones.
+    const logged = h.app({ log: pino({ level: 'debug' }, sink) });
     const token = await h.tokenFor('auth_logged');
     const res = await request(logged)
       .get('/v1/me/balance')

@@ -32,7 +32,8 @@ describe('hostile input answers 4xx', () => {
         done();
       },
     });
-    ({ app, ctx } = h.appWithContext({ log: pino({ level: 'info' }, sink) }));
+    // At debug, where every request gets its line (api/logging.ts).
+    ({ app, ctx } = h.appWithContext({ log: pino({ level: 'debug' }, sink) }));
   });
   afterAll(async () => {
     await h.close();
