@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { ENV_VARIABLES } from '../config';
 
 export const ROOT = resolve(__dirname, '..');
 /**
@@ -45,6 +46,18 @@ export interface ChildSpec {
   args?: string[];
   env: Record<string, string>;
   nodeArgs?: string[];
+  /**
+   * The config module's variables come from `env` alone: none is inherited from the bench's own environment,
+   * so a LOG_LEVEL the user exported cannot change what the service runs with.
+   */
+  configFromEnvOnly?: boolean;
+}
+
+function inheritedEnv(configFromEnvOnly: boolean | undefined): NodeJS.ProcessEnv {
+  if (!configFromEnvOnly) return process.env;
+  const env = { ...process.env };
+  for (const name of ENV_VARIABLES) delete env[name];
+  return env;
 }
 
 export function startChild(spec: ChildSpec): Child {
@@ -53,7 +66,11 @@ export function startChild(spec: ChildSpec): Child {
   const child = spawn(
     process.execPath,
     [...(spec.nodeArgs ?? []), ...loader, '--import', PARENT_WATCH, spec.entry, ...(spec.args ?? [])],
-    { cwd: ROOT, env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
+    {
+      cwd: ROOT,
+      env: { ...inheritedEnv(spec.configFromEnvOnly), ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    },
   );
   if (child.pid === undefined) throw new Error(`${spec.name} did not start`);
   let output = '';

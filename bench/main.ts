@@ -157,6 +157,7 @@ async function run(options: BenchOptions, cleanup: Cleanup): Promise<void> {
   });
   try {
     const world = await buildWorld(options, cleanup);
+    report.data.configuration = world.service.configuration;
     const api = await ServiceApi.create(
       world.service.url,
       world.service.config.auth.secret,

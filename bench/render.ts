@@ -53,6 +53,18 @@ function cpuTable(data: ReportData): string {
   return table(['CPU ms per unit', ...CPU_COLUMNS.map(([label]) => label), 'total'], rows);
 }
 
+/** Which configuration the service ran: its LOG_LEVEL, where its environment came from, the environment. */
+function configurationLines(data: ReportData): string[] {
+  const configuration = data.configuration;
+  if (!configuration) return [];
+  const lines = [`Service configuration: \`LOG_LEVEL\` ${configuration.logLevel}; ${configuration.source}.`];
+  if (configuration.env) {
+    const env = Object.entries(configuration.env).map(([name, value]) => `\`${name}=${value}\``);
+    lines.push(`The API's environment: ${env.join(', ')}.`);
+  }
+  return [...lines, ''];
+}
+
 export function renderMarkdown(data: ReportData): string {
   const out: string[] = [];
   const m = data.machine;
@@ -63,6 +75,7 @@ export function renderMarkdown(data: ReportData): string {
       `load average ${m['loadBefore']} before, ${m['loadAfter']} after; service ${data.service}; ` +
       `${Math.round(data.durationSeconds)} s in all. The load generator shares these cores (bench CPU below).`,
     '',
+    ...configurationLines(data),
     table(
       ['figure', 'count', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'ratio to reference'],
       data.figures.map(figureRow),

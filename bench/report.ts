@@ -3,6 +3,7 @@
  * and rendered at the end as a Markdown table (printed, and written with the JSON to bench/results/).
  */
 import type { AuditSummary } from './audit';
+import type { ServiceConfiguration } from './env';
 import type { WindowReading } from './procstats';
 import type { Figure, Goal } from './stats';
 
@@ -32,6 +33,8 @@ export interface ReportData {
   mode: 'quick' | 'default';
   /** 'started by the bench', or the --url measured. */
   service: string;
+  /** The service's LOG_LEVEL and environment; set once the world is built. */
+  configuration?: ServiceConfiguration;
   machine: Record<string, string | number>;
   sizes: object;
   figures: Figure[];

@@ -19,7 +19,7 @@ import { createTemporal, type TemporalDeps } from '../temporal/client';
 import type { Cleanup } from './cleanup';
 import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../scripts/lib/nodeArgs';
 import { ROOT, startChild, type Child } from './children';
-import { childEnv } from './env';
+import { configurationOf, serviceEnv, type ServiceConfiguration } from './env';
 import { log, sleep } from './progress';
 import { ProcSampler } from './procstats';
 import { PROFILE_DIR } from './profile';
@@ -38,6 +38,8 @@ export interface Service {
   config: Config;
   db: Db;
   temporal: TemporalDeps;
+  /** What it runs with, as the report states it. */
+  configuration: ServiceConfiguration;
   /** Absent with --url: the service's processes are not ours to watch. */
   api?: Child;
   worker?: Child;
@@ -145,7 +147,11 @@ async function useRunningService(url: string, base: Config, cleanup: Cleanup): P
   });
   await waitForApi(url, undefined);
   log(`measuring the running service at ${url}`);
-  return { url, config: base, db, temporal };
+  const configuration = {
+    source: `the running service at ${url}: its own environment, which the bench does not see`,
+    logLevel: 'unknown',
+  };
+  return { url, config: base, db, temporal, configuration };
 }
 
 async function startService(
@@ -158,25 +164,38 @@ async function startService(
   const missing = Object.values(SERVICE_ENTRIES).filter((entry) => !existsSync(join(ROOT, entry)));
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first.`);
   const port = await freePort();
-  const env = childEnv(own.config, port);
+  // Compose's environment for each (bench/env.ts), and nothing the bench itself was started with.
+  const apiEnv = serviceEnv('api', own.config, port);
   const worker = startChild({
     name: 'worker',
     entry: SERVICE_ENTRIES.worker,
-    env,
+    env: serviceEnv('worker', own.config, port),
     nodeArgs: [...WORKER_NODE_ARGS],
+    configFromEnvOnly: true,
   });
   cleanup.add('stop the worker', () => worker.stop());
   const api = startChild({
     name: 'api',
     entry: SERVICE_ENTRIES.api,
-    env,
+    env: apiEnv,
+    configFromEnvOnly: true,
     // The API's heap cap, as the image and `npm start` run it (API_NODE_ARGS).
     nodeArgs: [...API_NODE_ARGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [])],
   });
   cleanup.add('stop the API', () => api.stop());
-  const service = { url: `http://127.0.0.1:${port}`, config: own.config, db: own.db, temporal, api, worker };
+  const service = {
+    url: `http://127.0.0.1:${port}`,
+    config: own.config,
+    db: own.db,
+    temporal,
+    configuration: configurationOf(apiEnv),
+    api,
+    worker,
+  };
   await Promise.all([waitForApi(service.url, api), waitForWorker(temporal, own.config, runId, worker)]);
-  log(`API ${service.url} (pid ${api.pid}) and worker (pid ${worker.pid}) ready`);
+  log(
+    `API ${service.url} (pid ${api.pid}) and worker (pid ${worker.pid}) ready, LOG_LEVEL ${service.configuration.logLevel}`,
+  );
   return service;
 }
 

@@ -1,0 +1,68 @@
+/**
+ * The bench measures what ships: its API and worker run with docker-compose.yml's environment, changed only
+ * where they find their world and in the rate limits the bench declares (bench/env.ts). A setting the bench
+ * chose for itself (a quieter LOG_LEVEL, say) would make its figures those of a configuration nobody runs.
+ */
+import { join } from 'node:path';
+import {
+  BENCH_RATE_LIMITS,
+  PLACEMENT_VARIABLES,
+  configOf,
+  configurationOf,
+  serviceEnv,
+  type ServiceName,
+} from '../../bench/env';
+import { loadConfig } from '../../config';
+import { readCompose, serviceEnvironment } from '../../scripts/lib/compose';
+
+const compose = readCompose(join(__dirname, '../../docker-compose.yml'));
+const shell = { AUTH_SECRET: 'compose-test-secret-0123456789' };
+/** A bench world's placement: its own database, prefix, Temporal and secret. */
+const world = loadConfig({
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/rp_bench_x',
+  REDIS_KEY_PREFIX: 'rp:bench:x:',
+  TEMPORAL_ADDRESS: '127.0.0.1:40000',
+  TEMPORAL_TASK_QUEUE: 'bench-x',
+  AUTH_SECRET: 'a-random-bench-secret-0123456789',
+});
+const SERVICES: ServiceName[] = ['api', 'worker'];
+
+describe("the bench's service environment is docker-compose.yml's", () => {
+  it.each(SERVICES)('%s differs from compose only in placement and declared rate limits', (service) => {
+    const shipped = serviceEnvironment(compose, service, shell);
+    const bench = serviceEnv(service, world, 4321);
+    const allowed = new Set<string>([...PLACEMENT_VARIABLES, ...Object.keys(BENCH_RATE_LIMITS)]);
+    const names = [...new Set([...Object.keys(shipped), ...Object.keys(bench)])];
+    const differing = names.filter((name) => shipped[name] !== bench[name]);
+    expect(differing.filter((name) => !allowed.has(name))).toEqual([]);
+  });
+
+  it('places only: addresses, names, the port and the secret, and declares only rate limits', () => {
+    expect([...PLACEMENT_VARIABLES].sort()).toEqual(
+      [
+        'AUTH_SECRET',
+        'DATABASE_SCHEMA',
+        'DATABASE_URL',
+        'HOST',
+        'PORT',
+        'REDIS_KEY_PREFIX',
+        'REDIS_URL',
+        'TEMPORAL_ADDRESS',
+        'TEMPORAL_NAMESPACE',
+        'TEMPORAL_TASK_QUEUE',
+      ].sort(),
+    );
+    for (const name of Object.keys(BENCH_RATE_LIMITS)) expect(name).toMatch(/^RATE_LIMIT_/);
+  });
+
+  it.each(SERVICES)('%s runs at the LOG_LEVEL a deployment runs at, and the report says which', (service) => {
+    const shipped = configOf(serviceEnvironment(compose, service, shell));
+    const bench = configOf(serviceEnv(service, world, 4321));
+    expect(bench.logLevel).toBe(shipped.logLevel);
+    expect(bench.logSlowRequestMs).toBe(shipped.logSlowRequestMs);
+    expect(bench.nodeEnv).toBe('production');
+    const stated = configurationOf(serviceEnv('api', world, 4321));
+    expect(stated.logLevel).toMatch(new RegExp(`^${shipped.logLevel} `));
+    expect(JSON.stringify(stated)).not.toContain(world.auth.secret);
+  });
+});
