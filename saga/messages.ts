@@ -1,6 +1,7 @@
 /**
  * Everything that crosses the workflow boundary: ids, inputs and results, the update, the signals and the
- * queries, defined once (saga/index.ts) so the API, the activities, the workflows and the tests agree.
+ * queries, defined once (saga/index.ts) so the use cases (packets/send.ts starts and updates the workflow),
+ * the activities, the workers, the workflows and the tests agree.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ValidSend } from '../domain/limits';
@@ -48,7 +49,11 @@ export function paidPacketOf(input: PacketInput): PaidPacket {
   return { packetId, senderId, totalFen, count, expiresAtMs, fingerprint };
 }
 
-/** One opened share, as the API tells the workflow about it (a hint; Postgres is the truth). */
+/**
+ * One opened share, as a `claimed` signal carried it (a hint; Postgres is the truth). The API sent these to
+ * packets started before the credit pump (issue 14); nothing sends them now, but those packets' histories
+ * hold them, so the workflow keeps the handler, and WaitingCredit reuses the fields.
+ */
 export interface ClaimNotice {
   claimId: string;
   userId: string;

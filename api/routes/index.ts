@@ -4,27 +4,30 @@
  * OpenAPI test can read them back from the router stack. Do not mount a router under a prefix.
  *
  * How a route module gets auth, validation, idempotency, rate limits and its OpenAPI entry: call
- * `defineRoute(ctx, router, spec)` (api/pipeline.ts) once per operation. For example, a packet grab:
+ * `defineRoute(ctx, router, spec)` (api/pipeline.ts) once per operation. For example, the packet grab
+ * (packets.ts; grab and open share their options as GATED, and their actions live in gated.ts, which the hot
+ * lane calls too):
  *
  *   defineRoute(ctx, router, {
  *     method: 'post',
- *     path: '/v1/packets/:id/grab',
+ *     path: GATED_ROUTES.grab,              // '/v1/packets/:id/grab', written in full
  *     summary: 'Grab a hold on one share',
  *     tags: ['packets'],
  *     auth: 'user',                          // 'public' | 'user' | 'admin': 401 / 403 handled; user from the token
- *     params: z.strictObject({ id: ResourceIdSchema }),   // zod, strict: 400 validation_failed
- *     body: GrabBody,                        // optional; without one, only an empty body is accepted
+ *     params: PacketParams,                  // zod, strict: z.strictObject({ id: PacketIdSchema }); else 400
+ *                                            // no `body`: only an empty body is accepted
  *     rateLimits: ['packet'],                // per-IP and per-user always apply; 'packet' keys on params.id,
  *                                            // 'send' is the global bucket of POST /v1/packets
+ *     limitsInGate: true,                    // the handler passes `limits` to the gate script (one round trip)
+ *                                            // instead of the pipeline consuming them first
  *     idempotency: 'optional',               // POST only; 'required' answers 400 without the header
  *     problems: [404, 409, 410],             // statuses the handler's domain errors produce (for the docs)
  *     response: { status: 200, description: 'the hold', schema: HoldSchema },
- *     handler: async ({ params, user, annotate }) => {
- *       annotate({ packetId: params.id });   // packetId / claimId appear in the request log line
- *       const hold = await grab(ctx.redis, params.id, user.id);   // throw DomainError for business failures
- *       ctx.metrics.grabOutcomes.inc({ outcome: 'granted' });
- *       return { status: 200, body: hold };  // return, do not write res: idempotency stores this answer
- *     },
+ *     handler: ({ params, user, limits, annotate }) =>
+ *       // Throws a DomainError for a business refusal; annotate() adds packetId / claimId to the request's
+ *       // log line (printed at LOG_LEVEL debug, or for a 5xx or slow answer: api/logging.ts). It returns
+ *       // a Reply and never writes res, so idempotency can store the answer.
+ *       gated.grab({ packetId: params.id, userId: user.id, limits, annotate }),
  *   });
  *
  * A thrown DomainError becomes its problem (api/errorMapping.ts; not_allowed answers exactly like
