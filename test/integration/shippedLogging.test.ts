@@ -98,7 +98,8 @@ describe('request logging in the shipped configuration', () => {
     expect((await post(app, `/v1/packets/${packetId}/open`, 'u1')).status).toBe(200);
     expect((await post(app, `/v1/packets/${packetId}/grab`, 'u1')).status).toBe(409);
     expect(await laneCount(ctx)).toBe(3);
-    expect(lines).toEqual([]);
+    // No request lines; only an answer slower than LOG_SLOW_REQUEST_MS (a loaded test machine) may show.
+    expect(lines.filter((line) => line.msg !== 'slow request')).toEqual([]);
   });
 
   test('a slow answer is logged at warn with its request id, by the lane and by the app', async () => {
