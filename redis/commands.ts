@@ -21,6 +21,7 @@ const KEY_COUNTS: Record<string, number | null> = {
   grabShare: null,
   checkHold: null,
   confirmOpen: 3,
+  exhaustGate: 3,
   consumeLimits: null,
 };
 
@@ -64,6 +65,7 @@ export interface ScriptCommands {
   /** Keys: the counters; args: windowMs, then each counter's points. Returns [refusing index, waitMs]. */
   consumeLimits(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]>;
   confirmOpen(gateKey: string, holdersKey: string, claimedKey: string, userId: string): Promise<number>;
+  exhaustGate(gateKey: string, holdersKey: string, detailKey: string): Promise<number>;
 }
 
 export function scriptsOf(client: Redis): ScriptCommands {

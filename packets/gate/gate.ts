@@ -71,14 +71,14 @@ export async function armGate(redis: RedisDeps, gate: GateState): Promise<void> 
   );
 }
 
-/** A finished packet's gate: no share left, holders dropped, claimed and audience kept until the TTL. */
+/**
+ * A finished packet's gate: no share left, holders dropped, claimed and audience kept until the TTL. A gate
+ * Redis lost is left missing (a grab re-arms it or Postgres answers); writing `remaining` alone would leave a
+ * half gate with no expiry and no TTL.
+ */
 export async function exhaustGate(redis: RedisDeps, packetId: string): Promise<void> {
   const { keys } = redis;
-  await redis.client
-    .multi()
-    .hset(keys.gate(packetId), 'remaining', 0)
-    .unlink(keys.holders(packetId), keys.detail(packetId))
-    .exec();
+  await redis.scripts.exhaustGate(keys.gate(packetId), keys.holders(packetId), keys.detail(packetId));
 }
 
 export async function removeGate(redis: RedisDeps, packetId: string): Promise<void> {

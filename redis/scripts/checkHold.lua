@@ -20,7 +20,7 @@ if limited > 0 then
 end
 
 local gate = redis.call('HMGET', KEYS[1], 'expiresAtMs', 'restricted', 'remaining')
-if not gate[2] then
+if not (gate[1] and gate[2] and gate[3]) then
   return {-3, 0, 0}
 end
 local userId = ARGV[1]

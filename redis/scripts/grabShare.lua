@@ -23,7 +23,9 @@ local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local gate = redis.call('HMGET', KEYS[1], 'remaining', 'expiresAtMs', 'restricted')
-if not gate[1] then
+-- A gate missing any field (a partial one, say {remaining} alone) is answered as not armed, so the caller
+-- re-arms it from Postgres instead of this script failing on it at every grab.
+if not (gate[1] and gate[2] and gate[3]) then
   return {-3, 0, 0}
 end
 -- Membership first: a stranger learns nothing, not even that the packet expired.
