@@ -23,6 +23,35 @@ export interface OpenDeps {
   creditSyncMinFen?: number;
 }
 
+/**
+ * Gate answers that a committed claim can hide: its open committed but the confirm never reached Redis (the
+ * process died, or the answer was lost), so the gate still has the user as a holder, whose hold then lapses
+ * (no hold; exhausted once the pool is empty) or outlives the packet (expired). The share is the user's.
+ */
+const MAY_HIDE_A_CLAIM: ReadonlySet<number> = new Set([
+  CheckHoldStatus.NoHold,
+  CheckHoldStatus.Exhausted,
+  CheckHoldStatus.Expired,
+]);
+
+/**
+ * The user's claim, when Postgres has one the gate never heard of; the gate is told now (confirmOpen takes the
+ * share back out of the pool if the lapsed hold returned it), so the next repeat is answered by Redis.
+ */
+async function claimWhoseConfirmWasLost(
+  deps: OpenDeps,
+  packetId: string,
+  userId: string,
+): Promise<OpenedClaim | undefined> {
+  const claim = await findClaim(deps.db, packetId, userId);
+  if (!claim) return undefined;
+  const { keys, scripts } = deps.redis;
+  await scripts
+    .confirmOpen(keys.gate(packetId), keys.holders(packetId), keys.claimed(packetId), userId)
+    .catch(() => undefined);
+  return claim;
+}
+
 export async function openWithHold(
   deps: OpenDeps,
   packetId: string,
@@ -38,7 +67,13 @@ export async function openWithHold(
     }
     // Strangers and repeat openers are answered without a transaction: only live holds reach the batcher.
     const refused = scriptRefusal('checkHold', status);
-    if (refused) throw refused;
+    if (refused) {
+      if (MAY_HIDE_A_CLAIM.has(status)) {
+        const claim = await claimWhoseConfirmWasLost(deps, packetId, userId);
+        if (claim) return claim;
+      }
+      throw refused;
+    }
     // A gate that cannot be armed belongs to a packet that is unknown or no longer open: Postgres answers
     // (and would refuse any claim: it checks status, expiry and eligibility itself).
     useGate = status !== CheckHoldStatus.NotArmed;
