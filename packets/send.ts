@@ -151,6 +151,16 @@ async function decidedFor(db: Db, packetId: string, send: SendIdentity): Promise
   return stored === undefined || (await decisionOwnedBy(db, packetId, stored, send));
 }
 
+/**
+ * Whether the packet a running workflow answered for is this send's. A workflow started before fingerprints
+ * answers none: calling that "id taken" dropped the key's packet id, and the next retry paid a second packet,
+ * so its decision row (written as `fields:...`, or `legacy`) is asked instead, by the rule the payment obeys.
+ */
+async function paidForThisSend(db: Db, paid: PaidPacket, send: SendIdentity): Promise<boolean> {
+  if (paid.fingerprint !== undefined) return paid.fingerprint === send.fingerprint;
+  return decidedFor(db, paid.packetId, send);
+}
+
 export interface SendOptions {
   idempotencyKey?: string | undefined;
   /** Scaled-down sweep timing for tests; production uses the workflow's defaults. */
@@ -233,7 +243,7 @@ export async function sendPacket(
       throw failed;
     }
   }
-  if (paid && paid.fingerprint !== fingerprint) {
+  if (paid && !(await paidForThisSend(deps.db, paid, { fingerprint, senderId, ...valid }))) {
     return collided(deps, senderId, idempotencyKey, packetId, undefined);
   }
   const detail = await getPacketDetail(deps.db, packetId, senderId);
