@@ -33,6 +33,7 @@ const DOMAIN_PROBLEMS: Record<ErrorCode, ProblemShape> = {
   [ErrorCode.TransferConflict]: { status: 409, title: 'Transfer conflict' },
   [ErrorCode.LimitExceeded]: { status: 422, title: 'Limit exceeded' },
   [ErrorCode.InvalidPacket]: { status: 422, title: 'Invalid packet' },
+  [ErrorCode.AudienceUnclaimable]: { status: 422, title: 'Audience cannot claim every share' },
   [ErrorCode.PacketNotFound]: { status: 404, title: 'Packet not found', detail: NOT_FOUND_DETAIL },
   [ErrorCode.PacketExpired]: { status: 410, title: 'Packet expired' },
   // Not 410: an unopened hold returns its share to the pool, so an exhausted packet may offer one again.

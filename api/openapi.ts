@@ -43,7 +43,7 @@ export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   410: 'packet_expired',
   413: 'body_too_large',
   415: 'unsupported_media_type: send application/json',
-  422: 'idempotency_key_reused, or a business rule (limit_exceeded, invalid_amount, ...)',
+  422: 'idempotency_key_reused, or a business rule (limit_exceeded, invalid_amount, audience_unclaimable, ...)',
   429: 'rate_limited; see Retry-After',
   503: 'list_depth_limited or a dependency down; see Retry-After',
 };

@@ -11,6 +11,8 @@ export const ErrorCode = {
   TransferConflict: 'transfer_conflict',
   LimitExceeded: 'limit_exceeded',
   InvalidPacket: 'invalid_packet',
+  /** An audience with fewer members than shares once the sender (who never claims) is left out. */
+  AudienceUnclaimable: 'audience_unclaimable',
   PacketNotFound: 'packet_not_found',
   PacketExpired: 'packet_expired',
   PacketExhausted: 'packet_exhausted',

@@ -106,6 +106,19 @@ export function validateSendRequest(senderId: string, request: SendRequest, limi
         count,
       });
     }
+    // The sender never claims a restricted packet (packet_claimable), so a share beyond the other members is
+    // one nobody may ever claim: an audience of the sender alone would be paid, held and only refunded.
+    const claimableCount = request.audience.filter((member) => member !== senderId).length;
+    if (claimableCount < count) {
+      refuse(
+        ErrorCode.AudienceUnclaimable,
+        'the audience, less the sender, is smaller than the number of shares',
+        {
+          claimableCount,
+          count,
+        },
+      );
+    }
     audience = [...request.audience];
   }
 

@@ -57,7 +57,7 @@ describe('fuzzing the API with hostile requests', () => {
         type: 'random',
         amountFen: 1_000,
         count: 2,
-        audience: ['fuzz_rich', 'fuzz_friend'],
+        audience: ['fuzz_rich', 'fuzz_friend', 'fuzz_friend2'],
       }),
     });
     restrictedPacketId = (JSON.parse(sent.text) as { packetId: string }).packetId;

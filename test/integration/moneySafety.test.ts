@@ -202,7 +202,12 @@ describe('money safety', () => {
 
     test('with Redis up, the sender listed in their own audience is refused by the gate', async () => {
       await fund(h, 'frank', 600);
-      const packetId = await sent('frank', { type: 'random', amountFen: 600, count: 1, audience: ['frank'] });
+      const packetId = await sent('frank', {
+        type: 'random',
+        amountFen: 600,
+        count: 1,
+        audience: ['frank', 'fern'],
+      });
       expect((await grab('frank', packetId)).status).toBe(404);
       expect((await grab('stranger', packetId)).status).toBe(404);
       expect(await claimsOf(packetId)).toEqual([]);

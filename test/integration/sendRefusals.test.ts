@@ -4,7 +4,9 @@
  * packet id and the next retry paid a second packet); an audience nobody but the sender is in is refused.
  */
 import { randomUUID } from 'node:crypto';
+import request from 'supertest';
 import { WithStartWorkflowOperation } from '@temporalio/client';
+import { ErrorCode } from '../../domain/errors';
 import { allocatePacketId } from '../../packets/gate/ids';
 import { packetWorkflowId, payUpdate, type PacketInput } from '../../saga';
 import type { packetWorkflow } from '../../workflows/packet';
@@ -35,7 +37,11 @@ describe('sends that must not pay twice or for nothing', () => {
     const senderId = `legacy-${randomUUID().slice(0, 8)}`;
     const idempotencyKey = `key-${randomUUID()}`;
     await fund(h, senderId, 1_000);
-    const { packetId } = await allocatePacketId({ db: h.db, redis: h.redis, region: h.config.packet.region });
+    const { packetId } = await allocatePacketId({
+      db: h.db,
+      redis: h.redis,
+      region: h.config.packet.region,
+    });
     // The first attempt ran before fingerprints: it remembered the key's packet id, then started the
     // workflow with an input that has no fingerprint, which paid under its fields (`fields:...`).
     await h.db.query(
@@ -73,4 +79,30 @@ describe('sends that must not pay twice or for nothing', () => {
     expect(await packetsOf(senderId)).toEqual([packetId]);
     expect(await balanceOf(h, senderId)).toBe(600);
   });
+
+  test.each([
+    ['the sender alone', 1, (senderId: string) => [senderId]],
+    ['the sender and fewer others than shares', 2, (senderId: string) => [senderId, 'au-other']],
+  ])(
+    'a send whose audience is %s is refused with 422, and nothing is paid',
+    async (_name, count, audience) => {
+      const senderId = `aud-${randomUUID().slice(0, 8)}`;
+      await fund(h, senderId, 500);
+      const answer = await request(h.app())
+        .post('/v1/packets')
+        .set('Authorization', `Bearer ${await h.tokenFor(senderId)}`)
+        .set('Idempotency-Key', `send-${randomUUID()}`)
+        .send({
+          type: 'random',
+          amountFen: 300,
+          count,
+          audience: audience(senderId),
+        });
+      expect(answer.status).toBe(422);
+      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(answer.body.code).toBe(ErrorCode.AudienceUnclaimable);
+      expect(await packetsOf(senderId)).toEqual([]);
+      expect(await balanceOf(h, senderId)).toBe(500);
+    },
+  );
 });
