@@ -9,17 +9,18 @@
  * pump keep their per-packet credit waves until they finish (createCreditWaveActivities, below).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import { listen } from '../db/listen';
 import { ErrorCode } from '../domain/errors';
 import { creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
+import { reportStuckCredits } from '../packets/creditHealth';
 import { exhaustGate } from '../packets/gate/gate';
 import {
   creditLockedClaims,
   newlyStuckPackets,
   shardBacklog,
-  stuckClaimsOf,
   type QueueSlice,
 } from '../packets/store/credits';
 import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/store/packets';
@@ -38,28 +39,25 @@ const ofShard = (slice: QueueSlice) => (payload: string | undefined) =>
 export function createCreditActivities(deps: { db: Db; credit: CreditSettings }) {
   const { db, credit } = deps;
 
-  /** Signals a packet workflow; a lost signal only delays what the workflow learns until its expiry. */
-  async function tell(packetId: string, send: (id: string) => Promise<void>): Promise<void> {
+  /**
+   * Signals a packet workflow. True once delivered, or when the workflow is gone (closed: nobody is left to
+   * tell); false when the signal may have been lost, which only delays what the workflow learns.
+   */
+  async function tell(packetId: string, send: (id: string) => Promise<void>): Promise<boolean> {
     try {
       await send(packetWorkflowId(packetId));
+      return true;
     } catch (err) {
       Context.current().log.warn('packet workflow not signalled', { packetId, error: String(err) });
+      return err instanceof WorkflowNotFoundError;
     }
   }
 
   async function reportStuck(packetIds: Iterable<string>): Promise<void> {
     const client = Context.current().client;
-    for (const packetId of packetIds) {
-      const rows = await stuckClaimsOf(db, packetId, credit.stuckAfterMs);
-      const stuck = rows.map(({ claimId, userId, amountFen, sinceMs, lastError }) => ({
-        claimId,
-        userId,
-        amountFen,
-        sinceMs,
-        lastError,
-      }));
-      await tell(packetId, (id) => client.workflow.getHandle(id).signal(creditHealthSignal, { stuck }));
-    }
+    await reportStuckCredits(db, credit.stuckAfterMs, packetIds, (packetId, stuck) =>
+      tell(packetId, (id) => client.workflow.getHandle(id).signal(creditHealthSignal, { stuck })),
+    );
   }
 
   async function afterBatch(outcome: BatchOutcome): Promise<void> {
