@@ -149,32 +149,32 @@ export interface CreditWaveResult {
 export function createCreditWaveActivities(deps: { db: Db; redis: RedisDeps }) {
   const { db, redis } = deps;
   return {
-    /** One credit wave: every uncredited claim of the packet, in one transaction, idempotently per claim. */
+    /**
+     * One credit wave: every uncredited claim of the packet, in one transaction, idempotently per claim. It
+     * takes the packet row first, then the claims, then (in postTransfers) the accounts: the lock order of
+     * settlement and the open, so a wave and a settlement of one packet queue instead of deadlocking. Holding
+     * the row also makes the claim set final while the wave decides whether the packet is finished.
+     */
     async creditClaims(packetId: string): Promise<CreditWaveResult> {
       const result = await db.withTransaction(async (tx) => {
-        const claims = await lockUncreditedClaims(tx, packetId);
-        const { creditedFen } = await creditLockedClaims(tx, claims);
-        const packet = await findPacket(tx, packetId);
+        const packet = await findPacket(tx, packetId, { lock: true });
         if (!packet)
           throw ApplicationFailure.nonRetryable(
             `packet ${packetId} does not exist`,
             ErrorCode.PacketNotFound,
           );
+        const claims = await lockUncreditedClaims(tx, packetId);
+        const { creditedFen } = await creditLockedClaims(tx, claims);
         let finished = packet.status === 'finished';
         let uncreditedCount = 0;
-        if (!finished && packet.remainingCount === 0) {
-          // No share is left, so no open can add a claim once we hold the row: the claim set is final.
-          await findPacket(tx, packetId, { lock: true });
-          uncreditedCount = await countUncredited(tx, packetId);
-          if (uncreditedCount === 0) {
-            await tx.query(
-              `UPDATE packets SET status = 'finished', refund_fen = 0, closed_at = now() WHERE id = $1`,
-              [packetId],
-            );
-            finished = true;
-          }
-        } else if (!finished) {
-          uncreditedCount = await countUncredited(tx, packetId);
+        if (!finished) uncreditedCount = await countUncredited(tx, packetId);
+        if (!finished && packet.remainingCount === 0 && uncreditedCount === 0) {
+          // No share is left and no open can add a claim while we hold the row: the claim set is final.
+          await tx.query(
+            `UPDATE packets SET status = 'finished', refund_fen = 0, closed_at = now() WHERE id = $1`,
+            [packetId],
+          );
+          finished = true;
         }
         return {
           creditedClaimIds: claims.map((claim) => claim.id),
