@@ -16,6 +16,7 @@ import {
   OPEN_PAST_EXPIRY_GRACE_MS,
   UNCREDITED_CLAIM_MAX_AGE_MS,
 } from './auditLiveness';
+import { RecordCheck, recordQueries } from './auditRecords';
 import {
   checkWorkflows,
   WORKFLOW_CLOSE_SKEW_MS,
@@ -27,7 +28,13 @@ import {
 export type { WorkflowAudit };
 
 /** Stable names: the report, the tests and operators' alerts all key on these. */
-export const AuditCheck = { ...LedgerCheck, ...ClaimCheck, ...LivenessCheck, ...WorkflowCheck } as const;
+export const AuditCheck = {
+  ...LedgerCheck,
+  ...ClaimCheck,
+  ...RecordCheck,
+  ...LivenessCheck,
+  ...WorkflowCheck,
+} as const;
 export type AuditCheck = (typeof AuditCheck)[keyof typeof AuditCheck];
 
 /** How long the live paths may take before the audit calls a delay a violation; see each constant. */
@@ -188,6 +195,7 @@ export async function auditWith(q: Queryable, options: AuditOptions = {}): Promi
       params: [],
     })),
     ...claimQueries(thresholds),
+    ...recordQueries(),
     ...livenessQueries(thresholds),
   ];
   const violations: AuditViolation[] = [];

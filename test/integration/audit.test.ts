@@ -10,11 +10,12 @@ import {
   CLAIM_AND_LIVENESS_CORRUPTIONS,
   HONEST_EDGES,
   LEDGER_CORRUPTIONS,
+  RECORD_CORRUPTIONS,
 } from '../support/auditCorruptions';
 import { createHarness, type Harness } from '../support/harness';
 import { auditCorrupted } from '../support/ledgerFixtures';
 
-const CORRUPTIONS = [...LEDGER_CORRUPTIONS, ...CLAIM_AND_LIVENESS_CORRUPTIONS];
+const CORRUPTIONS = [...LEDGER_CORRUPTIONS, ...RECORD_CORRUPTIONS, ...CLAIM_AND_LIVENESS_CORRUPTIONS];
 
 describe('money audit', () => {
   let h: Harness;

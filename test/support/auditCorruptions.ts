@@ -155,6 +155,55 @@ export const LEDGER_CORRUPTIONS: Corruption[] = [
   },
 ];
 
+/** A set-aside row (credit_failures) for `claimId` of P3, as the pump writes one after a failed credit. */
+const setAside = (claimId: string) =>
+  exec(`INSERT INTO credit_failures (claim_id, packet_id, attempts, last_error, retry_at)
+        VALUES ('${claimId}', '${P3}', 1, 'credit refused', now())`);
+
+/** Payment decisions and set-aside rows that disagree with the packets, transfers and claims. */
+export const RECORD_CORRUPTIONS: Corruption[] = [
+  {
+    damage: 'a paid decision for a packet that does not exist',
+    check: AuditCheck.PaidDecisionHasPacket,
+    mentions: 'packet p9 says paid (fp-p9), but there is no such packet',
+    corrupt: exec(
+      `INSERT INTO payment_decisions (packet_id, fingerprint, outcome, decided_at) VALUES ('p9', 'fp-p9', 'paid', now())`,
+    ),
+  },
+  {
+    damage: 'a paid decision for a packet with no pay transfer',
+    check: AuditCheck.PaidDecisionHasPacket,
+    mentions: `packet ${P3} says paid (fixture-${P3}), but there is no pay transfer`,
+    corrupt: exec(`DELETE FROM transfers WHERE id = 'pay:${P3}'`),
+  },
+  {
+    damage: 'a packet with no payment decision',
+    check: AuditCheck.PacketHasPaidDecision,
+    mentions: `packet ${P3} (from ${SENDER}) has no payment decision`,
+    corrupt: exec(`DELETE FROM payment_decisions WHERE packet_id = '${P3}'`),
+  },
+  {
+    damage: 'a packet whose payment decision says refused',
+    check: AuditCheck.PacketHasPaidDecision,
+    mentions: `packet ${P2} (from ${SENDER}) has a payment decision of refused`,
+    corrupt: exec(
+      `UPDATE payment_decisions SET outcome = 'refused', reason = 'insufficient_funds' WHERE packet_id = '${P2}'`,
+    ),
+  },
+  {
+    damage: 'a set-aside row for a credited claim',
+    check: AuditCheck.SetAsideClaimUncredited,
+    mentions: `claim ${P3_CREDITED} (packet ${P3}): the claim was credited`,
+    corrupt: setAside(P3_CREDITED),
+  },
+  {
+    damage: 'a set-aside row for a claim that does not exist',
+    check: AuditCheck.SetAsideClaimUncredited,
+    mentions: `claim ghost (packet ${P3}): no such claim`,
+    corrupt: setAside('ghost'),
+  },
+];
+
 /** Claims that should never have been allowed, and money that should have moved by now. */
 export const CLAIM_AND_LIVENESS_CORRUPTIONS: Corruption[] = [
   {
@@ -268,6 +317,11 @@ export const HONEST_EDGES: { state: string; check: AuditCheck; change: (tx: Tx) 
     state: 'a random share of exactly twice the remaining average',
     check: AuditCheck.ShareWithinAllocation,
     change: exec(`UPDATE claims SET amount_fen = 225 WHERE id = '${P3_UNCREDITED}'`),
+  },
+  {
+    state: 'a set-aside row for a claim still uncredited',
+    check: AuditCheck.SetAsideClaimUncredited,
+    change: setAside(P3_UNCREDITED),
   },
   {
     state: 'the sender claiming a share of their own open group packet',
