@@ -156,9 +156,23 @@ async function decidedFor(db: Db, packetId: string, send: SendIdentity): Promise
  * answers none: calling that "id taken" dropped the key's packet id, and the next retry paid a second packet,
  * so its decision row (written as `fields:...`, or `legacy`) is asked instead, by the rule the payment obeys.
  */
-async function paidForThisSend(db: Db, paid: PaidPacket, send: SendIdentity): Promise<boolean> {
+async function paidForThisSend(
+  db: Db,
+  paid: PaidPacket,
+  send: SendIdentity,
+  keyed: boolean,
+): Promise<boolean> {
   if (paid.fingerprint !== undefined) return paid.fingerprint === send.fingerprint;
-  return decidedFor(db, paid.packetId, send);
+  if (await decidedFor(db, paid.packetId, send)) return true;
+  // The key's row names this packet and the sender is the same: it is the key's packet, sent with other
+  // fields (a row from before request hashes cannot tell). Dropping the id would let the next retry pay again.
+  if (keyed && paid.senderId === send.senderId) {
+    throw new DomainError(
+      ErrorCode.IdempotencyKeyReused,
+      'this Idempotency-Key was used for a different packet',
+    );
+  }
+  return false;
 }
 
 export interface SendOptions {
@@ -243,7 +257,8 @@ export async function sendPacket(
       throw failed;
     }
   }
-  if (paid && !(await paidForThisSend(deps.db, paid, { fingerprint, senderId, ...valid }))) {
+  const send = { fingerprint, senderId, ...valid };
+  if (paid && !(await paidForThisSend(deps.db, paid, send, idempotencyKey !== undefined))) {
     return collided(deps, senderId, idempotencyKey, packetId, undefined);
   }
   const detail = await getPacketDetail(deps.db, packetId, senderId);

@@ -33,17 +33,14 @@ describe('sends that must not pay twice or for nothing', () => {
       (row) => row.id,
     );
 
-  test('a retry that reaches a workflow started before fingerprints answers that packet, and none pays twice', async () => {
-    const senderId = `legacy-${randomUUID().slice(0, 8)}`;
-    const idempotencyKey = `key-${randomUUID()}`;
+  /**
+   * A send whose first attempt ran before fingerprints: it remembered the key's packet id (before request
+   * hashes, so without one), then started the workflow with an input that has no fingerprint, which paid
+   * 400 fen in 2 shares under its fields (`fields:...`).
+   */
+  async function paidBeforeFingerprints(senderId: string, idempotencyKey: string): Promise<string> {
     await fund(h, senderId, 1_000);
-    const { packetId } = await allocatePacketId({
-      db: h.db,
-      redis: h.redis,
-      region: h.config.packet.region,
-    });
-    // The first attempt ran before fingerprints: it remembered the key's packet id, then started the
-    // workflow with an input that has no fingerprint, which paid under its fields (`fields:...`).
+    const { packetId } = await allocatePacketId({ db: h.db, redis: h.redis, region: h.config.packet.region });
     await h.db.query(
       'INSERT INTO packet_requests (sender_id, idempotency_key, packet_id) VALUES ($1, $2, $3)',
       [senderId, idempotencyKey, packetId],
@@ -71,11 +68,29 @@ describe('sends that must not pay twice or for nothing', () => {
       }),
     });
     expect(await balanceOf(h, senderId)).toBe(600);
+    return packetId;
+  }
 
+  test('a retry that reaches a workflow started before fingerprints answers that packet, and none pays twice', async () => {
+    const senderId = `legacy-${randomUUID().slice(0, 8)}`;
+    const idempotencyKey = `key-${randomUUID()}`;
+    const packetId = await paidBeforeFingerprints(senderId, idempotencyKey);
     // The client's retries, after the service learned fingerprints.
     const retry = () => send(h, senderId, { type: 'random', amountFen: 400, count: 2 }, { idempotencyKey });
     expect((await retry()).packetId).toBe(packetId);
     expect((await retry()).packetId).toBe(packetId);
+    expect(await packetsOf(senderId)).toEqual([packetId]);
+    expect(await balanceOf(h, senderId)).toBe(600);
+  });
+
+  test('a retry of that key with another amount is refused as a reused key, every time, and pays nothing', async () => {
+    const senderId = `legacy-${randomUUID().slice(0, 8)}`;
+    const idempotencyKey = `key-${randomUUID()}`;
+    const packetId = await paidBeforeFingerprints(senderId, idempotencyKey);
+    const retry = () => send(h, senderId, { type: 'random', amountFen: 300, count: 2 }, { idempotencyKey });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(retry()).rejects.toMatchObject({ code: ErrorCode.IdempotencyKeyReused });
+    }
     expect(await packetsOf(senderId)).toEqual([packetId]);
     expect(await balanceOf(h, senderId)).toBe(600);
   });
