@@ -5,7 +5,8 @@
  * worker's run is retried elsewhere within the heartbeat timeout; the transaction it was in rolls back, and
  * transfer ids plus SKIP LOCKED make every claim credited exactly once whoever runs. It tells packet
  * workflows directly (a signal from here costs the pump's history nothing): "all credited" for packets big
- * enough to be worth a wake-up, and the list of stuck credits when it changes. Packets started before the
+ * enough to be worth a wake-up and for every packet settlement closed with credits owed, and the list of
+ * stuck credits when it changes. Every few seconds it also finishes packets whose "finished" mark was lost. Packets started before the
  * pump keep their per-packet credit waves until they finish (createCreditWaveActivities, below).
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
@@ -19,8 +20,10 @@ import { reportStuckCredits } from '../packets/creditHealth';
 import { exhaustGate } from '../packets/gate/gate';
 import {
   creditLockedClaims,
+  finishAwaitingPackets,
   newlyStuckPackets,
   shardBacklog,
+  type FinishedPacket,
   type QueueSlice,
 } from '../packets/store/credits';
 import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/store/packets';
@@ -29,6 +32,13 @@ import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPum
 
 /** How often a run looks for claims that have just become stuck. */
 const STUCK_CHECK_INTERVAL_MS = 1_000;
+/**
+ * How often a run looks for packets whose claims are all credited but that nobody marked finished (a lost
+ * mark: finishAwaitingPackets), and how many it finishes per look. Lost marks are rare, so the look is
+ * cheap (a small partial index) and seldom; it bounds how late such a packet's workflow hears the news.
+ */
+const FINISH_SWEEP_INTERVAL_MS = 5_000;
+const FINISH_SWEEP_LIMIT = 100;
 
 export const creditChannel = (schema: string): string => `credit_claims_${schema}`;
 
@@ -60,14 +70,23 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
     );
   }
 
+  /**
+   * "All credited" to the workflows of packets just finished: always when settlement had closed the packet
+   * (its workflow waits for this), otherwise for packets big enough to be worth a wake-up before expiry.
+   */
+  async function tellFinished(finished: readonly FinishedPacket[]): Promise<void> {
+    const told = finished.filter(
+      (packet) => packet.wasClosed || packet.shareCount >= credit.finishSignalMinShares,
+    );
+    if (told.length === 0) return;
+    const client = Context.current().client;
+    await Promise.all(
+      told.map((packet) => tell(packet.id, (id) => client.workflow.getHandle(id).signal(allCreditedSignal))),
+    );
+  }
+
   async function afterBatch(outcome: BatchOutcome): Promise<void> {
-    const big = outcome.finished.filter((packet) => packet.shareCount >= credit.finishSignalMinShares);
-    if (big.length > 0) {
-      const client = Context.current().client;
-      await Promise.all(
-        big.map((packet) => tell(packet.id, (id) => client.workflow.getHandle(id).signal(allCreditedSignal))),
-      );
-    }
+    await tellFinished(outcome.finished);
     if (outcome.recoveredPacketIds.length > 0) await reportStuck(outcome.recoveredPacketIds);
   }
 
@@ -101,6 +120,7 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
       const abort = ctx.cancellationSignal;
       const endMs = Date.now() + (input.runMs ?? credit.pumpRunMs);
       let nextStuckCheckMs = 0;
+      let nextFinishSweepMs = 0;
       try {
         do {
           ctx.heartbeat(run);
@@ -114,6 +134,10 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
           if (Date.now() >= nextStuckCheckMs) {
             nextStuckCheckMs = Date.now() + STUCK_CHECK_INTERVAL_MS;
             await reportStuck(await newlyStuckPackets(db, slice, credit.stuckAfterMs));
+          }
+          if (Date.now() >= nextFinishSweepMs) {
+            nextFinishSweepMs = Date.now() + FINISH_SWEEP_INTERVAL_MS;
+            await tellFinished(await finishAwaitingPackets(db, slice, FINISH_SWEEP_LIMIT));
           }
           if (outcome.picked >= slice.limit) continue;
           const untilEndMs = endMs - Date.now();

@@ -1,18 +1,26 @@
 /**
  * Settle and refund (退款): at expiry, or once the pump reports every share credited, close the packet under
- * its row lock (no open can commit after), credit whatever claims remain, refund total minus claims to the
- * sender exactly once (`refund:<packetId>`), and finish the packet. Idempotent: a finished packet answers
- * its recorded refund. Lock order: packet row, then claims, then accounts (inside postTransfers).
+ * its row lock (no open can commit after) and refund total minus claims to the sender exactly once
+ * (`refund:<packetId>`).
+ *
+ * `closeAndRefund` (packets started since `SETTLE_LEAVES_OWED_PATCH`, workflows/packet.ts) leaves claims
+ * still owed to the credit pumps: their money stays in escrow, the packet is `closed`, and the pump that
+ * credits the last of them finishes it. So a claim that cannot be credited (its wallet row held, a poison
+ * row) never holds back the sender's refund. `settlePacket`, for workflows started before, also credits
+ * whatever claims remain and finishes the packet in the same transaction.
+ *
+ * Both are idempotent: a settled packet answers its recorded refund. Lock order: packet row, then claims,
+ * then accounts (inside postTransfers).
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import type { Db } from '../db';
+import type { Db, Tx } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode } from '../domain/errors';
 import { sumFen } from '../domain/money';
 import { postTransfer } from '../ledger/transfers';
 import { creditLockedClaims } from '../packets/store/credits';
 import { exhaustGate, removeGate } from '../packets/gate/gate';
-import { findPacket, listClaims, lockUncreditedClaims } from '../packets/store/packets';
+import { findPacket, listClaims, lockUncreditedClaims, type PacketRow } from '../packets/store/packets';
 import type { RedisDeps } from '../redis';
 
 export interface SettleResult {
@@ -24,9 +32,83 @@ export interface SettleResult {
   claimedFen: number;
 }
 
+/** What closeAndRefund found or did: the packet's claims, the refund, and the credits still owed. */
+export interface CloseResult {
+  refundFen: number;
+  claimedCount: number;
+  claimedFen: number;
+  /** Claims not yet credited; the credit pumps owe them and finish the packet after the last one. */
+  owedCount: number;
+  owedFen: number;
+  /** Every claim credited and the escrow empty: nothing more will happen to this packet. */
+  finished: boolean;
+}
+
 export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
   const { db, redis } = deps;
+
+  /** Under the packet's row lock: refund the unclaimed rest once, then close or finish the packet. */
+  async function closeLocked(tx: Tx, packet: PacketRow): Promise<CloseResult> {
+    // A plain read, not a lock: a pump crediting one of these claims holds its row, possibly while it waits
+    // for a wallet row another session holds, and the refund must not wait for that. A claim read here as
+    // owed whose credit commits meanwhile is finished by that pump's mark, which waits for this row lock
+    // and then sees the packet closed (packets/store/credits.ts, markFinished).
+    const claims = await listClaims(tx, packet.id);
+    const claimedFen = sumFen(claims.map((claim) => claim.amountFen));
+    const owed = claims.filter((claim) => claim.creditedAt === null);
+    const owedFen = sumFen(owed.map((claim) => claim.amountFen));
+    let refundFen = packet.refundFen ?? 0;
+    if (packet.status === 'open') {
+      refundFen = packet.totalFen - claimedFen;
+      if (refundFen < 0) throw new Error(`packet ${packet.id} claims exceed its total`); // the audit's invariant
+      if (refundFen > 0) {
+        await postTransfer(tx, {
+          id: transferIds.refund(packet.id),
+          debitAccountId: escrowAccount(packet.id),
+          creditAccountId: walletAccount(packet.senderId),
+          amountFen: refundFen,
+          kind: 'refund',
+          packetId: packet.id,
+        });
+      }
+    }
+    const finished = owed.length === 0;
+    if (packet.status !== 'finished') {
+      await tx.query(
+        `UPDATE packets SET status = $2, refund_fen = $3, closed_at = coalesce(closed_at, now()) WHERE id = $1`,
+        [packet.id, finished ? 'finished' : 'closed', refundFen],
+      );
+    }
+    return { refundFen, claimedCount: claims.length, claimedFen, owedCount: owed.length, owedFen, finished };
+  }
+
   return {
+    /**
+     * Closes the packet to opens, refunds what nobody is owed, and finishes it when no credit is owed.
+     * Called again while credits are owed (the workflow's re-check), it finishes a closed packet whose last
+     * credit committed but whose "finished" mark or signal was lost.
+     */
+    async closeAndRefund(packetId: string): Promise<CloseResult> {
+      let exhausted = false;
+      let wasOpen = false;
+      const result = await db.withTransaction(async (tx) => {
+        const packet = await findPacket(tx, packetId, { lock: true });
+        if (!packet)
+          throw ApplicationFailure.nonRetryable(
+            `packet ${packetId} does not exist`,
+            ErrorCode.PacketNotFound,
+          );
+        exhausted = packet.remainingCount === 0;
+        wasOpen = packet.status === 'open';
+        return closeLocked(tx, packet);
+      });
+      // An exhausted packet keeps its exhausted gate until the TTL, so late grabs are still answered by Redis
+      // (seed 003); an expired one loses it. Only the call that closed the packet touches the gate.
+      if (wasOpen) await settleGate(packetId, exhausted);
+      return result;
+    },
+
+    /** Settlement of workflows started before SETTLE_LEAVES_OWED_PATCH: credits what remains, then refunds. */
     async settlePacket(packetId: string): Promise<SettleResult> {
       let exhausted = false;
       const result = await db.withTransaction(async (tx) => {
@@ -76,11 +158,14 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
           claimedFen,
         };
       });
-      // An exhausted packet keeps its exhausted gate until the TTL, so late grabs are still answered by Redis
-      // (seed 003); an expired one loses it.
-      if (exhausted) await exhaustGate(redis, packetId).catch(() => undefined);
-      else await removeGate(redis, packetId).catch(() => undefined);
+      await settleGate(packetId, exhausted);
       return result;
     },
   };
+
+  /** The gate after settlement, best effort after commit: the gate is a filter, Postgres the authority. */
+  async function settleGate(packetId: string, exhausted: boolean): Promise<void> {
+    if (exhausted) await exhaustGate(redis, packetId).catch(() => undefined);
+    else await removeGate(redis, packetId).catch(() => undefined);
+  }
 }

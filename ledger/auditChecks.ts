@@ -182,17 +182,19 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, string>> = {
                                   OR t.debit_account_id <> 'escrow:' || p.id
                                   OR t.credit_account_id <> 'wallet:' || p.sender_id))
         OR (t.id IS NULL AND coalesce(p.refund_fen, 0) <> 0)
-        OR (p.status = 'finished' AND p.refund_fen IS NULL)`,
+        OR (p.status <> 'open' AND p.refund_fen IS NULL)`,
 
+  // A settled packet, closed (refunded, credits still owed) or finished, splits its total between claims and
+  // the refund; a finished one also owes no credit.
   [LedgerCheck.FinishedPacketSettled]: `
     WITH ${CLAIM_TOTALS}
-    SELECT format('finished packet %s: claims %s fen + refund %s fen <> total %s fen, %s claims uncredited',
-                  p.id, coalesce(ct.claimed_fen, 0), coalesce(p.refund_fen::text, 'null'), p.total_fen,
+    SELECT format('%s packet %s: claims %s fen + refund %s fen <> total %s fen, %s claims uncredited',
+                  p.status, p.id, coalesce(ct.claimed_fen, 0), coalesce(p.refund_fen::text, 'null'), p.total_fen,
                   coalesce(ct.uncredited_count, 0)) AS detail
       FROM packets p LEFT JOIN claim_totals ct ON ct.packet_id = p.id
-     WHERE p.status = 'finished'
+     WHERE p.status <> 'open'
        AND (coalesce(ct.claimed_fen, 0) + p.refund_fen IS DISTINCT FROM p.total_fen
-            OR coalesce(ct.uncredited_count, 0) > 0)`,
+            OR (p.status = 'finished' AND coalesce(ct.uncredited_count, 0) > 0))`,
 
   // Cross-checks the ledger against the packet tables: what the escrow holds must be what the packet paid in
   // minus the claims marked credited and the refund.

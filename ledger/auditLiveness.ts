@@ -17,8 +17,10 @@ export type LivenessCheck = (typeof LivenessCheck)[keyof typeof LivenessCheck];
 
 /**
  * How long a packet may stay unsettled after `expires_at`. The workflow's expiry timer fires on Temporal's
- * clock and the settle activity then retries until Postgres answers, so a packet is normally finished within
- * seconds of expiry; ten minutes rides out a worker restart or a short outage without paging anyone.
+ * clock and the settle activity then retries until Postgres answers, so a packet is normally refunded within
+ * seconds of expiry; ten minutes rides out a worker restart or a short outage without paging anyone. A
+ * packet settlement closed with credits still owed is not late here (ClaimCreditedInTime watches those
+ * claims); one that owes nothing and is still not finished lost its "finished" mark, and is.
  */
 export const OPEN_PAST_EXPIRY_GRACE_MS = 10 * 60_000;
 
@@ -44,7 +46,10 @@ export function livenessQueries(thresholds: LivenessThresholds): AuditQuery<Live
                       date_trunc('second', now() - p.expires_at), p.expires_at,
                       coalesce(a.balance_fen::text, '(no account)')) AS detail
           FROM packets p LEFT JOIN accounts a ON a.id = 'escrow:' || p.id
-         WHERE p.status <> 'finished' AND p.expires_at < now() - $2::bigint * interval '1 millisecond'`,
+         WHERE p.expires_at < now() - $2::bigint * interval '1 millisecond'
+           AND (p.status = 'open'
+                OR (p.status = 'closed'
+                    AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)))`,
       params: [thresholds.openPastExpiryGraceMs],
     },
     {

@@ -9,12 +9,12 @@ import { pgErrorCode, type Db, type Tx } from '../db';
 import { isDomainError } from '../domain/errors';
 import {
   creditLockedClaims,
-  fullyCreditedPackets,
   lockClaimIfQueued,
   lockQueuedClaims,
   markFinished,
   recordCreditFailure,
   type CreditableClaim,
+  type FinishedPacket,
   type QueueSlice,
 } from './store/credits';
 
@@ -31,8 +31,8 @@ export interface BatchOutcome {
   credited: number;
   creditedFen: number;
   setAside: number;
-  /** Packets this batch finished (every share claimed and credited). */
-  finished: { id: string; shareCount: number }[];
+  /** Packets this batch finished (claims final and all credited). */
+  finished: FinishedPacket[];
   /** Packets with a stuck credit that went through: their workflow should hear the new list. */
   recoveredPacketIds: string[];
 }
@@ -59,7 +59,9 @@ async function creditInOneTransaction(
     const claims = await pick(tx);
     picked.push(...claims);
     const { creditedFen, recoveredPacketIds } = await creditLockedClaims(tx, claims);
-    const done = await fullyCreditedPackets(tx, [...new Set(claims.map((claim) => claim.packetId))]);
+    // Every packet credited here is a candidate for the mark after commit: a check inside this transaction
+    // cannot see a claim of the same packet that another pump attempt is committing at the same moment.
+    const done = [...new Set(claims.map((claim) => claim.packetId))];
     return { claims, creditedFen, recoveredPacketIds, done };
   });
 }

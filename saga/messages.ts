@@ -65,7 +65,8 @@ export interface ClaimedSignal {
   claims: ClaimNotice[];
 }
 
-export type PacketPhase = 'PAYING' | 'OPEN' | 'SETTLING' | 'FINISHED' | 'FAILED';
+/** CLOSED: refunded, opens refused, some credits still owed (the pumps finish the packet after the last). */
+export type PacketPhase = 'PAYING' | 'OPEN' | 'SETTLING' | 'CLOSED' | 'FINISHED' | 'FAILED';
 
 export interface WaitingCredit extends ClaimNotice {
   sinceMs: number;

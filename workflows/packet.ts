@@ -1,7 +1,9 @@
 /**
  * One workflow per packet, id `packet-<packetId>`. Packets started since the credit pump (`patched('credit-
- * pump')`): pay, then wait for "all credited" (from the pump) or the expiry timer, then settle (credit the
- * rest, refund the remainder); a few dozen events whatever the share count.
+ * pump')`): pay, then wait for "all credited" (from the pump) or the expiry timer, then settle; a few dozen
+ * events whatever the share count. Since `patched('settle-leaves-owed')` settlement refunds the unclaimed
+ * rest at once and leaves credits still owed to the pumps: the packet is CLOSED until the pump reports the
+ * last one credited (before, settlement credited them itself and waited for any that failed).
  *
  * Packets started before it keep their old path until they finish: credit claims in waves woken by
  * `claimed` signals, with a backing-off sweep that catches lost signals (one local activity per sweep, up to
@@ -36,6 +38,7 @@ import {
   type PacketPhase,
   type PacketResult,
   type PacketView,
+  type StuckCredit,
   type WaitingCredit,
 } from '../saga';
 import {
@@ -62,6 +65,8 @@ const HISTORY_EVENTS_BEFORE_CONTINUE = 4_000;
 export const CREDIT_PUMP_PATCH = 'credit-pump';
 /** Packets started from this version on pay in a local activity (packetActivities.ts, `localPayment`). */
 export const LOCAL_PAYMENT_PATCH = 'local-payment';
+/** Packets from this version on refund at settlement without waiting for owed credits (closeAndRefund). */
+export const SETTLE_LEAVES_OWED_PATCH = 'settle-leaves-owed';
 
 export async function packetWorkflow(input: PacketInput, carried?: PacketView): Promise<PacketResult> {
   const view: PacketView = carried ?? {
@@ -150,10 +155,18 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
       throw err;
     }
   }
-  publish('OPEN');
+  // A run continued while settling or waiting for owed credits goes back to that (closeThenAwaitCredits).
+  const resumed = carried?.phase === 'SETTLING' || carried?.phase === 'CLOSED';
+  publish(resumed ? carried.phase : 'OPEN');
 
-  /** Runs a credit step until it succeeds, recording failures where operators look. */
-  async function creditWithTracking<T>(step: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a credit step until it succeeds, recording failures where operators look. `afterFailure` runs
+   * after each backoff (the settle-leaves-owed path continues-as-new there when the history is long).
+   */
+  async function creditWithTracking<T>(
+    step: () => Promise<T>,
+    afterFailure?: () => Promise<void>,
+  ): Promise<T> {
     let backoffMs = FAILURE_BACKOFF_BASE_MS;
     for (;;) {
       try {
@@ -179,6 +192,7 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
         publish(view.phase);
         await sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, FAILURE_BACKOFF_MAX_MS);
+        await afterFailure?.();
       }
     }
   }
@@ -249,16 +263,32 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     setHandler(allCreditedSignal, () => {
       allCredited = true;
     });
-    setHandler(creditHealthSignal, ({ stuck }) => {
+    // The pump's last report of this packet's stuck credits (carried across continue-as-new in `waiting`);
+    // a successful settlement does not clear it.
+    let health: StuckCredit[] = [...waiting.values()].map((claim) => ({
+      claimId: claim.claimId,
+      userId: claim.userId,
+      amountFen: claim.amountFen,
+      sinceMs: claim.sinceMs,
+      lastError: claim.lastError ?? '',
+    }));
+    const applyHealth = () => {
       waiting.clear();
-      for (const claim of stuck) waiting.set(claim.claimId, { ...claim, openedAtMs: claim.sinceMs });
-      view.creditStuck = stuck.length > 0;
-      view.failingSinceMs = stuck.length > 0 ? Math.min(...stuck.map((claim) => claim.sinceMs)) : null;
-      view.lastError = stuck[0]?.lastError ?? null;
+      for (const claim of health) waiting.set(claim.claimId, { ...claim, openedAtMs: claim.sinceMs });
+      view.creditStuck = health.length > 0;
+      view.failingSinceMs = health.length > 0 ? Math.min(...health.map((claim) => claim.sinceMs)) : null;
+      view.lastError = health[0]?.lastError ?? null;
+    };
+    setHandler(creditHealthSignal, ({ stuck }) => {
+      health = stuck;
+      applyHealth();
       publish(view.phase);
     });
+    // Asked before the wait, so that the marker sits where a packet started by older code has none.
+    const leavesOwed = patched(SETTLE_LEAVES_OWED_PATCH);
     const untilExpiryMs = input.expiresAtMs - Date.now();
-    if (untilExpiryMs > 0) await condition(() => allCredited, untilExpiryMs);
+    if (!resumed && untilExpiryMs > 0) await condition(() => allCredited, untilExpiryMs);
+    if (leavesOwed) return closeThenAwaitCredits();
     publish('SETTLING');
     const result = await creditWithTracking(() => settleLocally.settlePacket(input.packetId));
     // The pump credited most claims; the packet's totals come from Postgres.
@@ -268,6 +298,54 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     waiting.clear();
     publish('FINISHED');
     return finish();
+
+    /**
+     * Refunds at once and leaves owed credits to the pumps; then, while any is owed, waits for the pump's
+     * "all credited" with a rare re-check (backing off like the legacy sweep, SWEEP_BASE_MS to SWEEP_MAX_MS)
+     * in case that signal or the pump's "finished" mark was lost: closeAndRefund finishes a packet that
+     * owes nothing. CreditStuck keeps coming from the pump's creditHealth signal. The history stays bounded
+     * however long a credit or the settlement itself keeps failing: continue-as-new past the budget.
+     */
+    async function closeThenAwaitCredits(): Promise<PacketResult> {
+      const recheckBaseMs = input.sweep?.baseMs ?? SWEEP_BASE_MS;
+      const recheckMaxMs = input.sweep?.maxMs ?? SWEEP_MAX_MS;
+      let recheckMs = recheckBaseMs;
+      if (view.refundFen === null) publish('SETTLING');
+      for (;;) {
+        // Cleared before the look at Postgres, so a signal sent while it runs leads to another look.
+        allCredited = false;
+        const result = await creditWithTracking(
+          () => settleLocally.closeAndRefund(input.packetId),
+          continueIfLong,
+        );
+        view.creditedCount = result.claimedCount - result.owedCount;
+        view.creditedFen = result.claimedFen - result.owedFen;
+        view.refundFen = result.refundFen;
+        if (result.finished) {
+          waiting.clear();
+          publish('FINISHED');
+          return finish();
+        }
+        // creditWithTracking cleared its own failure on success; what the pump reported still stands.
+        applyHealth();
+        publish('CLOSED');
+        const heard = await condition(() => allCredited, recheckMs);
+        recheckMs = heard ? recheckBaseMs : Math.min(recheckMs * 2, recheckMaxMs);
+        await continueIfLong();
+      }
+    }
+  }
+
+  /** A fresh run once Temporal suggests it or the history passes the budget, carrying what was learnt. */
+  async function continueIfLong(): Promise<void> {
+    const info = workflowInfo();
+    if (!info.continueAsNewSuggested && info.historyLength <= HISTORY_EVENTS_BEFORE_CONTINUE) return;
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof packetWorkflow>(input, {
+      ...view,
+      waiting: [...waiting.values()],
+      creditedIds: [...credited],
+    });
   }
 
   async function finish(): Promise<PacketResult> {

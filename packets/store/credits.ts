@@ -1,6 +1,6 @@
 /**
  * SQL of crediting claims: the credit transfer of each claim (escrow to wallet, id `credit:<claimId>`), the
- * pump's queue over uncredited claims, the set-aside list of failing claims, and the "all credited" mark.
+ * pump's queue over uncredited claims, the set-aside list of failing claims, and the "finished" mark.
  * Lock order everywhere: packet row, then claims, then ledger accounts in id order. The pump's credit
  * transaction never locks packet rows; settlement locks the packet row first, then its claims.
  */
@@ -94,42 +94,76 @@ export async function creditLockedClaims(
   return { creditedFen: sumFen(claims.map((claim) => claim.amountFen)), recoveredPacketIds: [...recovered] };
 }
 
-/** Packets among these whose every share is claimed and credited (a plain read: no packet row lock). */
-export async function fullyCreditedPackets(tx: Queryable, packetIds: readonly string[]): Promise<string[]> {
-  if (packetIds.length === 0) return [];
-  const { rows } = await tx.query<{ id: string }>(
-    `SELECT p.id FROM packets p
-     WHERE p.id = ANY($1::text[]) AND p.status = 'open' AND p.remaining_count = 0
-       AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)`,
-    [packetIds],
-  );
-  return rows.map((row) => row.id);
+/**
+ * A packet whose claim set is final: every share claimed while it is open, or closed by settlement (refund
+ * posted, claims still owed). The same predicate as the partial index packets_awaiting_credit (0011).
+ */
+const CLAIMS_FINAL_SQL = `(p.status = 'closed' OR (p.status = 'open' AND p.remaining_count = 0))`;
+const NOTHING_OWED_SQL = `NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)`;
+
+/** A packet a credit step finished; `wasClosed`: settlement had closed it, so its workflow awaits the news. */
+export interface FinishedPacket {
+  id: string;
+  shareCount: number;
+  wasClosed: boolean;
 }
 
 /**
- * Marks fully credited packets finished (refund 0), in its own statement after the credit committed. It
- * only takes packet rows, in id order, and holds no claim or account lock, so waiting for a row keeps the
- * lock order: it waits out an open's statement or a settlement (which, having finished the packet, leaves
- * nothing to mark). It must wait rather than skip: a skipped packet was never marked again, so its workflow
- * heard "all credited" only at expiry (a late open on an exhausted packet holds the row for a moment).
+ * Finishes the held packets that owe nothing: an open one with refund 0 (every share claimed and credited),
+ * a closed one keeping the refund settlement recorded. The "nothing owed" test runs again under the row lock
+ * with this statement's snapshot, taken after the caller's credit committed.
  */
-export async function markFinished(
-  db: Queryable,
-  packetIds: readonly string[],
-): Promise<{ id: string; shareCount: number }[]> {
-  if (packetIds.length === 0) return [];
-  const { rows } = await db.query<{ id: string; shareCount: number }>(
-    `WITH held AS (
-       SELECT id FROM packets WHERE id = ANY($1::text[]) AND status = 'open' AND remaining_count = 0
-       ORDER BY id FOR UPDATE
-     )
-     UPDATE packets p SET status = 'finished', refund_fen = 0, closed_at = now()
-     FROM held WHERE p.id = held.id
-       AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)
-     RETURNING p.id, p.share_count AS "shareCount"`,
-    [packetIds],
+async function finishHeld(db: Queryable, heldSql: string, params: unknown[]): Promise<FinishedPacket[]> {
+  const { rows } = await db.query<FinishedPacket>(
+    `WITH held AS (${heldSql})
+     UPDATE packets p SET status = 'finished', refund_fen = coalesce(p.refund_fen, 0),
+       closed_at = coalesce(p.closed_at, now())
+     FROM held WHERE p.id = held.id AND ${NOTHING_OWED_SQL}
+     RETURNING p.id, p.share_count AS "shareCount", held.status = 'closed' AS "wasClosed"`,
+    params,
   );
   return rows;
+}
+
+/**
+ * Marks finished the packets among these whose claims are final and all credited, in its own statement
+ * after the credit committed. Callers pass every packet they credited a claim of, not only those their own
+ * transaction saw complete: two pump attempts crediting the last two claims of one packet each see the
+ * other's claim uncredited, but the mark of whichever committed last runs after both commits and sees both.
+ * It only takes packet rows, in id order, and holds no claim or account lock, so waiting for a row keeps the
+ * lock order: it waits out an open's statement or a settlement. It must wait rather than skip, so the mark
+ * is made now; a mark lost anyway (the statement failed after the credit committed) is found again by
+ * finishAwaitingPackets.
+ */
+export async function markFinished(db: Queryable, packetIds: readonly string[]): Promise<FinishedPacket[]> {
+  if (packetIds.length === 0) return [];
+  return finishHeld(
+    db,
+    `SELECT p.id, p.status FROM packets p WHERE p.id = ANY($1::text[]) AND ${CLAIMS_FINAL_SQL}
+     ORDER BY p.id FOR UPDATE`,
+    [packetIds],
+  );
+}
+
+/**
+ * The catch-all behind markFinished: finishes up to `limit` packets of a shard whose claims are final and
+ * all credited but that nobody marked (a mark that failed after its credit committed, a last claim credited
+ * by the open path's large-claim credit, a settlement that read a claim the pump was committing). It reads
+ * the partial index packets_awaiting_credit, which holds only packets waiting for credits, and skips rows
+ * another statement holds: they are found on the next look.
+ */
+export async function finishAwaitingPackets(
+  db: Queryable,
+  slice: Pick<QueueSlice, 'shard' | 'shards'>,
+  limit: number,
+): Promise<FinishedPacket[]> {
+  return finishHeld(
+    db,
+    `SELECT p.id, p.status FROM packets p
+     WHERE ${CLAIMS_FINAL_SQL} AND ${SHARD_HASH_SQL('p.id')} % $2 = $1 AND ${NOTHING_OWED_SQL}
+     ORDER BY p.id LIMIT $3 FOR UPDATE SKIP LOCKED`,
+    [slice.shard, slice.shards, limit],
+  );
 }
 
 /**
