@@ -1,9 +1,9 @@
 /**
- * Records the replay fixtures of today's workflow code into test/fixtures/histories-local-payment (packets
- * that pay in a local activity). Skipped in normal runs; `npm run histories:record` runs it. The older sets
- * stay frozen: test/fixtures/histories (before the credit pump) and test/fixtures/histories-pump (the pump,
- * paying in a remote activity) prove packets started by older code still replay (docs/credit-pump.md,
- * "Migration").
+ * Records the replay fixtures of today's workflow code into test/fixtures/histories-settle-owed (packets
+ * whose settlement leaves owed credits to the pumps). Skipped in normal runs; `npm run histories:record` runs
+ * it. The older sets stay frozen: test/fixtures/histories (before the credit pump), histories-pump (the pump,
+ * paying in a remote activity) and histories-local-payment (paying in a local activity, settling every
+ * credit itself) prove packets started by older code still replay (docs/credit-pump.md, "Migration").
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { allCreditedWithin, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult, send } from '../support/packets';
 
-export const FIXTURES = join(__dirname, '../fixtures/histories-local-payment');
+export const FIXTURES = join(__dirname, '../fixtures/histories-settle-owed');
 const recording = process.env.RECORD_HISTORIES === '1';
 
 /** The CLI's JSON is the canonical history format that runReplayHistory reads. */

@@ -1,6 +1,7 @@
 /**
  * Replays the histories recorded since the credit pump (test/fixtures/histories-pump, then
- * histories-local-payment since the payment became a local activity) against today's workflow code;
+ * histories-local-payment since the payment became a local activity, then histories-settle-owed since
+ * settlement leaves owed credits to the pumps) against today's workflow code;
  * replay.test.ts keeps replaying the ones recorded before it. A failure here means a change would break
  * running packets or pumps: guard it with patched() (docs/credit-pump.md, "Migration").
  */
@@ -17,7 +18,7 @@ const SCENARIOS = [
   'pump-continued-as-new.json',
   'stuck-then-recovered.json',
 ];
-const ERAS = ['histories-pump', 'histories-local-payment'];
+const ERAS = ['histories-pump', 'histories-local-payment', 'histories-settle-owed'];
 const fixtures = ERAS.flatMap((era) =>
   readdirSync(join(__dirname, '../fixtures', era))
     .filter((file) => file.endsWith('.json'))
