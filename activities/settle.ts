@@ -18,7 +18,7 @@ import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode } from '../domain/errors';
 import { sumFen } from '../domain/money';
 import { postTransfer } from '../ledger/transfers';
-import { creditLockedClaims } from '../packets/store/credits';
+import { creditLockedClaims, markFinished } from '../packets/store/credits';
 import { exhaustGate, removeGate } from '../packets/gate/gate';
 import { findPacket, listClaims, lockUncreditedClaims, type PacketRow } from '../packets/store/packets';
 import type { RedisDeps } from '../redis';
@@ -51,8 +51,8 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
   async function closeLocked(tx: Tx, packet: PacketRow): Promise<CloseResult> {
     // A plain read, not a lock: a pump crediting one of these claims holds its row, possibly while it waits
     // for a wallet row another session holds, and the refund must not wait for that. A claim read here as
-    // owed whose credit commits meanwhile is finished by that pump's mark, which waits for this row lock
-    // and then sees the packet closed (packets/store/credits.ts, markFinished).
+    // owed whose credit commits meanwhile is caught by whichever "finished" mark runs after both commits:
+    // the pump's (it then sees the packet closed) or the one closeAndRefund runs after its own commit.
     const claims = await listClaims(tx, packet.id);
     const claimedFen = sumFen(claims.map((claim) => claim.amountFen));
     const owed = claims.filter((claim) => claim.creditedAt === null);
@@ -91,7 +91,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
     async closeAndRefund(packetId: string): Promise<CloseResult> {
       let exhausted = false;
       let wasOpen = false;
-      const result = await db.withTransaction(async (tx) => {
+      let result = await db.withTransaction(async (tx) => {
         const packet = await findPacket(tx, packetId, { lock: true });
         if (!packet)
           throw ApplicationFailure.nonRetryable(
@@ -102,6 +102,12 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
         wasOpen = packet.status === 'open';
         return closeLocked(tx, packet);
       });
+      if (!result.finished && (await markFinished(db, [packetId])).length > 0) {
+        // A pump committed the last owed credit after this settlement read the claims but before it
+        // committed: that pump's mark ran while the packet was still open and skipped it, and this mark,
+        // after both commits, sees the credit. Whichever of the two commits last finishes the packet.
+        result = { ...result, owedCount: 0, owedFen: 0, finished: true };
+      }
       // An exhausted packet keeps its exhausted gate until the TTL, so late grabs are still answered by Redis
       // (seed 003); an expired one loses it. Only the call that closed the packet touches the gate.
       if (wasOpen) await settleGate(packetId, exhausted);

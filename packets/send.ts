@@ -179,6 +179,8 @@ export interface SendOptions {
   idempotencyKey?: string | undefined;
   /** Scaled-down sweep timing for tests; production uses the workflow's defaults. */
   sweep?: PacketInput['sweep'];
+  /** A scaled-down history budget for tests; production uses the workflow's default. */
+  historyMaxEvents?: PacketInput['historyMaxEvents'];
 }
 
 export async function sendPacket(
@@ -207,6 +209,7 @@ export async function sendPacket(
     expiresAtMs: Date.now() + expiresInSeconds * 1000,
     creditStuckAfterMs: deps.config.packet.creditStuckAfterMs,
     sweep: options.sweep,
+    historyMaxEvents: options.historyMaxEvents,
   };
   const start = new WithStartWorkflowOperation<typeof packetWorkflow>('packetWorkflow', {
     workflowId: packetWorkflowId(packetId),

@@ -24,6 +24,11 @@ export interface PacketInput extends Omit<ValidSend, 'expiresInSeconds'> {
   creditStuckAfterMs: number;
   /** Sweep timing; production leaves it unset (defaults in workflows/packet.ts), tests scale it down. */
   sweep?: { baseMs: number; maxMs: number } | undefined;
+  /**
+   * Continue-as-new past this many events while settling or waiting for owed credits; production leaves it
+   * unset (HISTORY_EVENTS_BEFORE_CONTINUE in workflows/packet.ts), tests scale it down.
+   */
+  historyMaxEvents?: number | undefined;
 }
 
 export interface PaidPacket {

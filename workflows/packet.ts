@@ -15,27 +15,18 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  isCancellation,
-  log,
   patched,
-  setCurrentDetails,
   setHandler,
-  sleep,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
   allCreditedSignal,
   claimedSignal,
   creditHealthSignal,
-  CreditStuckKey,
-  PacketStatusKey,
-  PendingCreditsKey,
   packetViewQuery,
   paidPacketOf,
   payUpdate,
   type PacketInput,
-  type PacketPhase,
   type PacketResult,
   type PacketView,
   type StuckCredit,
@@ -50,14 +41,11 @@ import {
   settlement,
   sweep,
 } from './packetActivities';
-import { summarize } from './summary';
+import { createCreditTracker, createPublisher } from './packetRun';
 
 /** First sweep after the last activity, doubling while nothing arrives, up to the cap. */
 export const SWEEP_BASE_MS = 60_000;
 export const SWEEP_MAX_MS = 80 * 60_000;
-/** Waiting between failed credit attempts, doubling up to the cap. */
-const FAILURE_BACKOFF_BASE_MS = 1_000;
-const FAILURE_BACKOFF_MAX_MS = 60_000;
 /** Far below the server's limits; a long-lived packet with a trickle of opens starts a fresh run here. */
 const HISTORY_EVENTS_BEFORE_CONTINUE = 4_000;
 
@@ -112,25 +100,7 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
     return paidPacketOf(input);
   });
 
-  let published = { phase: '', pending: -1, stuck: false };
-  const publish = (phase: PacketPhase) => {
-    view.phase = phase;
-    const next = { phase, pending: waiting.size, stuck: view.creditStuck };
-    // Each upsert is a history event, so only changes are written.
-    if (
-      next.phase !== published.phase ||
-      next.pending !== published.pending ||
-      next.stuck !== published.stuck
-    ) {
-      upsertSearchAttributes([
-        { key: PacketStatusKey, value: phase },
-        { key: PendingCreditsKey, value: waiting.size },
-        { key: CreditStuckKey, value: view.creditStuck },
-      ]);
-      published = next;
-    }
-    setCurrentDetails(summarize(view, [...waiting.values()]));
-  };
+  const publish = createPublisher(view, waiting);
 
   if (!paid) {
     try {
@@ -159,43 +129,7 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
   const resumed = carried?.phase === 'SETTLING' || carried?.phase === 'CLOSED';
   publish(resumed ? carried.phase : 'OPEN');
 
-  /**
-   * Runs a credit step until it succeeds, recording failures where operators look. `afterFailure` runs
-   * after each backoff (the settle-leaves-owed path continues-as-new there when the history is long).
-   */
-  async function creditWithTracking<T>(
-    step: () => Promise<T>,
-    afterFailure?: () => Promise<void>,
-  ): Promise<T> {
-    let backoffMs = FAILURE_BACKOFF_BASE_MS;
-    for (;;) {
-      try {
-        const result = await step();
-        if (view.failingSinceMs !== null) log.info('credit recovered', { packetId: input.packetId });
-        view.failingSinceMs = null;
-        view.lastError = null;
-        view.creditStuck = false;
-        for (const claim of waiting.values()) claim.lastError = null;
-        return result;
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        const message = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
-        view.failingSinceMs ??= Date.now();
-        view.lastError = message;
-        for (const claim of waiting.values()) claim.lastError = message;
-        view.creditStuck = Date.now() - view.failingSinceMs >= input.creditStuckAfterMs;
-        log.warn('credit failed; retrying', {
-          packetId: input.packetId,
-          error: message,
-          stuck: view.creditStuck,
-        });
-        publish(view.phase);
-        await sleep(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, FAILURE_BACKOFF_MAX_MS);
-        await afterFailure?.();
-      }
-    }
-  }
+  const creditWithTracking = createCreditTracker({ input, view, waiting, publish });
 
   const settled = (ids: string[], fen: number) => {
     for (const id of ids) {
@@ -339,7 +273,8 @@ export async function packetWorkflow(input: PacketInput, carried?: PacketView): 
   /** A fresh run once Temporal suggests it or the history passes the budget, carrying what was learnt. */
   async function continueIfLong(): Promise<void> {
     const info = workflowInfo();
-    if (!info.continueAsNewSuggested && info.historyLength <= HISTORY_EVENTS_BEFORE_CONTINUE) return;
+    const budget = input.historyMaxEvents ?? HISTORY_EVENTS_BEFORE_CONTINUE;
+    if (!info.continueAsNewSuggested && info.historyLength <= budget) return;
     await condition(allHandlersFinished);
     await continueAsNew<typeof packetWorkflow>(input, {
       ...view,

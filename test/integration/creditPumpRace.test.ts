@@ -4,10 +4,11 @@
  * locked claims, and waits on a packet row only in its "finished" mark, holding nothing else) means no
  * deadlock, no double credit, and a refund of exactly total minus claims, whatever the interleaving.
  */
+import type { Db, Tx } from '../../db';
 import { creditNextBatch } from '../../packets/creditBatch';
 import { openShare } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
-import { activitiesOf, creditsPerClaim, payDirectly, uniqueUser } from '../support/credits';
+import { activitiesOf, creditsPerClaim, eventually, payDirectly, uniqueUser } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 
 const ROUNDS = 40;
@@ -23,43 +24,104 @@ describe('credit pump and settlement on the same packet', () => {
     await h.close();
   });
 
-  test(`run concurrently ${ROUNDS} times, they never deadlock, credit each claim once and refund total minus claims`, async () => {
-    const activities = activitiesOf(h);
-    const slice = { shard: 0, shards: 1, largeMinFen: h.config.credit.largeMinFen, limit: 4 };
-    const packetIds: string[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const packetId = await payDirectly(h, uniqueUser('racer'), {
-        type: 'random',
-        totalFen: 600,
-        count: SHARES,
-      });
-      packetIds.push(packetId);
-      // Most rounds leave shares unopened (settlement refunds them); every sixth is fully opened, so the
-      // pump may finish the packet while settlement closes it.
-      const opened = 1 + (round % SHARES);
-      await Promise.all(
-        Array.from({ length: opened }, (_, i) => openShare(h.db, packetId, `racer-${round}-${i}`)),
-      );
-      // Two pumps (a zombie run and its retry) and the expiry settlement, released together.
-      const [, , settled] = await Promise.all([
-        creditNextBatch(h.db, slice),
-        creditNextBatch(h.db, slice),
-        activities.settlePacket(packetId),
-        creditNextBatch(h.db, slice),
-      ]);
-      const { rows } = await h.db.query<{ claimed: number; refund: number; total: number }>(
-        `SELECT coalesce((SELECT sum(amount_fen) FROM claims WHERE packet_id = $1), 0)::bigint AS claimed,
+  // settlePacket is the settlement of workflows started before `settle-leaves-owed`; closeAndRefund leaves
+  // owed claims to the pumps, which then finish the packet.
+  test.each(['settlePacket', 'closeAndRefund'] as const)(
+    `with %s, run concurrently ${ROUNDS} times, they never deadlock, credit each claim once and refund total minus claims`,
+    async (settle) => {
+      const activities = activitiesOf(h);
+      const slice = { shard: 0, shards: 1, largeMinFen: h.config.credit.largeMinFen, limit: 4 };
+      const packetIds: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const packetId = await payDirectly(h, uniqueUser('racer'), {
+          type: 'random',
+          totalFen: 600,
+          count: SHARES,
+        });
+        packetIds.push(packetId);
+        // Most rounds leave shares unopened (settlement refunds them); every sixth is fully opened, so the
+        // pump may finish the packet while settlement closes it.
+        const opened = 1 + (round % SHARES);
+        await Promise.all(
+          Array.from({ length: opened }, (_, i) => openShare(h.db, packetId, `racer-${round}-${i}`)),
+        );
+        // Two pumps (a zombie run and its retry) and the expiry settlement, released together.
+        const [, , settled] = await Promise.all([
+          creditNextBatch(h.db, slice),
+          creditNextBatch(h.db, slice),
+          activities[settle](packetId),
+          creditNextBatch(h.db, slice),
+        ]);
+        const { rows } = await h.db.query<{ claimed: number; refund: number; total: number }>(
+          `SELECT coalesce((SELECT sum(amount_fen) FROM claims WHERE packet_id = $1), 0)::bigint AS claimed,
                 p.refund_fen AS refund, p.total_fen AS total FROM packets p WHERE p.id = $1`,
-        [packetId],
+          [packetId],
+        );
+        const row = rows[0]!;
+        expect(settled.refundFen).toBe(row.total - row.claimed);
+        expect(row.refund).toBe(row.total - row.claimed);
+      }
+      // What settlement left owed, the pump credits, finishing each packet.
+      while ((await creditNextBatch(h.db, { ...slice, limit: 100 })).picked > 0);
+      const perClaim = await creditsPerClaim(h, packetIds);
+      expect([...perClaim.values()].every((n) => n === 1)).toBe(true);
+      expect(perClaim.size).toBeGreaterThan(ROUNDS);
+      const { rows } = await h.db.query<{ status: string }>(
+        'SELECT DISTINCT status FROM packets WHERE id = ANY($1::text[])',
+        [packetIds],
       );
-      const row = rows[0]!;
-      expect(settled.refundFen).toBe(row.total - row.claimed);
-      expect(row.refund).toBe(row.total - row.claimed);
-    }
-    const perClaim = await creditsPerClaim(h, packetIds);
-    expect([...perClaim.values()].every((n) => n === 1)).toBe(true);
-    expect(perClaim.size).toBeGreaterThan(ROUNDS);
-  }, 120_000);
+      expect(rows).toEqual([{ status: 'finished' }]);
+    },
+    120_000,
+  );
+
+  test('when settlement reads a claim as owed while a pump commits its credit, the packet still ends finished', async () => {
+    const slice = { shard: 0, shards: 1, largeMinFen: h.config.credit.largeMinFen, limit: 4 };
+    const packetId = await payDirectly(h, uniqueUser('owed'), { type: 'fixed', totalFen: 300, count: 3 });
+    await openShare(h.db, packetId, uniqueUser('owed-a'));
+    // The pump's batch has credited the claim (holding the escrow row) and waits to commit.
+    let commit!: () => void;
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let credited!: () => void;
+    const hasCredited = new Promise<void>((resolve) => (credited = resolve));
+    const heldDb: Db = {
+      ...h.db,
+      pool: h.db.pool,
+      schema: h.db.schema,
+      withTransaction: <T>(fn: (tx: Tx) => Promise<T>) =>
+        h.db.withTransaction(async (tx) => {
+          const result = await fn(tx);
+          credited();
+          await committing;
+          return result;
+        }),
+    };
+    const batch = creditNextBatch(heldDb, slice);
+    await hasCredited;
+    // Settlement reads the claim uncredited, then waits for the escrow row to post the refund.
+    const settled = activitiesOf(h).closeAndRefund(packetId);
+    await eventually(
+      async () => {
+        const { rows } = await h.db.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+             AND query LIKE '%FROM accounts%'`,
+        );
+        return rows.length > 0 ? true : undefined;
+      },
+      10_000,
+      'settlement to wait for the escrow row',
+    );
+    commit();
+    // The pump's mark ran while settlement still held the row of a packet it saw open, so it left it;
+    // settlement's own mark after its commit sees the credit.
+    expect(await settled).toMatchObject({ refundFen: 200, owedCount: 0, finished: true });
+    await batch;
+    const { rows } = await h.db.query<{ status: string; refund_fen: number }>(
+      'SELECT status, refund_fen FROM packets WHERE id = $1',
+      [packetId],
+    );
+    expect(rows[0]).toEqual({ status: 'finished', refund_fen: 200 });
+  });
 
   test('a fully credited packet whose row an open holds at that moment is still marked finished', async () => {
     const slice = { shard: 0, shards: 1, largeMinFen: h.config.credit.largeMinFen, limit: 4 };

@@ -3,6 +3,7 @@
  * credited holds neither the sender's refund nor the packet workflow's history, and the workflow still
  * finishes when the claim is credited, whether or not the pump's "all credited" reaches it.
  */
+import type { WorkflowHandle } from '@temporalio/client';
 import type { PoolClient } from 'pg';
 import { walletAccount, transferIds } from '../../domain/accounts';
 import { creditLockedClaims } from '../../packets/store/credits';
@@ -19,6 +20,7 @@ const STATEMENT_TIMEOUT_MS = 2_000;
  * events plus the wait for the pump's "all credited" (a timer, the signal, one more look at Postgres).
  */
 const PACKET_EVENTS_MAX = 40;
+type HistoryEvents = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>;
 /** Production's re-check timing (workflows/packet.ts SWEEP_*), so only the pump's signal ends the wait. */
 const PRODUCTION_RECHECK = { baseMs: 60_000, maxMs: 80 * 60_000 };
 
@@ -143,4 +145,68 @@ describe('settlement with a credit owed', () => {
     expect(await packetResult(h, packet.packetId)).toMatchObject({ creditedCount: 1, refundFen: 100 });
     expect(await balanceOf(h, 'quiet-user')).toBe(100);
   }, 30_000);
+
+  /** Every run of a packet workflow, first to last, with its event count (following continue-as-new). */
+  async function runsOf(packetId: string, firstRunId: string): Promise<number[]> {
+    const lengths: number[] = [];
+    let runId: string | undefined = firstRunId;
+    while (runId !== undefined) {
+      const handle = h.temporal.client.workflow.getHandle(packetWorkflowId(packetId), runId);
+      const events: HistoryEvents = (await handle.fetchHistory()).events ?? [];
+      lengths.push(events.length);
+      runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    }
+    return lengths;
+  }
+
+  test('while settlement keeps failing and then while a credit stays owed, the workflow continues-as-new within its budget', async () => {
+    const budget = 30;
+    await fund(h, 'long-sender', 200);
+    const packet = await send(
+      h,
+      'long-sender',
+      { type: 'fixed', amountFen: 200, count: 2, expiresInSeconds: 2 },
+      { historyMaxEvents: budget },
+    );
+    const handle = h.temporal.client.workflow.getHandle(packetWorkflowId(packet.packetId));
+    const firstRunId = (await handle.describe()).runId;
+    const claimId = claimIdOf(packet.packetId, 1);
+    await h.db.query(
+      `INSERT INTO credit_failures (claim_id, packet_id, attempts, last_error, retry_at)
+       VALUES ($1, $2, 1, 'held by the test', now() + interval '1 hour')`,
+      [claimId, packet.packetId],
+    );
+    const owed = await open(h, packet.packetId, 'long-user');
+    // Settlement cannot post this packet's refund (as if Postgres refused it for days).
+    await h.db.query(`
+      CREATE FUNCTION refuse_refund() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refund refused by the test' USING ERRCODE = 'check_violation'; END $$;
+      CREATE TRIGGER transfers_refuse_refund BEFORE INSERT ON transfers FOR EACH ROW
+        WHEN (NEW.kind = 'refund') EXECUTE FUNCTION refuse_refund();`);
+    const runsAfter = async (runs: number, what: string) =>
+      eventually(
+        async () => ((await runsOf(packet.packetId, firstRunId)).length >= runs ? true : undefined),
+        30_000,
+        what,
+      );
+    try {
+      await runsAfter(2, 'a continue-as-new while settlement fails');
+    } finally {
+      await h.db.query('DROP TRIGGER transfers_refuse_refund ON transfers; DROP FUNCTION refuse_refund()');
+    }
+    await eventually(async () => (await refundOf(packet.packetId)) ?? undefined, 20_000, 'the refund');
+    const settledRuns = (await runsOf(packet.packetId, firstRunId)).length;
+    // CLOSED with the claim owed: the re-checks (FAST_SWEEP timing) fill the budget and continue-as-new.
+    await runsAfter(settledRuns + 1, 'a continue-as-new while a credit is owed');
+    await h.db.withTransaction((tx) =>
+      creditLockedClaims(tx, [
+        { id: claimId, packetId: packet.packetId, userId: 'long-user', amountFen: owed.amountFen },
+      ]),
+    );
+    expect(await packetResult(h, packet.packetId)).toMatchObject({ creditedCount: 1, refundFen: 100 });
+    const lengths = await runsOf(packet.packetId, firstRunId);
+    process.stdout.write(`runs of a packet settled late with a credit owed: ${lengths.join(', ')} events\n`);
+    // A run continues after the step that crossed the budget, so it ends a few events past it.
+    for (const length of lengths) expect(length).toBeLessThan(budget + 15);
+  }, 90_000);
 });
