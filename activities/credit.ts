@@ -23,6 +23,7 @@ import {
   finishAwaitingPackets,
   newlyStuckPackets,
   shardBacklog,
+  shardOfHash,
   type FinishedPacket,
   type QueueSlice,
 } from '../packets/store/credits';
@@ -44,7 +45,7 @@ export const creditChannel = (schema: string): string => `credit_claims_${schema
 
 /** Whether a NOTIFY payload (the packet's shard hash) belongs to this shard. */
 const ofShard = (slice: QueueSlice) => (payload: string | undefined) =>
-  payload === undefined || payload === '' || Number(payload) % slice.shards === slice.shard;
+  payload === undefined || payload === '' || shardOfHash(Number(payload), slice.shards) === slice.shard;
 
 export function createCreditActivities(deps: { db: Db; credit: CreditSettings }) {
   const { db, credit } = deps;

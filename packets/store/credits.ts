@@ -17,8 +17,30 @@ export interface CreditableClaim {
   amountFen: number;
 }
 
-/** A claim's shard: a stable hash of its packet id, the same expression the NOTIFY trigger sends. */
+/** A claim's shard hash: a stable hash of its packet id, the same expression the NOTIFY trigger sends. */
 export const SHARD_HASH_SQL = (packetIdColumn: string) => `(hashtext(${packetIdColumn}) & 2147483647)`;
+
+/** Shard hashes are 0 .. 2^31 - 1. */
+const SHARD_HASH_SPACE = 2 ** 31;
+
+/**
+ * A shard owns one of `shards` equal ranges of the hash space. Ranges rather than `hash % shards`: Postgres
+ * estimates a range over the hash from its statistics (migration 0010), but guesses half a percent for any
+ * `% n = k`, and with that guess it sorted every large claim of the backlog instead of walking the index.
+ */
+export function shardOfHash(hash: number, shards: number): number {
+  return Math.floor((hash * shards) / SHARD_HASH_SPACE);
+}
+
+/** The hashes of a shard: [lo, hi), the exact inverse of shardOfHash. */
+export function shardHashRange(slice: Pick<QueueSlice, 'shard' | 'shards'>): [number, number] {
+  const bound = (shard: number) => Math.ceil((shard * SHARD_HASH_SPACE) / slice.shards);
+  return [bound(slice.shard), bound(slice.shard + 1)];
+}
+
+/** `packetIdColumn`'s shard is the one whose range is [$lo, $hi) (parameter numbers given). */
+const IN_SHARD_SQL = (packetIdColumn: string, lo: string, hi: string) =>
+  `${SHARD_HASH_SQL(packetIdColumn)} >= ${lo} AND ${SHARD_HASH_SQL(packetIdColumn)} < ${hi}`;
 
 export interface QueueSlice {
   shard: number;
@@ -27,21 +49,49 @@ export interface QueueSlice {
   limit: number;
 }
 
+const CLAIM_COLUMNS = 'c.id, c.packet_id AS "packetId", c.user_id AS "userId", c.amount_fen AS "amountFen"';
+
+/** Uncredited claims of the shard (hashes $1 to $2) that were never set aside: the batch's candidates. */
+const QUEUED_CLAIM_SQL = `c.credited_at IS NULL AND ${IN_SHARD_SQL('c.packet_id', '$1', '$2')}
+  AND NOT EXISTS (SELECT 1 FROM credit_failures f WHERE f.claim_id = c.id)`;
+
 /**
- * Locks the next uncredited claims of a shard: large ones first (seed 003), then oldest first, leaving out
- * claims set aside until their retry time. SKIP LOCKED: a claim another pump, a settlement or a legacy
- * wave holds is theirs, so the pump never waits on a claim and never takes one twice.
+ * Locks the next uncredited claims of a shard: large ones first (seed 003; the largest first), then the
+ * oldest. Each half is a top-N read down an index in its ORDER BY (migrations 0007 and 0010), so a batch
+ * costs the same with ten claims waiting or a million; the outer LIMIT pulls from the second half only what
+ * the first left room for, and locks no more. Claims set aside after a failure are left to
+ * `dueSetAsideClaims`, so a claim known to fail never holds up a batch again. SKIP LOCKED: a claim another
+ * pump, a settlement or a legacy wave holds is theirs, so the pump never waits on a claim and never takes
+ * one twice.
  */
 export async function lockQueuedClaims(tx: Tx, slice: QueueSlice): Promise<CreditableClaim[]> {
   const { rows } = await tx.query<CreditableClaim>(
-    `SELECT c.id, c.packet_id AS "packetId", c.user_id AS "userId", c.amount_fen AS "amountFen"
-     FROM claims c
-     WHERE c.credited_at IS NULL AND ${SHARD_HASH_SQL('c.packet_id')} % $2 = $1
-       AND NOT EXISTS (SELECT 1 FROM credit_failures f WHERE f.claim_id = c.id AND f.retry_at > clock_timestamp())
-     ORDER BY (c.amount_fen >= $3) DESC, c.created_at, c.id
-     LIMIT $4
-     FOR UPDATE OF c SKIP LOCKED`,
-    [slice.shard, slice.shards, slice.largeMinFen, slice.limit],
+    `SELECT * FROM (
+       SELECT * FROM (
+         SELECT ${CLAIM_COLUMNS} FROM claims c WHERE ${QUEUED_CLAIM_SQL} AND c.amount_fen >= $3
+         ORDER BY c.amount_fen DESC, c.created_at, c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED) large
+       UNION ALL
+       SELECT * FROM (
+         SELECT ${CLAIM_COLUMNS} FROM claims c WHERE ${QUEUED_CLAIM_SQL} AND c.amount_fen < $3
+         ORDER BY c.created_at, c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED) rest
+     ) queue LIMIT $4`,
+    [...shardHashRange(slice), slice.largeMinFen, slice.limit],
+  );
+  return rows;
+}
+
+/** Set-aside claims of a shard whose retry time has come, the longest due first (not locked). */
+export async function dueSetAsideClaims(
+  db: Queryable,
+  slice: Pick<QueueSlice, 'shard' | 'shards'>,
+  limit: number,
+): Promise<CreditableClaim[]> {
+  const { rows } = await db.query<CreditableClaim>(
+    `SELECT ${CLAIM_COLUMNS} FROM credit_failures f JOIN claims c ON c.id = f.claim_id
+     WHERE f.retry_at <= clock_timestamp() AND c.credited_at IS NULL
+       AND ${IN_SHARD_SQL('f.packet_id', '$1', '$2')}
+     ORDER BY f.retry_at LIMIT $3`,
+    [...shardHashRange(slice), limit],
   );
   return rows;
 }
@@ -49,8 +99,7 @@ export async function lockQueuedClaims(tx: Tx, slice: QueueSlice): Promise<Credi
 /** One claim by id, locked, if it is still uncredited and nobody else holds it (isolating a failure). */
 export async function lockClaimIfQueued(tx: Tx, claimId: string): Promise<CreditableClaim | undefined> {
   const { rows } = await tx.query<CreditableClaim>(
-    `SELECT id, packet_id AS "packetId", user_id AS "userId", amount_fen AS "amountFen"
-     FROM claims WHERE id = $1 AND credited_at IS NULL FOR UPDATE SKIP LOCKED`,
+    `SELECT ${CLAIM_COLUMNS} FROM claims c WHERE c.id = $1 AND c.credited_at IS NULL FOR UPDATE SKIP LOCKED`,
     [claimId],
   );
   return rows[0];
@@ -216,8 +265,8 @@ export async function newlyStuckPackets(
   const { rows } = await db.query<{ packet_id: string }>(
     `SELECT DISTINCT packet_id FROM credit_failures
      WHERE reported_at IS NULL AND first_failed_at <= clock_timestamp() - make_interval(secs => $3::float8 / 1000)
-       AND ${SHARD_HASH_SQL('packet_id')} % $2 = $1`,
-    [slice.shard, slice.shards, stuckAfterMs],
+       AND ${IN_SHARD_SQL('packet_id', '$1', '$2')}`,
+    [...shardHashRange(slice), stuckAfterMs],
   );
   return rows.map((row) => row.packet_id);
 }
@@ -263,8 +312,8 @@ export async function shardBacklog(
   slice: Pick<QueueSlice, 'shard' | 'shards'>,
 ): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM claims WHERE credited_at IS NULL AND ${SHARD_HASH_SQL('packet_id')} % $2 = $1`,
-    [slice.shard, slice.shards],
+    `SELECT count(*)::int AS n FROM claims WHERE credited_at IS NULL AND ${IN_SHARD_SQL('packet_id', '$1', '$2')}`,
+    shardHashRange(slice),
   );
   return rows[0]?.n ?? 0;
 }
