@@ -15,7 +15,7 @@ import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import { listen } from '../db/listen';
 import { ErrorCode } from '../domain/errors';
-import { creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
+import { creditDueSetAside, creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
 import { reportStuckCredits } from '../packets/creditHealth';
 import { exhaustGate } from '../packets/gate/gate';
 import {
@@ -31,8 +31,8 @@ import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/st
 import type { RedisDeps } from '../redis';
 import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPumpRun } from '../saga';
 
-/** How often a run looks for claims that have just become stuck. */
-const STUCK_CHECK_INTERVAL_MS = 1_000;
+/** How often a run retries set-aside claims that are due and looks for claims that have just become stuck. */
+const SET_ASIDE_CHECK_INTERVAL_MS = 1_000;
 /**
  * How often a run looks for packets whose claims are all credited but that nobody marked finished (a lost
  * mark: finishAwaitingPackets), and how many it finishes per look. Lost marks are rare, so the look is
@@ -122,20 +122,24 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
       const listener = await listen(db, creditChannel(db.schema), ofShard(slice));
       const abort = ctx.cancellationSignal;
       const endMs = Date.now() + (input.runMs ?? credit.pumpRunMs);
-      let nextStuckCheckMs = 0;
+      let nextSetAsideCheckMs = 0;
       let nextFinishSweepMs = 0;
+      const count = async (outcome: BatchOutcome) => {
+        run.credited += outcome.credited;
+        run.creditedFen += outcome.creditedFen;
+        run.setAside += outcome.setAside;
+        await afterBatch(outcome);
+      };
       try {
         do {
           ctx.heartbeat(run);
-          const outcome = await creditNextBatch(db, slice);
+          const outcome = await creditNextBatch(db, slice, credit.lockTimeoutMs);
           if (outcome.picked > 0) run.batches++;
-          run.credited += outcome.credited;
-          run.creditedFen += outcome.creditedFen;
-          run.setAside += outcome.setAside;
           run.largestBatch = Math.max(run.largestBatch, outcome.picked);
-          await afterBatch(outcome);
-          if (Date.now() >= nextStuckCheckMs) {
-            nextStuckCheckMs = Date.now() + STUCK_CHECK_INTERVAL_MS;
+          await count(outcome);
+          if (Date.now() >= nextSetAsideCheckMs) {
+            nextSetAsideCheckMs = Date.now() + SET_ASIDE_CHECK_INTERVAL_MS;
+            await count(await creditDueSetAside(db, slice, credit.lockTimeoutMs));
             await reportStuck(await newlyStuckPackets(db, slice, credit.stuckAfterMs));
           }
           if (Date.now() >= nextFinishSweepMs) {

@@ -34,6 +34,8 @@ const envSchema = z.object({
     .default('public'),
   DATABASE_POOL_MAX: intFrom(20, 1),
   DATABASE_STATEMENT_TIMEOUT_MS: intFrom(10_000, 100),
+  // Postgres ends a session of ours left idle inside a transaction this long (its locks go with it); 0: off.
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: intFrom(60_000, 0),
   // Postgres and Redis are started by the dev tooling when they are local and stopped; false turns that off.
   AUTOSTART_SERVICES: booleanFrom(true),
 
@@ -93,6 +95,9 @@ const envSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/)
     .default('credit-pump-'),
+  // A credit transaction waits this long at most for a wallet or escrow row another transaction holds; the
+  // claims behind the row are then set aside, so one held row never stalls a shard. Under the statement timeout.
+  CREDIT_LOCK_TIMEOUT_MS: intFrom(1_000, 1),
   // Claims at or above this amount are credited first (seed 003).
   CREDIT_LARGE_MIN_FEN: intFrom(5_000, 1),
   // Claims at or above this amount are credited inside the open transaction; 0 turns it off.
@@ -121,7 +126,14 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   logSlowRequestMs: number;
   http: { port: number; host: string; bodyLimitBytes: number; trustProxyHops: number };
-  database: { url: string; schema: string; poolMax: number; statementTimeoutMs: number };
+  database: {
+    url: string;
+    schema: string;
+    poolMax: number;
+    statementTimeoutMs: number;
+    /** 0: off. */
+    idleInTransactionTimeoutMs: number;
+  };
   redis: { url: string; keyPrefix: string };
   autostartServices: boolean;
   temporal: {
@@ -175,6 +187,8 @@ export interface CreditSettings {
   pumpIdPrefix: string;
   pumpHistoryMaxEvents: number;
   largeMinFen: number;
+  /** Longest wait of a credit transaction for a locked account row (Postgres lock_timeout). */
+  lockTimeoutMs: number;
   /** 0: off. */
   syncMinFen: number;
   stuckAfterMs: number;
@@ -201,6 +215,12 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
   if (env.NODE_ENV === 'production' && env.AUTH_SECRET === DEV_AUTH_SECRET) {
     throw new ConfigError('invalid configuration: AUTH_SECRET must be set in production');
   }
+  // A lock wait as long as the statement timeout fails as a timeout (a server error), not as a held row.
+  if (env.CREDIT_LOCK_TIMEOUT_MS >= env.DATABASE_STATEMENT_TIMEOUT_MS) {
+    throw new ConfigError(
+      'invalid configuration: CREDIT_LOCK_TIMEOUT_MS must be under DATABASE_STATEMENT_TIMEOUT_MS',
+    );
+  }
   return {
     nodeEnv: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
@@ -216,6 +236,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       schema: env.DATABASE_SCHEMA,
       poolMax: env.DATABASE_POOL_MAX,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
     redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
     autostartServices: env.AUTOSTART_SERVICES,
@@ -271,6 +292,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       pumpIdPrefix: env.CREDIT_PUMP_ID_PREFIX,
       pumpHistoryMaxEvents: env.CREDIT_PUMP_HISTORY_MAX_EVENTS,
       largeMinFen: env.CREDIT_LARGE_MIN_FEN,
+      lockTimeoutMs: env.CREDIT_LOCK_TIMEOUT_MS,
       syncMinFen: env.CREDIT_SYNC_MIN_FEN,
       stuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
       finishSignalMinShares: env.CREDIT_FINISH_SIGNAL_MIN_SHARES,

@@ -25,13 +25,30 @@ export interface Queryable {
 
 export type Tx = Queryable;
 
+export interface TransactionOptions {
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
+  /**
+   * The transaction's lock_timeout: a lock held elsewhere longer than this fails the statement with 55P03
+   * (PgErrorCode.LockNotAvailable) instead of waiting out the statement timeout. Sent with BEGIN, so it
+   * costs no round trip.
+   */
+  lockTimeoutMs?: number;
+}
+
+/** BEGIN with the options as one simple-protocol text (one round trip). */
+export function beginText(options: TransactionOptions = {}): string {
+  const begin = options.isolation ? `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}` : 'BEGIN';
+  const { lockTimeoutMs } = options;
+  if (lockTimeoutMs === undefined) return begin;
+  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1)
+    throw new RangeError(`lockTimeoutMs must be a positive integer, not ${lockTimeoutMs}`);
+  return `${begin}; SET LOCAL lock_timeout = ${lockTimeoutMs}`;
+}
+
 export interface Db extends Queryable {
   readonly pool: Pool;
   readonly schema: string;
-  withTransaction<T>(
-    fn: (tx: Tx) => Promise<T>,
-    options?: { isolation?: 'read committed' | 'repeatable read' | 'serializable' },
-  ): Promise<T>;
+  withTransaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -58,15 +75,19 @@ export function statementOf(text: string, values?: unknown[]): QueryConfig {
 }
 
 export function createDb(config: Pick<Config, 'database'>, options: { applicationName?: string } = {}): Db {
-  const { url, schema, poolMax, statementTimeoutMs } = config.database;
+  const { url, schema, poolMax, statementTimeoutMs, idleInTransactionTimeoutMs } = config.database;
   const pool = new Pool({
     connectionString: url,
     max: poolMax,
     application_name: options.applicationName ?? 'redpacket',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
-    // Every session resolves names in the configured schema, which is how tests get a fresh one each.
-    options: `-c search_path=${schema} -c statement_timeout=${statementTimeoutMs}`,
+    // Every session resolves names in the configured schema, which is how tests get a fresh one each. A session
+    // of ours stalled inside a transaction (a paused process, a lost network) is ended by Postgres after
+    // idle_in_transaction_session_timeout, so the rows it locked do not stay locked for good.
+    options:
+      `-c search_path=${schema} -c statement_timeout=${statementTimeoutMs}` +
+      ` -c idle_in_transaction_session_timeout=${idleInTransactionTimeoutMs}`,
   });
   // An idle client losing its connection (Postgres restarted) must not crash the process; the pool drops it.
   pool.on('error', () => undefined);
@@ -78,7 +99,7 @@ export function createDb(config: Pick<Config, 'database'>, options: { applicatio
 
   async function withTransaction<T>(
     fn: (tx: Tx) => Promise<T>,
-    txOptions: { isolation?: 'read committed' | 'repeatable read' | 'serializable' } = {},
+    txOptions: TransactionOptions = {},
   ): Promise<T> {
     const client: PoolClient = await pool.connect();
     let broken: unknown;
@@ -89,9 +110,7 @@ export function createDb(config: Pick<Config, 'database'>, options: { applicatio
     };
     client.on('error', onError);
     try {
-      await client.query(
-        txOptions.isolation ? `BEGIN ISOLATION LEVEL ${txOptions.isolation.toUpperCase()}` : 'BEGIN',
-      );
+      await client.query(beginText(txOptions));
       const tx: Tx = {
         query: async <R extends QueryResultRow>(text: string, values?: unknown[]) => {
           const result = await client.query<R>(statementOf(text, values));
@@ -131,6 +150,7 @@ export const PgErrorCode = {
   ForeignKeyViolation: '23503',
   SerializationFailure: '40001',
   DeadlockDetected: '40P01',
+  LockNotAvailable: '55P03',
   InvalidCatalogName: '3D000',
 } as const;
 

@@ -32,15 +32,15 @@ export function shardOfHash(hash: number, shards: number): number {
   return Math.floor((hash * shards) / SHARD_HASH_SPACE);
 }
 
-/** The hashes of a shard: [lo, hi), the exact inverse of shardOfHash. */
+/** The hashes of a shard: lo to hi inclusive (hi fits an int4: 2^31 - 1 at most), the inverse of shardOfHash. */
 export function shardHashRange(slice: Pick<QueueSlice, 'shard' | 'shards'>): [number, number] {
-  const bound = (shard: number) => Math.ceil((shard * SHARD_HASH_SPACE) / slice.shards);
-  return [bound(slice.shard), bound(slice.shard + 1)];
+  const first = (shard: number) => Math.ceil((shard * SHARD_HASH_SPACE) / slice.shards);
+  return [first(slice.shard), first(slice.shard + 1) - 1];
 }
 
-/** `packetIdColumn`'s shard is the one whose range is [$lo, $hi) (parameter numbers given). */
+/** `packetIdColumn`'s shard is the one whose hashes are $lo to $hi (parameter numbers given). */
 const IN_SHARD_SQL = (packetIdColumn: string, lo: string, hi: string) =>
-  `${SHARD_HASH_SQL(packetIdColumn)} >= ${lo} AND ${SHARD_HASH_SQL(packetIdColumn)} < ${hi}`;
+  `${SHARD_HASH_SQL(packetIdColumn)} BETWEEN ${lo} AND ${hi}`;
 
 export interface QueueSlice {
   shard: number;
