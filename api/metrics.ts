@@ -4,7 +4,11 @@
  * modules receive the `Metrics` object and update the counters they own: the grab and open paths record
  * outcomes, the signal coalescer counts signals, the credit path observes lag and pending credits.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { bearerTokenOf } from './auth';
+import { Problem } from './problems';
 
 export type StatusClass = '2xx' | '3xx' | '4xx' | '5xx';
 
@@ -78,7 +82,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     pendingCredits: new Gauge({
       name: `${PREFIX}pending_credits`,
-      help: 'Claims opened and not yet credited',
+      help: 'Claims opened and not yet credited (counted up to 100000)',
       registers,
     }),
     signalsSent: new Counter({
@@ -113,4 +117,23 @@ export function statusClass(status: number): StatusClass {
   if (status >= 400) return '4xx';
   if (status >= 300) return '3xx';
   return '2xx';
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * The check of a scrape: with a token configured (METRICS_TOKEN), `/metrics` answers only a request that
+ * sends `Authorization: Bearer <token>` (Prometheus: `authorization` in the scrape config), 401 otherwise;
+ * without one it is open, as before. Digests are compared in constant time, so the answer's timing does
+ * not give the token away byte by byte.
+ */
+export function metricsScrapeGuard(token: string | undefined): (req: Request, res: Response) => void {
+  if (token === undefined) return () => undefined;
+  const expected = digest(token);
+  return (req, res) => {
+    const sent = bearerTokenOf(req.headers.authorization);
+    if (sent !== undefined && timingSafeEqual(digest(sent), expected)) return;
+    res.setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+    throw new Problem(401, 'unauthorized', 'Unauthorized', 'This endpoint needs the metrics bearer token.');
+  };
 }

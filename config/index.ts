@@ -65,6 +65,11 @@ const envSchema = z.object({
   RATE_LIMIT_PACKET_DEGRADED_PER_SECOND: intFrom(200, 1),
   RATE_LIMIT_SEND_PER_SECOND: intFrom(5_000, 1),
 
+  // GET /metrics: a bearer token Prometheus must send (unset: open), and how often a process reads the credit
+  // figures from Postgres however often it is scraped (0: at every scrape).
+  METRICS_TOKEN: z.string().min(16).optional(),
+  METRICS_CREDIT_REFRESH_MS: intFrom(15_000, 0),
+
   IDEMPOTENCY_TTL_SECONDS: intFrom(86_400, 1),
   IDEMPOTENCY_LOCK_TIMEOUT_MS: intFrom(60_000, 100),
 
@@ -155,6 +160,8 @@ export interface Config {
     sendPerSecond: number;
   };
   idempotency: { ttlSeconds: number; lockTimeoutMs: number };
+  /** `token` undefined: /metrics is open. */
+  metrics: { token: string | undefined; creditRefreshMs: number };
   lists: { underPressure: boolean; maxPagesUnderPressure: number; retryAfterSeconds: number };
   ledger: { depositMaxFen: number };
   packet: {
@@ -261,6 +268,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
       lockTimeoutMs: env.IDEMPOTENCY_LOCK_TIMEOUT_MS,
     },
+    metrics: { token: env.METRICS_TOKEN, creditRefreshMs: env.METRICS_CREDIT_REFRESH_MS },
     lists: {
       underPressure: env.LIST_UNDER_PRESSURE,
       maxPagesUnderPressure: env.LIST_MAX_PAGES_UNDER_PRESSURE,

@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { createCreditMetricsCollector } from '../../packets/runtime/creditMetrics';
+import { metricsScrapeGuard } from '../metrics';
 import type { AppContext } from '../context';
 import { renderDocsHtml } from '../docs';
 import { generateDocument, type OpenApiDocument } from '../openapi';
@@ -26,10 +27,15 @@ const ReadinessSchema = z
 export function systemRoutes(ctx: AppContext): Router {
   const router = Router();
   const tags = ['system'];
-  const collectCredits = createCreditMetricsCollector(ctx.db, {
-    setPending: (count) => ctx.metrics.pendingCredits.set(count),
-    observeLagSeconds: (seconds) => ctx.metrics.creditLagSeconds.observe(seconds),
-  });
+  const collectCredits = createCreditMetricsCollector(
+    ctx.db,
+    {
+      setPending: (count) => ctx.metrics.pendingCredits.set(count),
+      observeLagSeconds: (seconds) => ctx.metrics.creditLagSeconds.observe(seconds),
+    },
+    { refreshMs: ctx.config.metrics.creditRefreshMs },
+  );
+  const authorizeScrape = metricsScrapeGuard(ctx.config.metrics.token);
 
   defineRoute(ctx, router, {
     method: 'get',
@@ -70,15 +76,20 @@ export function systemRoutes(ctx: AppContext): Router {
     method: 'get',
     path: '/metrics',
     summary: 'Prometheus metrics',
+    description:
+      'With METRICS_TOKEN set, only for `Authorization: Bearer <METRICS_TOKEN>`. Credit figures are read ' +
+      'from Postgres at most once per METRICS_CREDIT_REFRESH_MS, whatever the scrape rate.',
     tags,
     auth: 'public',
+    problems: [401],
     response: {
       status: 200,
       description: 'text exposition format',
       schema: z.string(),
       contentType: 'text/plain',
     },
-    handler: async () => {
+    handler: async ({ req, res }) => {
+      authorizeScrape(req, res);
       ctx.metrics.degraded.set({ dependency: 'redis' }, ctx.redisDown() ? 1 : 0);
       // Postgres being away must not take the other metrics down with it.
       await collectCredits().catch((err: unknown) => ctx.log.warn({ err }, 'credit metrics unavailable'));

@@ -31,7 +31,8 @@ describe('grab and open', () => {
       .set(await as(userId));
 
   beforeAll(async () => {
-    h = await createHarness({ GRAB_HOLD_MS: '400' });
+    // Credit figures read at every scrape, so the second scrape of the metrics test sees the credits.
+    h = await createHarness({ GRAB_HOLD_MS: '400', METRICS_CREDIT_REFRESH_MS: '0' });
     await h.startWorker();
     counted = countOpenStatements(h.db);
     app = h.app({ db: counted.db });

@@ -75,6 +75,59 @@ export async function loadUncreditedBacklog(db: Db, shape: BacklogShape): Promis
 }
 
 /**
+ * A million claims of history: packets and claims that were all credited long ago, with one credit transfer
+ * each between two fixture accounts but no money behind them (the audit would refuse them; `removeHistory`
+ * takes them out again before it runs). For tests of what a
+ * read costs on a table of production's size, where nearly every claim is credited.
+ */
+export async function loadCreditedHistory(
+  db: Db,
+  shape: Pick<BacklogShape, 'prefix' | 'packets' | 'claimsPerPacket'>,
+): Promise<void> {
+  const { prefix: x, packets, claimsPerPacket: per } = shape;
+  await db.withTransaction(async (tx) => {
+    await tx.query('SET LOCAL statement_timeout = 0');
+    await tx.query(
+      `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count, expires_at)
+       SELECT '${x}p' || n, '${x}sender', 'fixed', ${per}, ${per}, 0, 0, now() - interval '1 day'
+       FROM generate_series(0, ${packets - 1}) n`,
+    );
+    await tx.query('ALTER TABLE claims DISABLE TRIGGER claims_notify_credit_pump');
+    await tx.query(
+      `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen, created_at, credited_at)
+       SELECT '${x}c' || g, '${x}p' || (g / ${per}), '${x}u' || g, g % ${per} + 1, 1,
+         now() - interval '2 days', now() - interval '2 days'
+       FROM generate_series(0, ${packets * per - 1}) g`,
+    );
+    await tx.query('ALTER TABLE claims ENABLE TRIGGER claims_notify_credit_pump');
+    // Their credit transfers, between two accounts of the fixture's own, so the ledger is as long as claims.
+    await tx.query(
+      `INSERT INTO accounts (id, kind, owner_id) VALUES ('escrow:${x}history', 'escrow', '${x}history'),
+         ('wallet:${x}history', 'wallet', '${x}history')`,
+    );
+    await tx.query(
+      `INSERT INTO transfers (id, debit_account_id, credit_account_id, amount_fen, kind, packet_id, claim_id)
+       SELECT 'credit:${x}c' || g, 'escrow:${x}history', 'wallet:${x}history', 1, 'credit', '${x}p' || (g / ${per}),
+         '${x}c' || g
+       FROM generate_series(0, ${packets * per - 1}) g`,
+    );
+  });
+  await db.query('ANALYZE packets, claims, accounts, transfers');
+}
+
+export async function removeHistory(db: Db, prefix: string): Promise<void> {
+  await db.withTransaction(async (tx) => {
+    await tx.query('SET LOCAL statement_timeout = 0');
+    await tx.query(`DELETE FROM claims WHERE packet_id IN (SELECT id FROM packets WHERE sender_id = $1)`, [
+      `${prefix}sender`,
+    ]);
+    await tx.query('DELETE FROM packets WHERE sender_id = $1', [`${prefix}sender`]);
+    await tx.query('DELETE FROM transfers WHERE debit_account_id = $1', [`escrow:${prefix}history`]);
+    await tx.query('DELETE FROM accounts WHERE owner_id = $1', [`${prefix}history`]);
+  });
+}
+
+/**
  * Wraps a Db so that every statement it (or a transaction it opens) runs is recorded with its values: the
  * test then EXPLAINs exactly what production code sent.
  */
