@@ -209,9 +209,9 @@ export async function finishAwaitingPackets(
   return finishHeld(
     db,
     `SELECT p.id, p.status FROM packets p
-     WHERE ${CLAIMS_FINAL_SQL} AND ${SHARD_HASH_SQL('p.id')} % $2 = $1 AND ${NOTHING_OWED_SQL}
+     WHERE ${CLAIMS_FINAL_SQL} AND ${IN_SHARD_SQL('p.id', '$1', '$2')} AND ${NOTHING_OWED_SQL}
      ORDER BY p.id LIMIT $3 FOR UPDATE SKIP LOCKED`,
-    [slice.shard, slice.shards, limit],
+    [...shardHashRange(slice), limit],
   );
 }
 
