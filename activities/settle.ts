@@ -82,6 +82,15 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
     return { refundFen, claimedCount: claims.length, claimedFen, owedCount: owed.length, owedFen, finished };
   }
 
+  /**
+   * True when the packet is finished now: this call's own mark finished it, or the pump's mark did, having
+   * waited for the row this settlement held and then seen both commits (so this mark found nothing to do).
+   */
+  async function finishedSinceCommit(packetId: string): Promise<boolean> {
+    if ((await markFinished(db, [packetId])).length > 0) return true;
+    return (await findPacket(db, packetId))?.status === 'finished';
+  }
+
   return {
     /**
      * Closes the packet to opens, refunds what nobody is owed, and finishes it when no credit is owed.
@@ -102,7 +111,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
         wasOpen = packet.status === 'open';
         return closeLocked(tx, packet);
       });
-      if (!result.finished && (await markFinished(db, [packetId])).length > 0) {
+      if (!result.finished && (await finishedSinceCommit(packetId))) {
         // A pump committed the last owed credit after this settlement read the claims but before it
         // committed: that pump's mark ran while the packet was still open and skipped it, and this mark,
         // after both commits, sees the credit. Whichever of the two commits last finishes the packet.

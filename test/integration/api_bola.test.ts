@@ -167,7 +167,7 @@ describe('BOLA matrix', () => {
       .set('Idempotency-Key', 'bola-fund-a-2')
       .expect(201);
     w.audiencePacketId = await sendPacket(
-      { type: 'random', amountFen: 300, count: 2, audience: ['bola_a', 'bola_c'] },
+      { type: 'random', amountFen: 300, count: 2, audience: ['bola_a', 'bola_c', 'bola_d'] },
       'p1',
     );
     w.personalPacketId = await sendPacket(

@@ -60,6 +60,11 @@ export async function loadUncreditedBacklog(db: Db, shape: BacklogShape): Promis
        SELECT 'pay:${x}p' || id, 'wallet:${x}sender', 'escrow:${x}p' || id, total_fen, 'pay', '${x}p' || id
        FROM (SELECT substr(id, ${x.length + 2}) AS id, total_fen FROM packets WHERE sender_id = '${x}sender') p`,
     );
+    // Every paid packet has its payment decision, as pay_packet writes one (the audit checks both ways).
+    await tx.query(
+      `INSERT INTO payment_decisions (packet_id, fingerprint, outcome, decided_at)
+       SELECT id, 'fixture', 'paid', now() FROM packets WHERE sender_id = '${x}sender'`,
+    );
     // The NOTIFY trigger would queue a million notifications for pumps that this fixture does not run.
     await tx.query('ALTER TABLE claims DISABLE TRIGGER claims_notify_credit_pump');
     await tx.query(
