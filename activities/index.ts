@@ -1,10 +1,11 @@
 /**
  * Every activity the worker registers, built from the clients it closes over: one file per act of the saga
- * (pay, arm, credit, settle and refund) and the deployment self-check.
+ * (pay, arm, credit, settle and refund), the adoption of orphaned packets and the deployment self-check.
  */
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
+import { createAdoptActivities } from './adopt';
 import { createCreditActivities, createCreditWaveActivities } from './credit';
 import { createGateActivities } from './gate';
 import { createPaymentActivities } from './payment';
@@ -24,6 +25,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createCreditActivities(deps),
   ...createCreditWaveActivities(deps),
   ...createSettleActivities(deps),
+  ...createAdoptActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

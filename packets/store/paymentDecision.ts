@@ -40,3 +40,21 @@ export async function decisionOwnedBy(
   );
   return rows[0]?.owned === true;
 }
+
+/**
+ * Decides a payment that nobody decided, the way the fence decides a payment that cannot go on: `refused`,
+ * written under the decision row's lock, and only while it is still undecided and nothing was paid (no packet
+ * row). An attempt that still holds the row (`pay_packet`) is waited for and wins; an attempt that comes later
+ * obeys the refusal, as it obeys any other. The reason stays empty (nobody was refused for a cause), which
+ * `pay_packet` answers as it answers every refusal without one: insufficient funds, nothing paid.
+ * Returns whether this call decided it.
+ */
+export async function refuseUndecidedPayment(db: Queryable, packetId: string): Promise<boolean> {
+  const { rows } = await db.query<{ packet_id: string }>(
+    `UPDATE payment_decisions d SET outcome = 'refused', decided_at = now()
+      WHERE d.packet_id = $1 AND d.outcome IS NULL AND NOT EXISTS (SELECT 1 FROM packets p WHERE p.id = $1)
+      RETURNING d.packet_id`,
+    [packetId],
+  );
+  return rows.length > 0;
+}
