@@ -80,12 +80,9 @@ describe('adoption of orphaned packets', () => {
 
   test('a workflow that closed while its packet holds escrow runs again, once; a settled one does not', async () => {
     await fund(w, 'ad-closed', 1_200);
-    const stranded = await send(w, 'ad-closed', {
-      type: 'fixed',
-      amountFen: 600,
-      count: 3,
-      expiresInSeconds: 2,
-    });
+    const strandedRequest = { type: 'fixed', amountFen: 600, count: 3, expiresInSeconds: 3 } as const;
+    const idempotencyKey = `ad-closed-${uniqueUser('')}`;
+    const stranded = await send(w, 'ad-closed', strandedRequest, { idempotencyKey });
     const claim = await open(w, stranded.packetId, 'ad-closed-r');
     const settled = await send(w, 'ad-closed', {
       type: 'personal',
@@ -104,6 +101,14 @@ describe('adoption of orphaned packets', () => {
     ]);
     expect(outcomes.sort()).toEqual(['adopted', 'running']);
     await expect(adoptPacket(deps, settled.packetId)).resolves.toBe('settled');
+    // A late retry of the send reaches the adopted workflow, which answers with the packet it carries.
+    const retried = await send(w, 'ad-closed', strandedRequest, { idempotencyKey });
+    expect(retried.packetId).toBe(stranded.packetId);
+    const { rows: payments } = await w.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM transfers WHERE kind = 'pay' AND packet_id = $1`,
+      [stranded.packetId],
+    );
+    expect(payments).toEqual([{ n: 1 }]);
 
     const result = await packetResult(w, stranded.packetId);
     expect(result.refundFen).toBe(600 - claim.amountFen);
