@@ -9,7 +9,8 @@
 import type { Client } from '@temporalio/client';
 import type { Db, Queryable } from '../db';
 import { ClaimCheck, claimQueries, LATE_CLAIM_TOLERANCE_MS } from './auditClaims';
-import { LEDGER_QUERIES, LedgerCheck, type AuditQuery } from './auditChecks';
+import { ledgerQueries, LedgerCheck, type AuditQuery } from './auditChecks';
+import type { AuditScope } from './auditScope';
 import {
   LivenessCheck,
   livenessQueries,
@@ -25,7 +26,7 @@ import {
   type WorkflowAudit,
 } from './auditWorkflows';
 
-export type { WorkflowAudit };
+export type { AuditScope, WorkflowAudit };
 
 /** Stable names: the report, the tests and operators' alerts all key on these. */
 export const AuditCheck = {
@@ -59,6 +60,12 @@ export interface AuditOptions {
   thresholds?: { [K in keyof AuditThresholds]?: number | undefined };
   /** When given, packets holding escrow are checked against their workflows; otherwise that check is not run. */
   temporal?: Client | undefined;
+  /**
+   * Restricts the ledger, claim and payment-decision checks to what the scope names (the reconciler's
+   * watermark, ledger/auditScope.ts). The global totals, the set-aside rows, the liveness checks (which look
+   * for money that did not move, so no watermark can find them) and the workflow check always look at all.
+   */
+  scope?: AuditScope | undefined;
 }
 
 /** Enough lines to see the pattern without flooding a terminal; the rest are counted. */
@@ -181,21 +188,16 @@ function resolveThresholds(overrides: AuditOptions['thresholds'] = {}): AuditThr
   return thresholds;
 }
 
-/**
- * Runs every check on `q` as it is. Tests use this inside a transaction they roll back, to audit
- * deliberately corrupted rows without leaving them behind; everyone else wants `runAudit`.
- */
-export async function auditWith(q: Queryable, options: AuditOptions = {}): Promise<AuditReport> {
-  const startedMs = Date.now();
+/** The checks' violations and the workflow check's coverage, without the stats (full-table counts). */
+export async function auditChecksWith(
+  q: Queryable,
+  options: AuditOptions = {},
+): Promise<Pick<AuditReport, 'violations' | 'workflows' | 'thresholds'>> {
   const thresholds = resolveThresholds(options.thresholds);
   const queries: AuditQuery<AuditCheck>[] = [
-    ...(Object.entries(LEDGER_QUERIES) as [LedgerCheck, string][]).map(([check, sql]) => ({
-      check,
-      sql,
-      params: [],
-    })),
-    ...claimQueries(thresholds),
-    ...recordQueries(),
+    ...ledgerQueries(options.scope),
+    ...claimQueries(thresholds, options.scope),
+    ...recordQueries(options.scope),
     ...livenessQueries(thresholds),
   ];
   const violations: AuditViolation[] = [];
@@ -214,6 +216,16 @@ export async function auditWith(q: Queryable, options: AuditOptions = {}): Promi
       ),
     );
   }
+  return { violations, workflows, thresholds };
+}
+
+/**
+ * Runs every check on `q` as it is. Tests use this inside a transaction they roll back, to audit
+ * deliberately corrupted rows without leaving them behind; everyone else wants `runAudit`.
+ */
+export async function auditWith(q: Queryable, options: AuditOptions = {}): Promise<AuditReport> {
+  const startedMs = Date.now();
+  const { violations, workflows, thresholds } = await auditChecksWith(q, options);
   const stats = await readStats(q);
   return {
     ok: violations.length === 0,

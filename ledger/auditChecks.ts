@@ -6,6 +6,7 @@
  * Account names are spelled out in SQL ('wallet:' || user, 'escrow:' || packet) exactly as
  * domain/accounts.ts builds them; a packet's transfers are found by their deterministic ids the same way.
  */
+import { renderScoped, type AuditScope, type ScopeSql } from './auditScope';
 
 /** Stable names: the report, the tests and operators' alerts all key on these. */
 export const LedgerCheck = {
@@ -43,163 +44,173 @@ export interface AuditQuery<Check extends string = string> {
 }
 
 /** Per packet: how much was claimed, and how much of that the claims table says was credited. */
-const CLAIM_TOTALS = `claim_totals AS (
+const claimTotals = (s: ScopeSql) => `claim_totals AS (
   SELECT packet_id, count(*) AS claim_count, sum(amount_fen) AS claimed_fen,
          count(*) FILTER (WHERE credited_at IS NULL) AS uncredited_count,
          coalesce(sum(amount_fen) FILTER (WHERE credited_at IS NOT NULL), 0) AS credited_fen
-    FROM claims GROUP BY packet_id)`;
+    FROM claims WHERE ${s.packets('packet_id')} GROUP BY packet_id)`;
 
-/** Each query selects a `detail` text column, one row per violation. */
-export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, string>> = {
-  [LedgerCheck.BalanceEqualsTransfers]: `
+/**
+ * Each query selects a `detail` text column, one row per violation. Given a scope (ledger/auditScope.ts), a
+ * query looks only at the accounts, packets or transfers in it; the two global totals always look at all.
+ */
+export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => string>> = {
+  [LedgerCheck.BalanceEqualsTransfers]: (s) => `
     WITH net AS (
       SELECT account_id, sum(delta_fen) AS net_fen FROM (
         SELECT credit_account_id AS account_id, amount_fen AS delta_fen FROM transfers
+         WHERE ${s.accounts('credit_account_id')}
         UNION ALL
-        SELECT debit_account_id, -amount_fen FROM transfers) AS movements
+        SELECT debit_account_id, -amount_fen FROM transfers WHERE ${s.accounts('debit_account_id')}) AS movements
       GROUP BY account_id)
     SELECT format('account %s stores %s fen but its transfers sum to %s fen',
                   a.id, a.balance_fen, coalesce(n.net_fen, 0)) AS detail
       FROM accounts a LEFT JOIN net n ON n.account_id = a.id
-     WHERE a.balance_fen <> coalesce(n.net_fen, 0)`,
+     WHERE ${s.accounts('a.id')} AND a.balance_fen <> coalesce(n.net_fen, 0)`,
 
-  [LedgerCheck.BalancesSumToZero]: `
+  [LedgerCheck.BalancesSumToZero]: () => `
     SELECT format('all balances sum to %s fen instead of 0', total_fen) AS detail
       FROM (SELECT coalesce(sum(balance_fen), 0) AS total_fen FROM accounts) AS t
      WHERE total_fen <> 0`,
 
-  [LedgerCheck.NoNegativeBalance]: `
+  [LedgerCheck.NoNegativeBalance]: () => `
     SELECT format('%s account %s holds %s fen', kind, id, balance_fen) AS detail
       FROM accounts WHERE kind <> 'external' AND balance_fen < 0`,
 
-  [LedgerCheck.AccountNamedAfterOwner]: `
+  [LedgerCheck.AccountNamedAfterOwner]: (s) => `
     SELECT format('%s account %s is not named after its owner %s', kind, id, coalesce(owner_id, '(none)')) AS detail
       FROM accounts
-     WHERE (CASE kind WHEN 'wallet' THEN id = 'wallet:' || owner_id
+     WHERE ${s.accounts('id')}
+       AND (CASE kind WHEN 'wallet' THEN id = 'wallet:' || owner_id
                       WHEN 'escrow' THEN id = 'escrow:' || owner_id
                       ELSE id LIKE 'external:%' AND owner_id IS NULL END) IS NOT TRUE`,
 
-  [LedgerCheck.TransferIdMatchesKind]: `
+  [LedgerCheck.TransferIdMatchesKind]: (s) => `
     SELECT format('%s transfer %s (packet %s, claim %s) is not named after what it moves',
                   kind, id, coalesce(packet_id, '(none)'), coalesce(claim_id, '(none)')) AS detail
       FROM transfers
-     WHERE (CASE kind WHEN 'deposit' THEN id LIKE 'deposit:_%' AND packet_id IS NULL AND claim_id IS NULL
+     WHERE ${s.transfers('seq')}
+       AND (CASE kind WHEN 'deposit' THEN id LIKE 'deposit:_%' AND packet_id IS NULL AND claim_id IS NULL
                       WHEN 'pay' THEN id = 'pay:' || packet_id AND claim_id IS NULL
                       WHEN 'credit' THEN id = 'credit:' || claim_id AND packet_id IS NOT NULL
                       WHEN 'refund' THEN id = 'refund:' || packet_id AND claim_id IS NULL END) IS NOT TRUE`,
 
   // Deposits bring money in; pay moves a wallet into its packet's escrow; credits and refunds empty that
   // escrow into wallets. Anything else (wallet to wallet, escrow to another packet) has no business existing.
-  [LedgerCheck.TransferAccountsMatchKind]: `
+  [LedgerCheck.TransferAccountsMatchKind]: (s) => `
     SELECT format('%s transfer %s moves %s (%s) -> %s (%s)', t.kind, t.id, d.id, d.kind, c.id, c.kind) AS detail
       FROM transfers t
       JOIN accounts d ON d.id = t.debit_account_id
       JOIN accounts c ON c.id = t.credit_account_id
-     WHERE (CASE t.kind
+     WHERE ${s.transfers('t.seq')}
+       AND (CASE t.kind
               WHEN 'deposit' THEN d.kind = 'external' AND c.kind = 'wallet'
               WHEN 'pay' THEN d.kind = 'wallet' AND c.kind = 'escrow' AND c.owner_id = t.packet_id
               ELSE d.kind = 'escrow' AND d.owner_id = t.packet_id AND c.kind = 'wallet' END) IS NOT TRUE`,
 
-  [LedgerCheck.TransferReferencesExist]: `
+  [LedgerCheck.TransferReferencesExist]: (s) => `
     SELECT format('%s transfer %s names packet %s and claim %s, which the packets and claims tables do not hold',
                   t.kind, t.id, coalesce(t.packet_id, '(none)'), coalesce(t.claim_id, '(none)')) AS detail
       FROM transfers t
       LEFT JOIN packets p ON p.id = t.packet_id
       LEFT JOIN claims c ON c.id = t.claim_id
-     WHERE t.kind <> 'deposit'
+     WHERE t.kind <> 'deposit' AND ${s.transfers('t.seq')}
        AND (p.id IS NULL OR (t.kind = 'credit' AND c.packet_id IS DISTINCT FROM t.packet_id))`,
 
   // The pay transfer and the packet row commit together, so an escrow without its packet is stranded money.
-  [LedgerCheck.EscrowHasPacket]: `
+  [LedgerCheck.EscrowHasPacket]: (s) => `
     SELECT format('escrow account %s (%s fen) has no packet', a.id, a.balance_fen) AS detail
       FROM accounts a LEFT JOIN packets p ON p.id = a.owner_id
-     WHERE a.kind = 'escrow' AND p.id IS NULL`,
+     WHERE a.kind = 'escrow' AND p.id IS NULL AND ${s.accounts('a.id')}`,
 
-  [LedgerCheck.PacketPaidOnce]: `
+  [LedgerCheck.PacketPaidOnce]: (s) => `
     SELECT format('packet %s (total %s fen from %s) is paid by %s', p.id, p.total_fen, p.sender_id,
                   CASE WHEN t.id IS NULL THEN 'no pay transfer'
                        ELSE format('%s fen from %s to %s', t.amount_fen, t.debit_account_id, t.credit_account_id)
                   END) AS detail
       FROM packets p LEFT JOIN transfers t ON t.id = 'pay:' || p.id
-     WHERE t.id IS NULL OR t.kind <> 'pay' OR t.amount_fen <> p.total_fen
-        OR t.debit_account_id <> 'wallet:' || p.sender_id OR t.credit_account_id <> 'escrow:' || p.id`,
+     WHERE ${s.packets('p.id')}
+       AND (t.id IS NULL OR t.kind <> 'pay' OR t.amount_fen <> p.total_fen
+            OR t.debit_account_id <> 'wallet:' || p.sender_id OR t.credit_account_id <> 'escrow:' || p.id)`,
 
-  [LedgerCheck.ClaimsWithinTotal]: `
-    WITH ${CLAIM_TOTALS}
+  [LedgerCheck.ClaimsWithinTotal]: (s) => `
+    WITH ${claimTotals(s)}
     SELECT format('packet %s: claims sum to %s fen, above its total of %s fen',
                   p.id, ct.claimed_fen, p.total_fen) AS detail
       FROM packets p JOIN claim_totals ct ON ct.packet_id = p.id
      WHERE ct.claimed_fen > p.total_fen`,
 
-  [LedgerCheck.ClaimsWithinShares]: `
-    WITH ${CLAIM_TOTALS}
+  [LedgerCheck.ClaimsWithinShares]: (s) => `
+    WITH ${claimTotals(s)}
     SELECT format('packet %s: %s claims for %s shares', p.id, ct.claim_count, p.share_count) AS detail
       FROM packets p JOIN claim_totals ct ON ct.packet_id = p.id
      WHERE ct.claim_count > p.share_count`,
 
-  [LedgerCheck.OneClaimPerUser]: `
+  [LedgerCheck.OneClaimPerUser]: (s) => `
     SELECT format('user %s holds %s claims on packet %s', user_id, count(*), packet_id) AS detail
-      FROM claims GROUP BY packet_id, user_id HAVING count(*) > 1`,
+      FROM claims WHERE ${s.packets('packet_id')} GROUP BY packet_id, user_id HAVING count(*) > 1`,
 
-  [LedgerCheck.RemainingMatchesClaims]: `
-    WITH ${CLAIM_TOTALS}
+  [LedgerCheck.RemainingMatchesClaims]: (s) => `
+    WITH ${claimTotals(s)}
     SELECT format('packet %s: remaining %s fen / %s shares, but claims leave %s fen / %s shares', p.id,
                   p.remaining_fen, p.remaining_count, p.total_fen - coalesce(ct.claimed_fen, 0),
                   p.share_count - coalesce(ct.claim_count, 0)) AS detail
       FROM packets p LEFT JOIN claim_totals ct ON ct.packet_id = p.id
-     WHERE p.remaining_fen <> p.total_fen - coalesce(ct.claimed_fen, 0)
-        OR p.remaining_count <> p.share_count - coalesce(ct.claim_count, 0)`,
+     WHERE ${s.packets('p.id')}
+       AND (p.remaining_fen <> p.total_fen - coalesce(ct.claimed_fen, 0)
+            OR p.remaining_count <> p.share_count - coalesce(ct.claim_count, 0))`,
 
   // credited_at mirrors the credit transfer in the same transaction, so the two must agree exactly.
-  [LedgerCheck.OneCreditPerClaim]: `
+  [LedgerCheck.OneCreditPerClaim]: (s) => `
     WITH credits AS (SELECT claim_id, count(*) AS credit_count FROM transfers
-                      WHERE kind = 'credit' GROUP BY claim_id)
+                      WHERE kind = 'credit' AND ${s.packets('packet_id')} GROUP BY claim_id)
     SELECT format('claim %s has %s credit transfers and credited_at %s', c.id, coalesce(k.credit_count, 0),
                   CASE WHEN c.credited_at IS NULL THEN 'unset' ELSE 'set' END) AS detail
       FROM claims c LEFT JOIN credits k ON k.claim_id = c.id
-     WHERE coalesce(k.credit_count, 0) > 1
-        OR (coalesce(k.credit_count, 0) = 1) <> (c.credited_at IS NOT NULL)`,
+     WHERE ${s.packets('c.packet_id')}
+       AND (coalesce(k.credit_count, 0) > 1 OR (coalesce(k.credit_count, 0) = 1) <> (c.credited_at IS NOT NULL))`,
 
-  [LedgerCheck.CreditMatchesClaim]: `
+  [LedgerCheck.CreditMatchesClaim]: (s) => `
     SELECT format('credit %s moves %s fen %s -> %s, but claim %s is %s fen from packet %s to user %s',
                   t.id, t.amount_fen, t.debit_account_id, t.credit_account_id,
                   c.id, c.amount_fen, c.packet_id, c.user_id) AS detail
       FROM transfers t JOIN claims c ON c.id = t.claim_id
-     WHERE t.kind = 'credit'
+     WHERE t.kind = 'credit' AND ${s.packets('c.packet_id')}
        AND (t.amount_fen <> c.amount_fen OR t.debit_account_id <> 'escrow:' || c.packet_id
             OR t.credit_account_id <> 'wallet:' || c.user_id)`,
 
   // A refund goes back to the sender, only once the packet closed, and refund_fen records it: positive
   // exactly when the transfer exists (a fully claimed packet finishes with refund_fen 0 and no transfer).
-  [LedgerCheck.RefundMatchesPacket]: `
+  [LedgerCheck.RefundMatchesPacket]: (s) => `
     SELECT format('packet %s (%s, refund_fen %s) has refund %s', p.id, p.status,
                   coalesce(p.refund_fen::text, 'null'),
                   CASE WHEN t.id IS NULL THEN 'transfer: none'
                        ELSE format('of %s fen %s -> %s', t.amount_fen, t.debit_account_id, t.credit_account_id)
                   END) AS detail
       FROM packets p LEFT JOIN transfers t ON t.id = 'refund:' || p.id
-     WHERE (t.id IS NOT NULL AND (p.status = 'open' OR t.amount_fen IS DISTINCT FROM p.refund_fen
-                                  OR t.debit_account_id <> 'escrow:' || p.id
-                                  OR t.credit_account_id <> 'wallet:' || p.sender_id))
-        OR (t.id IS NULL AND coalesce(p.refund_fen, 0) <> 0)
-        OR (p.status <> 'open' AND p.refund_fen IS NULL)`,
+     WHERE ${s.packets('p.id')}
+       AND ((t.id IS NOT NULL AND (p.status = 'open' OR t.amount_fen IS DISTINCT FROM p.refund_fen
+                                   OR t.debit_account_id <> 'escrow:' || p.id
+                                   OR t.credit_account_id <> 'wallet:' || p.sender_id))
+            OR (t.id IS NULL AND coalesce(p.refund_fen, 0) <> 0)
+            OR (p.status <> 'open' AND p.refund_fen IS NULL))`,
 
   // A settled packet, closed (refunded, credits still owed) or finished, splits its total between claims and
   // the refund; a finished one also owes no credit.
-  [LedgerCheck.FinishedPacketSettled]: `
-    WITH ${CLAIM_TOTALS}
+  [LedgerCheck.FinishedPacketSettled]: (s) => `
+    WITH ${claimTotals(s)}
     SELECT format('%s packet %s: claims %s fen + refund %s fen <> total %s fen, %s claims uncredited',
                   p.status, p.id, coalesce(ct.claimed_fen, 0), coalesce(p.refund_fen::text, 'null'), p.total_fen,
                   coalesce(ct.uncredited_count, 0)) AS detail
       FROM packets p LEFT JOIN claim_totals ct ON ct.packet_id = p.id
-     WHERE p.status <> 'open'
+     WHERE p.status <> 'open' AND ${s.packets('p.id')}
        AND (coalesce(ct.claimed_fen, 0) + p.refund_fen IS DISTINCT FROM p.total_fen
             OR (p.status = 'finished' AND coalesce(ct.uncredited_count, 0) > 0))`,
 
   // Cross-checks the ledger against the packet tables: what the escrow holds must be what the packet paid in
   // minus the claims marked credited and the refund.
-  [LedgerCheck.EscrowMatchesPacket]: `
-    WITH ${CLAIM_TOTALS}
+  [LedgerCheck.EscrowMatchesPacket]: (s) => `
+    WITH ${claimTotals(s)}
     SELECT format('escrow of packet %s holds %s fen; total %s - credited %s - refunded %s = %s fen', p.id,
                   coalesce(a.balance_fen::text, '(no account)'), p.total_fen, coalesce(ct.credited_fen, 0),
                   coalesce(r.amount_fen, 0),
@@ -208,10 +219,21 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, string>> = {
       LEFT JOIN accounts a ON a.id = 'escrow:' || p.id
       LEFT JOIN claim_totals ct ON ct.packet_id = p.id
       LEFT JOIN transfers r ON r.id = 'refund:' || p.id
-     WHERE a.balance_fen IS DISTINCT FROM p.total_fen - coalesce(ct.credited_fen, 0) - coalesce(r.amount_fen, 0)`,
+     WHERE ${s.packets('p.id')}
+       AND a.balance_fen IS DISTINCT FROM p.total_fen - coalesce(ct.credited_fen, 0) - coalesce(r.amount_fen, 0)`,
 
-  [LedgerCheck.EscrowEmptyWhenFinished]: `
+  [LedgerCheck.EscrowEmptyWhenFinished]: (s) => `
     SELECT format('finished packet %s still holds %s fen in escrow', p.id, a.balance_fen) AS detail
       FROM packets p JOIN accounts a ON a.id = 'escrow:' || p.id
-     WHERE p.status = 'finished' AND a.balance_fen <> 0`,
+     WHERE p.status = 'finished' AND a.balance_fen <> 0 AND ${s.packets('p.id')}`,
 };
+
+/** The ledger checks as the runner takes them, restricted to `scope` when one is given. */
+export function ledgerQueries(scope?: AuditScope): AuditQuery<LedgerCheck>[] {
+  return (Object.entries(LEDGER_QUERIES) as [LedgerCheck, (s: ScopeSql) => string][]).map(
+    ([check, build]) => ({
+      check,
+      ...renderScoped(scope, [], build),
+    }),
+  );
+}

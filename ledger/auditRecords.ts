@@ -6,6 +6,7 @@
  * migration 0007) for a claim already credited is never deleted, and its packet shows CreditStuck for good.
  */
 import type { AuditQuery } from './auditChecks';
+import { renderScoped, type AuditScope, type ScopeSql } from './auditScope';
 
 export const RecordCheck = {
   PaidDecisionHasPacket: 'paid_decision_has_packet',
@@ -18,23 +19,23 @@ export type RecordCheck = (typeof RecordCheck)[keyof typeof RecordCheck];
 // pay_packet (migration 0009) writes the decision, the packet row and the pay transfer in one statement, so
 // in a committed snapshot a "paid" decision always has both. Whether the transfer's amount and accounts
 // match the packet is packet_paid_once's to say.
-const PAID_DECISION_HAS_PACKET = `
+const paidDecisionHasPacket = (s: ScopeSql) => `
   SELECT format('the payment decision of packet %s says paid (%s), but %s', d.packet_id, d.fingerprint,
                 CASE WHEN p.id IS NULL THEN 'there is no such packet' ELSE 'there is no pay transfer' END)
          AS detail
     FROM payment_decisions d
     LEFT JOIN packets p ON p.id = d.packet_id
     LEFT JOIN transfers t ON t.id = 'pay:' || d.packet_id AND t.kind = 'pay'
-   WHERE d.outcome = 'paid' AND (p.id IS NULL OR t.id IS NULL)`;
+   WHERE d.outcome = 'paid' AND (p.id IS NULL OR t.id IS NULL) AND ${s.packets('d.packet_id')}`;
 
 // Packets paid before the fence got a 'legacy' paid decision from migration 0006; every later one was paid
 // under its decision.
-const PACKET_HAS_PAID_DECISION = `
+const packetHasPaidDecision = (s: ScopeSql) => `
   SELECT format('packet %s (from %s) has %s', p.id, p.sender_id,
                 CASE WHEN d.packet_id IS NULL THEN 'no payment decision'
                      ELSE format('a payment decision of %s', coalesce(d.outcome, 'nothing yet')) END) AS detail
     FROM packets p LEFT JOIN payment_decisions d ON d.packet_id = p.id
-   WHERE d.outcome IS DISTINCT FROM 'paid'`;
+   WHERE d.outcome IS DISTINCT FROM 'paid' AND ${s.packets('p.id')}`;
 
 // The credit deletes a claim's set-aside row in the transaction that credits it, and recordCreditFailure
 // writes one only for an uncredited claim, so a row here is for an uncredited claim of its own packet.
@@ -46,10 +47,14 @@ const SET_ASIDE_CLAIM_UNCREDITED = `
     FROM credit_failures f LEFT JOIN claims c ON c.id = f.claim_id
    WHERE c.id IS NULL OR c.packet_id <> f.packet_id OR c.credited_at IS NOT NULL`;
 
-export function recordQueries(): AuditQuery<RecordCheck>[] {
+/**
+ * The record checks, the decisions restricted to the packets of `scope` when one is given. Set-aside rows are
+ * few (only failing credits) and change without a transfer, so they are always all checked.
+ */
+export function recordQueries(scope?: AuditScope): AuditQuery<RecordCheck>[] {
   return [
-    { check: RecordCheck.PaidDecisionHasPacket, sql: PAID_DECISION_HAS_PACKET, params: [] },
-    { check: RecordCheck.PacketHasPaidDecision, sql: PACKET_HAS_PAID_DECISION, params: [] },
+    { check: RecordCheck.PaidDecisionHasPacket, ...renderScoped(scope, [], paidDecisionHasPacket) },
+    { check: RecordCheck.PacketHasPaidDecision, ...renderScoped(scope, [], packetHasPaidDecision) },
     { check: RecordCheck.SetAsideClaimUncredited, sql: SET_ASIDE_CLAIM_UNCREDITED, params: [] },
   ];
 }
