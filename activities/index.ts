@@ -1,6 +1,7 @@
 /**
  * Every activity the worker registers, built from the clients it closes over: one file per act of the saga
- * (pay, arm, credit, settle and refund), the adoption of orphaned packets and the deployment self-check.
+ * (pay, arm, credit, settle and refund), the reconciler's run, the adoption of orphaned packets and the
+ * deployment self-check.
  */
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
@@ -9,6 +10,7 @@ import { createAdoptActivities } from './adopt';
 import { createCreditActivities, createCreditWaveActivities } from './credit';
 import { createGateActivities } from './gate';
 import { createPaymentActivities } from './payment';
+import { createReconcileActivities, type ReconcileDeps } from './reconcile';
 import { createSelfCheckActivities } from './selfCheck';
 import { createSettleActivities } from './settle';
 
@@ -16,6 +18,8 @@ export interface ActivityDeps {
   db: Db;
   redis: RedisDeps;
   credit: CreditSettings;
+  /** The reconciler's settings and gauges; a worker without them refuses its runs. */
+  reconcile?: ReconcileDeps | undefined;
 }
 
 export const createActivities = (deps: ActivityDeps) => ({
@@ -26,6 +30,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createCreditWaveActivities(deps),
   ...createSettleActivities(deps),
   ...createAdoptActivities(deps),
+  ...createReconcileActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

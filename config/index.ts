@@ -119,6 +119,12 @@ const envSchema = z.object({
   AUDIT_UNCREDITED_MAX_AGE_MS: optionalIntFrom(),
   AUDIT_LATE_CLAIM_TOLERANCE_MS: optionalIntFrom(),
   AUDIT_WORKFLOWS_MAX: optionalIntFrom(),
+
+  // The reconciler's schedule (docs/reconciliation.md), its limits per run, and the worker's /metrics port.
+  RECONCILE_INTERVAL_MS: intFrom(60_000, 500),
+  RECONCILE_PUMP_LAG_MS: intFrom(10_000, 100),
+  RECONCILE_GATES_PER_RUN: intFrom(1_000, 1),
+  WORKER_METRICS_PORT: intFrom(9464, 0),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -182,6 +188,17 @@ export interface Config {
     workflowsMax: number | undefined;
   };
   credit: CreditSettings;
+  reconcile: ReconcileSettings;
+  /** 0: the worker serves no /metrics. */
+  workerMetricsPort: number;
+}
+
+/** What the reconciliation activity (activities/reconcile.ts) reads besides the credit settings. */
+export interface ReconcileSettings {
+  intervalMs: number;
+  pumpLagMs: number;
+  gatesPerRun: number;
+  audit: Config['audit'];
 }
 
 /** What the credit pumps (activities/credit.ts) and the open transaction's synchronous credit read. */
@@ -228,6 +245,12 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       'invalid configuration: CREDIT_LOCK_TIMEOUT_MS must be under DATABASE_STATEMENT_TIMEOUT_MS',
     );
   }
+  const audit = {
+    openPastExpiryGraceMs: env.AUDIT_OPEN_PAST_EXPIRY_GRACE_MS,
+    uncreditedMaxAgeMs: env.AUDIT_UNCREDITED_MAX_AGE_MS,
+    lateClaimToleranceMs: env.AUDIT_LATE_CLAIM_TOLERANCE_MS,
+    workflowsMax: env.AUDIT_WORKFLOWS_MAX,
+  };
   return {
     nodeEnv: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
@@ -285,12 +308,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       creditStuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
       region: env.REGION,
     },
-    audit: {
-      openPastExpiryGraceMs: env.AUDIT_OPEN_PAST_EXPIRY_GRACE_MS,
-      uncreditedMaxAgeMs: env.AUDIT_UNCREDITED_MAX_AGE_MS,
-      lateClaimToleranceMs: env.AUDIT_LATE_CLAIM_TOLERANCE_MS,
-      workflowsMax: env.AUDIT_WORKFLOWS_MAX,
-    },
+    audit,
     credit: {
       shards: env.CREDIT_SHARDS,
       batchMax: env.CREDIT_BATCH_MAX,
@@ -305,5 +323,12 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       stuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
       finishSignalMinShares: env.CREDIT_FINISH_SIGNAL_MIN_SHARES,
     },
+    reconcile: {
+      intervalMs: env.RECONCILE_INTERVAL_MS,
+      pumpLagMs: env.RECONCILE_PUMP_LAG_MS,
+      gatesPerRun: env.RECONCILE_GATES_PER_RUN,
+      audit,
+    },
+    workerMetricsPort: env.WORKER_METRICS_PORT,
   };
 }

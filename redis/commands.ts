@@ -22,6 +22,7 @@ const KEY_COUNTS: Record<string, number | null> = {
   checkHold: null,
   confirmOpen: 3,
   exhaustGate: 3,
+  reconcileGate: 5,
   consumeLimits: null,
 };
 
@@ -66,6 +67,8 @@ export interface ScriptCommands {
   consumeLimits(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<[number, number]>;
   confirmOpen(gateKey: string, holdersKey: string, claimedKey: string, userId: string): Promise<number>;
   exhaustGate(gateKey: string, holdersKey: string, detailKey: string): Promise<number>;
+  /** Keys: gate, holders, claimed, audience, detail; see redis/scripts/reconcileGate.lua. */
+  reconcileGate(...keysThenArgs: (string | number)[]): Promise<string[]>;
 }
 
 export function scriptsOf(client: Redis): ScriptCommands {

@@ -4,4 +4,5 @@
  * It holds definitions only (no I/O), so it is safe on both sides of the determinism line.
  */
 export * from './messages';
+export * from './reconcile';
 export * from './searchAttributes';

@@ -8,10 +8,13 @@ export const PacketStatusKey = defineSearchAttributeKey('PacketStatus', SearchAt
 export const SenderIdKey = defineSearchAttributeKey('SenderId', SearchAttributeType.KEYWORD);
 export const PendingCreditsKey = defineSearchAttributeKey('PendingCredits', SearchAttributeType.INT);
 export const CreditStuckKey = defineSearchAttributeKey('CreditStuck', SearchAttributeType.BOOL);
+/** On each reconciliation run: how many violations it found (docs/reconciliation.md). */
+export const AuditViolationsKey = defineSearchAttributeKey('AuditViolations', SearchAttributeType.INT);
 
 export const SEARCH_ATTRIBUTES = [
   { name: PacketStatusKey.name, cliType: 'Keyword' },
   { name: SenderIdKey.name, cliType: 'Keyword' },
   { name: PendingCreditsKey.name, cliType: 'Int' },
   { name: CreditStuckKey.name, cliType: 'Bool' },
+  { name: AuditViolationsKey.name, cliType: 'Int' },
 ] as const;

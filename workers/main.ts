@@ -8,6 +8,8 @@ import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
 import { startCreditPumps } from './creditPumps';
 import { createWorker } from './createWorker';
+import { createWorkerMetrics, serveMetrics } from './metrics';
+import { ensureReconcileSchedule } from './reconcileSchedule';
 import { prebuiltWorkflowBundle } from './workflowSource';
 
 async function main(): Promise<void> {
@@ -22,27 +24,37 @@ async function main(): Promise<void> {
   await migrate(db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const workflowBundle = prebuiltWorkflowBundle();
+  const metrics = createWorkerMetrics({ defaultMetrics: true });
+  const metricsServer =
+    config.workerMetricsPort > 0
+      ? await serveMetrics(metrics.registry, config.workerMetricsPort, config.http.host)
+      : undefined;
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    deps: { db, redis, credit: config.credit },
+    deps: { db, redis, credit: config.credit, reconcile: { settings: config.reconcile, metrics } },
     workflowBundle,
   });
-  // The pumps need a worker to run on, so they are started after it is built; starting is idempotent.
+  // The pumps and the reconcile schedule need a worker to run on, so they are started after it is built;
+  // both are idempotent, so every worker does it at start-up.
   const temporal = createTemporal(config);
   await startCreditPumps(temporal.client, config);
+  const schedule = await ensureReconcileSchedule(temporal.client, config);
   await temporal.close();
   log.info(
     {
       taskQueue: config.temporal.taskQueue,
       address: config.temporal.address,
+      reconcileSchedule: schedule,
+      metricsPort: config.workerMetricsPort || 'off',
       workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start from workflows/',
     },
     'worker started',
   );
   // Worker.run installs its own SIGINT/SIGTERM handlers and drains in-flight tasks before resolving.
   await worker.run();
+  metricsServer?.close();
   await connection.close();
   await redis.close();
   await db.close();

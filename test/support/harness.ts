@@ -123,7 +123,7 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
         connection,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { db, redis, credit: config.credit, ...deps },
+        deps: { db, redis, credit: config.credit, reconcile: { settings: config.reconcile }, ...deps },
         workflowBundle: { codePath: run.bundlePath },
         overrides,
       });

@@ -1,0 +1,128 @@
+/**
+ * Reconcile: one scheduled run of the reconciler (workflows/reconcile.ts, docs/reconciliation.md). Audits what
+ * changed since the watermark with the audit's own checks (scoped, ledger/auditScope.ts) plus the global
+ * totals, repairs the gates and detail caches of the packets it looks at, reports stuck credits and lagging
+ * pumps, stores the report in Postgres and sets the worker's gauges. It moves no money.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { ReconcileSettings } from '../config';
+import { AuditCheck, auditChecksWith } from '../ledger/audit';
+import { readWindow, saveRun } from '../ledger/reconcileState';
+import { reconcileGates, type GateReconciliation } from '../packets/gate/reconcileGates';
+import { laggingShards, stuckCredits, type HealthLines } from '../packets/store/creditLag';
+import { HealthCheck, type ReconcileInput, type ReconcileReport, type ReconcileViolation } from '../saga';
+import type { ActivityDeps } from './index';
+
+/** Where a run's figures go in the worker process that ran it (workers/metrics.ts). */
+export interface ReconcileMetrics {
+  record(report: ReconcileReport): void;
+}
+
+export interface ReconcileDeps {
+  settings: ReconcileSettings;
+  metrics?: ReconcileMetrics | undefined;
+  /** For escrow_has_live_workflow; the worker's own client (the activity's context) when absent. */
+  temporal?: Client | undefined;
+}
+
+/** Every check a report counts, so a check that clears reads 0 rather than vanishing. */
+export const REPORTED_CHECKS: readonly string[] = [
+  ...Object.values(AuditCheck),
+  ...Object.values(HealthCheck),
+];
+
+const MORE = /^\.\.\. and (\d+) more$/;
+
+/** Violations per check; the audit's "... and N more" line stands for N. */
+export function countByCheck(violations: readonly ReconcileViolation[]): Record<string, number> {
+  const counts: Record<string, number> = Object.fromEntries(REPORTED_CHECKS.map((check) => [check, 0]));
+  for (const { check, detail } of violations) {
+    const more = MORE.exec(detail);
+    counts[check] = (counts[check] ?? 0) + (more ? Number(more[1]) : 1);
+  }
+  return counts;
+}
+
+const linesOf = (check: string, lines: HealthLines): ReconcileViolation[] => [
+  ...lines.details.map((detail) => ({ check, detail })),
+  ...(lines.total > lines.details.length
+    ? [{ check, detail: `... and ${lines.total - lines.details.length} more` }]
+    : []),
+];
+
+export const createReconcileActivities = ({ db, redis, credit, reconcile }: ActivityDeps) => ({
+  async reconcile(input: ReconcileInput): Promise<ReconcileReport> {
+    if (!reconcile) {
+      throw ApplicationFailure.nonRetryable('this worker was built without reconcile settings');
+    }
+    const { settings } = reconcile;
+    const startedAtMs = Date.now();
+    const overBudget = () => Date.now() - startedAtMs > input.budgetMs;
+    const window = await readWindow(db);
+    const audit = await db.withTransaction(
+      async (tx) => {
+        await tx.query('SET TRANSACTION READ ONLY');
+        return auditChecksWith(tx, {
+          scope: window.scope,
+          thresholds: settings.audit,
+          temporal: reconcile.temporal ?? Context.current().client,
+        });
+      },
+      { isolation: 'repeatable read' },
+    );
+    const skipped: string[] = [];
+    let gates: GateReconciliation = { checked: 0, repairs: [], nextCursor: window.gateCursor };
+    if (overBudget()) skipped.push('gates: over budget');
+    else {
+      try {
+        gates = await reconcileGates(db, redis, {
+          packetIds: window.scope.packetIds,
+          cursor: window.gateCursor,
+          openPerRun: settings.gatesPerRun,
+        });
+      } catch (err) {
+        // Redis away: the gate waits for the next run; the money checks above stand on their own.
+        skipped.push(`gates: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const health: ReconcileViolation[] = [];
+    if (overBudget()) skipped.push('credit health: over budget');
+    else {
+      health.push(...linesOf(HealthCheck.CreditStuck, await stuckCredits(db, credit.stuckAfterMs)));
+      health.push(
+        ...linesOf(HealthCheck.PumpLagging, await laggingShards(db, credit.shards, settings.pumpLagMs)),
+      );
+    }
+    const violations = [...audit.violations, ...health];
+    const countsByCheck = countByCheck(violations);
+    const workflows = audit.workflows;
+    const report: ReconcileReport = {
+      startedAtMs,
+      durationMs: Date.now() - startedAtMs,
+      scope: {
+        transfersFromSeq: window.scope.transfersAfterSeq,
+        transfersToSeq: window.next.transferSeq,
+        packets: window.scope.packetIds.length,
+        accounts: window.scope.accountIds.length,
+      },
+      violationCount: Object.values(countsByCheck).reduce((sum, n) => sum + n, 0),
+      countsByCheck,
+      violations,
+      repairs: gates.repairs,
+      gatesChecked: gates.checked,
+      skipped,
+      workflows:
+        workflows?.status === 'checked'
+          ? `checked ${workflows.checkedCount} of ${workflows.candidateCount} packets holding escrow`
+          : `skipped: ${workflows?.reason ?? 'no Temporal client'}`,
+    };
+    await saveRun(db, window, {
+      violations: audit.violations.length > 0,
+      gateCursor: gates.nextCursor,
+      report,
+    });
+    reconcile.metrics?.record(report);
+    return report;
+  },
+});

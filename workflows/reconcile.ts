@@ -1,0 +1,40 @@
+/**
+ * One reconciliation run, started by the reconcile schedule (workers/reconcileSchedule.ts) every
+ * RECONCILE_INTERVAL_MS with overlap SKIP. Its activity does the work (activities/reconcile.ts); the workflow
+ * publishes the outcome where operators look: `AuditViolations` on the run (list filter
+ * `AuditViolations > 0`), the report through `reconcileReportQuery`, and a one-line summary in the UI.
+ */
+import { proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { AuditViolationsKey, reconcileReportQuery, type ReconcileInput, type ReconcileReport } from '../saga';
+
+/** Above the run's own budget; one quick retry, since the next scheduled run comes soon anyway. */
+const RECONCILE_ACTIVITY_TIMEOUT_MARGIN_MS = 30_000;
+
+function summary(report: ReconcileReport): string {
+  const failing = Object.entries(report.countsByCheck)
+    .filter(([, count]) => count > 0)
+    .map(([check, count]) => `${check} ${count}`);
+  return [
+    `**reconcile**: ${report.violationCount} violations${failing.length ? ` (${failing.join(', ')})` : ''}, ` +
+      `${report.repairs.length} repairs, ${report.gatesChecked} gates checked, ${report.durationMs} ms`,
+    `audited transfers (${report.scope.transfersFromSeq}, ${report.scope.transfersToSeq}], ` +
+      `${report.scope.packets} packets, ${report.scope.accounts} accounts; workflows ${report.workflows}`,
+    ...(report.skipped.length ? [`skipped: ${report.skipped.join('; ')}`] : []),
+  ].join('\n');
+}
+
+export async function reconcileWorkflow(input: ReconcileInput): Promise<ReconcileReport> {
+  let report: ReconcileReport | null = null;
+  setHandler(reconcileReportQuery, () => report);
+  const run = proxyActivities<Activities>({
+    startToCloseTimeout: input.budgetMs + RECONCILE_ACTIVITY_TIMEOUT_MARGIN_MS,
+    retry: { initialInterval: '1 second', maximumAttempts: 2 },
+  });
+  // Adopting orphaned packets (activities/adopt.ts) belongs before the audit, so that the packets it adopts
+  // no longer count as escrow without a workflow; its adopted ids join `repairs`.
+  report = await run.reconcile(input);
+  upsertSearchAttributes([{ key: AuditViolationsKey, value: report.violationCount }]);
+  setCurrentDetails(summary(report));
+  return report;
+}
