@@ -38,6 +38,16 @@ export const AuditCheck = {
 } as const;
 export type AuditCheck = (typeof AuditCheck)[keyof typeof AuditCheck];
 
+/** The checks that look at everything even when the audit is scoped (see AuditOptions.scope). */
+export const UNSCOPED_CHECKS: ReadonlySet<AuditCheck> = new Set<AuditCheck>([
+  AuditCheck.BalancesSumToZero,
+  AuditCheck.NoNegativeBalance,
+  AuditCheck.SetAsideClaimUncredited,
+  AuditCheck.ExpiredPacketSettled,
+  AuditCheck.ClaimCreditedInTime,
+  AuditCheck.EscrowHasLiveWorkflow,
+]);
+
 /** How long the live paths may take before the audit calls a delay a violation; see each constant. */
 export interface AuditThresholds {
   openPastExpiryGraceMs: number;

@@ -95,7 +95,7 @@ export async function readWindow(q: Queryable): Promise<AuditWindow> {
 
 /**
  * Stores the run's outcome: the watermark moves on, and the scope is carried to the next run when the
- * audit found violations (null once clean), with the report and where the gate walk stopped.
+ * scoped checks found violations (null once clean), with the report and where the gate walk stopped.
  */
 export async function saveRun(
   q: Queryable,
