@@ -25,9 +25,15 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const workflowBundle = prebuiltWorkflowBundle();
   const metrics = createWorkerMetrics({ defaultMetrics: true });
+  // A port already taken (a second worker on one host) costs the metrics, not the worker: it carries the pumps.
   const metricsServer =
     config.workerMetricsPort > 0
-      ? await serveMetrics(metrics.registry, config.workerMetricsPort, config.http.host)
+      ? await serveMetrics(metrics.registry, config.workerMetricsPort, config.http.host).catch(
+          (err: unknown) => {
+            log.error({ err, port: config.workerMetricsPort }, 'worker metrics not served');
+            return undefined;
+          },
+        )
       : undefined;
   const worker = await createWorker({
     connection,

@@ -9,6 +9,7 @@ import { reconcileGates } from '../../packets/gate/reconcileGates';
 import { buildHonestBooks, P1, P2, P3 } from '../support/auditBooks';
 import { createHarness, type Harness } from '../support/harness';
 import { linesOf } from '../support/reconcile';
+import { createWorkerMetrics, portOf, serveMetrics } from '../../workers/metrics';
 
 describe('reconcile steps', () => {
   let h: Harness;
@@ -81,5 +82,23 @@ describe('reconcile steps', () => {
     expect(await client.hget(keys.gate(P3), 'remaining')).toBe('5');
     const again = await reconcileGates(h.db, h.redis, { packetIds: [P1, P2], cursor: '', openPerRun: 10 });
     expect(again.repairs).toEqual([]);
+  });
+
+  test("the worker's /metrics serves the last run's violations by check and the repairs", async () => {
+    const metrics = createWorkerMetrics();
+    const report = await reconcile();
+    metrics.record({ ...report, repairs: [{ kind: 'gate_ttl', packetId: P3 }] });
+    const server = await serveMetrics(metrics.registry, 0, '127.0.0.1');
+    try {
+      const body = await (await fetch(`http://127.0.0.1:${portOf(server)}/metrics`)).text();
+      expect(body).toContain(`redpacket_audit_violations{check="${AuditCheck.ClaimsWithinTotal}"} 0`);
+      expect(body).toContain(
+        `redpacket_audit_violations{check="${AuditCheck.EscrowHasLiveWorkflow}"} ${report.countsByCheck[AuditCheck.EscrowHasLiveWorkflow]}`,
+      );
+      expect(body).toContain('redpacket_reconcile_repairs_total{kind="gate_ttl"} 1');
+      expect(body).toMatch(/redpacket_reconcile_last_run_timestamp_seconds \d+/);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -165,6 +165,8 @@ function spawnWorker(h: Harness): ChildProcess {
     CREDIT_SHARDS: String(h.config.credit.shards),
     CREDIT_STUCK_AFTER_MS: String(h.config.credit.stuckAfterMs),
     CREDIT_FINISH_SIGNAL_MIN_SHARES: String(h.config.credit.finishSignalMinShares),
+    // Test files run in parallel: no fixed port.
+    WORKER_METRICS_PORT: '0',
   };
   return spawn(process.execPath, ['--import', 'tsx', 'workers/main.ts'], {
     cwd: ROOT,
