@@ -138,13 +138,19 @@ describe('reconciler', () => {
     await expectAuditClean(h.db, { temporal: client });
   });
 
-  test('the schedule survives a worker restart, and the CLI lists it', async () => {
+  test('the schedule survives a worker restart, and a new interval updates it', async () => {
     await h.stopWorkers();
     const restartedMs = Date.now();
     await h.startWorker(undefined, { reconcile: { settings: h.config.reconcile, metrics } });
     const { report } = await awaitScheduledRun(h.temporal.client, h.config.temporal.taskQueue, restartedMs);
     expect(report.startedAtMs).toBeGreaterThan(restartedMs);
     expect(await ensureReconcileSchedule(h.temporal.client, h.config)).toBe('unchanged');
+    // A worker deployed with another interval updates the schedule; the next one with the same leaves it.
+    const slower = { ...h.config, reconcile: { ...h.config.reconcile, intervalMs: 2_000 } };
+    expect(await ensureReconcileSchedule(h.temporal.client, slower)).toBe('updated');
+    const schedule = h.temporal.client.schedule.getHandle(reconcileScheduleId(h.config.temporal.taskQueue));
+    expect((await schedule.describe()).spec.intervals).toEqual([expect.objectContaining({ every: 2_000 })]);
+    expect(await ensureReconcileSchedule(h.temporal.client, slower)).toBe('unchanged');
   });
 });
 
