@@ -11,7 +11,13 @@ import { AuditCheck, auditChecksWith, UNSCOPED_CHECKS } from '../ledger/audit';
 import { readWindow, saveRun } from '../ledger/reconcileState';
 import { reconcileGates, type GateReconciliation } from '../packets/gate/reconcileGates';
 import { laggingShards, stuckCredits, type HealthLines } from '../packets/store/creditLag';
-import { HealthCheck, type ReconcileInput, type ReconcileReport, type ReconcileViolation } from '../saga';
+import {
+  HealthCheck,
+  type AdoptionOutcome,
+  type ReconcileInput,
+  type ReconcileReport,
+  type ReconcileViolation,
+} from '../saga';
 import type { ActivityDeps } from './index';
 
 /** Where a run's figures go in the worker process that ran it (workers/metrics.ts). */
@@ -52,7 +58,7 @@ const linesOf = (check: string, lines: HealthLines): ReconcileViolation[] => [
 ];
 
 export const createReconcileActivities = ({ db, redis, credit, reconcile }: ActivityDeps) => ({
-  async reconcile(input: ReconcileInput): Promise<ReconcileReport> {
+  async reconcile(input: ReconcileInput, adoption?: AdoptionOutcome): Promise<ReconcileReport> {
     if (!reconcile) {
       throw ApplicationFailure.nonRetryable('this worker was built without reconcile settings');
     }
@@ -94,7 +100,11 @@ export const createReconcileActivities = ({ db, redis, credit, reconcile }: Acti
         ...linesOf(HealthCheck.PumpLagging, await laggingShards(db, credit.shards, settings.pumpLagMs)),
       );
     }
-    const violations = [...audit.violations, ...health];
+    const adoptionFailures = (adoption?.failed ?? []).map(({ packetId, error }) => ({
+      check: HealthCheck.AdoptionFailed,
+      detail: `packet ${packetId}: ${error}`,
+    }));
+    const violations = [...audit.violations, ...health, ...adoptionFailures];
     const countsByCheck = countByCheck(violations);
     const workflows = audit.workflows;
     const report: ReconcileReport = {
@@ -109,7 +119,11 @@ export const createReconcileActivities = ({ db, redis, credit, reconcile }: Acti
       violationCount: Object.values(countsByCheck).reduce((sum, n) => sum + n, 0),
       countsByCheck,
       violations,
-      repairs: gates.repairs,
+      repairs: [
+        ...gates.repairs,
+        ...(adoption?.adopted ?? []).map((packetId) => ({ kind: 'adopted', packetId })),
+        ...(adoption?.resolvedPayments ?? []).map((packetId) => ({ kind: 'payment_refused', packetId })),
+      ],
       gatesChecked: gates.checked,
       skipped,
       workflows:

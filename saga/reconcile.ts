@@ -13,6 +13,17 @@ export const reconcileScheduleId = (taskQueue: string): string =>
 export interface ReconcileInput {
   /** The run stops starting new steps past this long, and says what it skipped. */
   budgetMs: number;
+  /** Packets holding escrow (and undecided payments) the adoption step looks at per run. */
+  adoptLimit: number;
+}
+
+/** What the adoption step of a run did (activities/adopt.ts), handed to the run's report. */
+export interface AdoptionOutcome {
+  /** Packets whose workflow this run started again (recovery mode). */
+  adopted: string[];
+  /** Payments nobody decided, refused (nothing had been paid). */
+  resolvedPayments: string[];
+  failed: { packetId: string; error: string }[];
 }
 
 /** The checks the reconciler reports beside the audit's (ledger/audit.ts AuditCheck). */
@@ -21,6 +32,8 @@ export const HealthCheck = {
   CreditStuck: 'credit_stuck',
   /** A shard whose oldest uncredited claim waits longer than RECONCILE_PUMP_LAG_MS. */
   PumpLagging: 'pump_lagging',
+  /** A stranded packet the adoption step could not start a workflow for (it tries again next run). */
+  AdoptionFailed: 'adoption_failed',
 } as const;
 
 export interface ReconcileViolation {
@@ -29,7 +42,7 @@ export interface ReconcileViolation {
   detail: string;
 }
 
-/** What a run changed: gates and caches it repaired, and (once wired) packets it adopted. */
+/** What a run changed: gates and caches it repaired, packets it adopted, payments it decided. */
 export interface ReconcileRepair {
   kind: string;
   packetId: string;

@@ -6,10 +6,9 @@ import { createDb } from '../db';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
-import { startCreditPumps } from './creditPumps';
 import { createWorker } from './createWorker';
+import { ensureBackground, keepBackground } from './keeper';
 import { createWorkerMetrics, serveMetrics } from './metrics';
-import { ensureReconcileSchedule } from './reconcileSchedule';
 import { prebuiltWorkflowBundle } from './workflowSource';
 
 async function main(): Promise<void> {
@@ -43,11 +42,10 @@ async function main(): Promise<void> {
     workflowBundle,
   });
   // The pumps and the reconcile schedule need a worker to run on, so they are started after it is built;
-  // both are idempotent, so every worker does it at start-up.
+  // both are idempotent, so every worker does it at start-up, and again every interval (workers/keeper.ts).
   const temporal = createTemporal(config);
-  await startCreditPumps(temporal.client, config);
-  const schedule = await ensureReconcileSchedule(temporal.client, config);
-  await temporal.close();
+  const schedule = await ensureBackground(temporal.client, config);
+  const keeper = keepBackground(temporal.client, config, log, config.reconcile.intervalMs);
   log.info(
     {
       taskQueue: config.temporal.taskQueue,
@@ -60,6 +58,8 @@ async function main(): Promise<void> {
   );
   // Worker.run installs its own SIGINT/SIGTERM handlers and drains in-flight tasks before resolving.
   await worker.run();
+  keeper.stop();
+  await temporal.close();
   metricsServer?.close();
   await connection.close();
   await redis.close();

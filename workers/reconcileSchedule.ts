@@ -15,8 +15,15 @@ import { RECONCILE_WORKFLOW_TYPE, reconcileScheduleId, type ReconcileInput } fro
 import type { reconcileWorkflow } from '../workflows/reconcile';
 
 /** A run may use at most half its interval, so runs that are skipped are the exception. */
+/**
+ * Packets holding escrow a run asks Temporal about (one describe each), continuing where the last run stopped:
+ * a whole backlog of orphans is adopted over a few runs, and an idle system pays for a handful of describes.
+ */
+export const RECONCILE_ADOPT_PER_RUN = 200;
+
 export const reconcileInputFor = (intervalMs: number): ReconcileInput => ({
   budgetMs: Math.floor(intervalMs / 2),
+  adoptLimit: RECONCILE_ADOPT_PER_RUN,
 });
 
 export async function ensureReconcileSchedule(

@@ -31,9 +31,10 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
     startToCloseTimeout: input.budgetMs + RECONCILE_ACTIVITY_TIMEOUT_MARGIN_MS,
     retry: { initialInterval: '1 second', maximumAttempts: 2 },
   });
-  // Adopting orphaned packets (activities/adopt.ts) belongs before the audit, so that the packets it adopts
-  // no longer count as escrow without a workflow; its adopted ids join `repairs`.
-  report = await run.reconcile(input);
+  // Adoption (activities/adopt.ts) goes before the audit, so that the packets it adopts no longer count as
+  // escrow without a workflow; what it did joins the report (repairs, and adoption_failed violations).
+  const adoption = await run.adoptOrphanedPackets({ limit: input.adoptLimit });
+  report = await run.reconcile(input, adoption);
   upsertSearchAttributes([{ key: AuditViolationsKey, value: report.violationCount }]);
   setCurrentDetails(summary(report));
   return report;

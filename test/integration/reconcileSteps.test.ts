@@ -24,7 +24,7 @@ describe('reconcile steps', () => {
       credit: h.config.credit,
       reconcile: { settings: h.config.reconcile, temporal: h.temporal.client },
     });
-    reconcile = () => activities.reconcile({ budgetMs: 30_000 });
+    reconcile = () => activities.reconcile({ budgetMs: 30_000, adoptLimit: 200 });
   });
   afterAll(async () => {
     await h.close();

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config';
 import { AuditCheck, runAudit } from '../../ledger/audit';
-import { packetWorkflowId } from '../../saga';
+import { AuditViolationsKey, packetWorkflowId } from '../../saga';
 import { freePort } from '../../scripts/lib/isolation';
 import {
   findTemporalCli,
@@ -25,8 +25,13 @@ import { reconciler, refundTiming, runsOf } from '../support/adoption';
 import { allCreditedWithin } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { balanceOf, fund, open, packetResult, send } from '../support/packets';
+import { awaitScheduledRun } from '../support/reconcile';
+import { keepBackground } from '../../workers/keeper';
 
 jest.setTimeout(90_000);
+
+/** Short, so that "within two intervals" fits a test. */
+const RECONCILE_INTERVAL_MS = 2_000;
 
 describe('Temporal state lost, Postgres kept', () => {
   const dir = mkdtempSync(join(tmpdir(), 'redpacket-lost-'));
@@ -52,7 +57,10 @@ describe('Temporal state lost, Postgres kept', () => {
       logFile: join(dir, 'temporal.log'),
     };
     await startServer();
-    w = await createHarness({ TEMPORAL_ADDRESS: `127.0.0.1:${serverOptions.port}` });
+    w = await createHarness({
+      TEMPORAL_ADDRESS: `127.0.0.1:${serverOptions.port}`,
+      RECONCILE_INTERVAL_MS: String(RECONCILE_INTERVAL_MS),
+    });
     await w.startWorker();
   });
   afterAll(async () => {
@@ -118,5 +126,51 @@ describe('Temporal state lost, Postgres kept', () => {
 
     expect(await reconciler(w).adopt()).toEqual({ adopted: [], resolvedPayments: [], failed: [] });
     await expectAuditClean(w.db, { temporal: w.temporal.client });
+  });
+
+  test('a worker that kept running brings the pumps and the schedule back, and the scheduled run adopts the orphans', async () => {
+    const sender = 'kept-sender';
+    await fund(w, sender, 2_000);
+    const opened = await send(w, sender, { type: 'fixed', amountFen: 400, count: 2, expiresInSeconds: 2 });
+    const claim = await open(w, opened.packetId, 'kept-a');
+    const longLived = await send(w, sender, { type: 'random', amountFen: 500, count: 2 });
+    const packetIds = [opened.packetId, longLived.packetId];
+
+    // The worker stays up through the loss, as a deployment's would; only its keeper notices.
+    const log = { info: () => undefined, warn: () => undefined };
+    const keeper = keepBackground(w.temporal.client, w.config, log, RECONCILE_INTERVAL_MS / 2);
+    try {
+      await server?.stop();
+      for (const suffix of ['', '-wal', '-shm']) rmSync(`${serverOptions.dbFile}${suffix}`, { force: true });
+      await startServer();
+      const restartedAtMs = Date.now();
+      // Within two intervals of the keeper's next look: the schedule is back and a run adopted both.
+      const adopting = await awaitScheduledRun(
+        w.temporal.client,
+        w.config.temporal.taskQueue,
+        restartedAtMs,
+        (r) => r.repairs.filter((repair) => repair.kind === 'adopted').length > 0,
+        5 * RECONCILE_INTERVAL_MS,
+      );
+      const adopted = adopting.report.repairs.filter((repair) => repair.kind === 'adopted');
+      // The first test's long-lived packet lost its workflow again too, and is adopted with these.
+      expect(adopted.map((repair) => repair.packetId)).toEqual(expect.arrayContaining(packetIds));
+      for (const packetId of packetIds) expect(await runsOf(w, packetId)).toHaveLength(1);
+      // The next runs find nothing left: the search attribute and the report go back to 0.
+      const clean = await awaitScheduledRun(
+        w.temporal.client,
+        w.config.temporal.taskQueue,
+        Date.now(),
+        (r) => r.violationCount === 0,
+        5 * RECONCILE_INTERVAL_MS,
+      );
+      const run = await w.temporal.client.workflow.getHandle(clean.workflowId).describe();
+      expect(run.typedSearchAttributes.get(AuditViolationsKey)).toBe(0);
+      expect((await packetResult(w, opened.packetId)).refundFen).toBe(400 - claim.amountFen);
+      await allCreditedWithin(w, packetIds, 15_000);
+      await expectAuditClean(w.db, { temporal: w.temporal.client });
+    } finally {
+      keeper.stop();
+    }
   });
 });

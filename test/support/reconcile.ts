@@ -1,5 +1,5 @@
 /** Waiting for the reconcile schedule's runs: each run's report, as its workflow returns it. */
-import type { Client } from '@temporalio/client';
+import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import { reconcileScheduleId, type ReconcileReport } from '../../saga';
 
 export interface ScheduledRun {
@@ -23,7 +23,12 @@ export async function awaitScheduledRun(
   const seen = new Set<string>();
   let last: ReconcileReport | undefined;
   while (Date.now() < deadline) {
-    const { info } = await schedule.describe();
+    // A schedule not there yet (a worker's keeper creates it again after Temporal lost it) is waited for.
+    const described = await schedule.describe().catch((err: unknown) => {
+      if (err instanceof ScheduleNotFoundError) return undefined;
+      throw err;
+    });
+    const info = described?.info ?? { recentActions: [] };
     for (const action of info.recentActions) {
       const { workflowId } = action.action.workflow;
       if (action.takenAt.getTime() <= afterMs || seen.has(workflowId)) continue;
