@@ -44,6 +44,14 @@ export interface CloseResult {
   finished: boolean;
 }
 
+/** The packet's row, locked: the first lock settlement takes. A packet that does not exist is a bug upstream. */
+async function lockPacket(tx: Tx, packetId: string): Promise<PacketRow> {
+  const packet = await findPacket(tx, packetId, { lock: true });
+  if (!packet)
+    throw ApplicationFailure.nonRetryable(`packet ${packetId} does not exist`, ErrorCode.PacketNotFound);
+  return packet;
+}
+
 export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
   const { db, redis } = deps;
 
@@ -101,12 +109,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
       let exhausted = false;
       let wasOpen = false;
       let result = await db.withTransaction(async (tx) => {
-        const packet = await findPacket(tx, packetId, { lock: true });
-        if (!packet)
-          throw ApplicationFailure.nonRetryable(
-            `packet ${packetId} does not exist`,
-            ErrorCode.PacketNotFound,
-          );
+        const packet = await lockPacket(tx, packetId);
         exhausted = packet.remainingCount === 0;
         wasOpen = packet.status === 'open';
         return closeLocked(tx, packet);
@@ -127,12 +130,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
     async settlePacket(packetId: string): Promise<SettleResult> {
       let exhausted = false;
       const result = await db.withTransaction(async (tx) => {
-        const packet = await findPacket(tx, packetId, { lock: true });
-        if (!packet)
-          throw ApplicationFailure.nonRetryable(
-            `packet ${packetId} does not exist`,
-            ErrorCode.PacketNotFound,
-          );
+        const packet = await lockPacket(tx, packetId);
         exhausted = packet.remainingCount === 0;
         const claimed = () => listClaims(tx, packetId).then((all) => all.map((claim) => claim.amountFen));
         if (packet.status === 'finished') {

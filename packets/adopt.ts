@@ -16,7 +16,14 @@
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Db } from '../db';
-import { PacketStatusKey, packetWorkflowId, SenderIdKey, type PacketInput, type PacketView } from '../saga';
+import {
+  freshPacketView,
+  PacketStatusKey,
+  packetWorkflowId,
+  SenderIdKey,
+  type PacketInput,
+  type PacketView,
+} from '../saga';
 import type { packetWorkflow } from '../workflows/packet';
 import { readPacketMoney, type PacketMoney } from './store/adoption';
 import { findPacket, type PacketRow } from './store/packets';
@@ -61,23 +68,13 @@ export function recoveredInput(
 }
 
 /** What the workflow knows when it resumes: paid, its phase, what the pumps have credited, its refund. */
-export function recoveredView(packet: PacketRow, money: PacketMoney): PacketView {
+export function recoveredView(input: PacketInput, packet: PacketRow, money: PacketMoney): PacketView {
   return {
-    packetId: packet.id,
+    ...freshPacketView(input),
     phase: packet.status === 'open' ? 'OPEN' : 'CLOSED',
-    senderId: packet.senderId,
-    totalFen: packet.totalFen,
-    count: packet.shareCount,
-    expiresAtMs: packet.expiresAt.getTime(),
     creditedCount: money.creditedCount,
     creditedFen: money.creditedFen,
     refundFen: packet.status === 'open' ? null : packet.refundFen,
-    waves: 0,
-    creditStuck: false,
-    failingSinceMs: null,
-    lastError: null,
-    waiting: [],
-    creditedIds: [],
   };
 }
 
@@ -94,13 +91,14 @@ export async function adoptPacket(deps: AdoptDeps, packetId: string): Promise<Ad
     if (money.escrowFen === 0) return 'settled';
     if (packet.status !== 'open' && packet.status !== 'closed')
       throw new Error(`packet ${packetId} is ${packet.status} but holds ${money.escrowFen} fen in escrow`);
-    const view = recoveredView(packet, money);
+    const input = recoveredInput(packet, money, deps.creditStuckAfterMs);
+    const view = recoveredView(input, packet, money);
     try {
       await deps.client.withDeadline(Date.now() + START_DEADLINE_MS, () =>
         deps.client.workflow.start<typeof packetWorkflow>('packetWorkflow', {
           workflowId: packetWorkflowId(packetId),
           taskQueue: deps.taskQueue,
-          args: [recoveredInput(packet, money, deps.creditStuckAfterMs), view],
+          args: [input, view],
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
           typedSearchAttributes: [

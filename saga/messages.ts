@@ -98,6 +98,30 @@ export interface PacketView {
   creditedIds: string[];
 }
 
+/**
+ * A packet's view before anything has happened to it: what a new workflow starts from, and what an adopted
+ * one (packets/adopt.ts) starts from before it adds what Postgres says happened since.
+ */
+export function freshPacketView(input: PacketInput): PacketView {
+  return {
+    packetId: input.packetId,
+    phase: 'PAYING',
+    senderId: input.senderId,
+    totalFen: input.totalFen,
+    count: input.count,
+    expiresAtMs: input.expiresAtMs,
+    creditedCount: 0,
+    creditedFen: 0,
+    refundFen: null,
+    waves: 0,
+    creditStuck: false,
+    failingSinceMs: null,
+    lastError: null,
+    waiting: [],
+    creditedIds: [],
+  };
+}
+
 /** Update-with-Start target: returns once payment committed, or fails with InsufficientFunds. */
 export const payUpdate = defineUpdate<PaidPacket>('pay');
 export const claimedSignal = defineSignal<[ClaimedSignal]>('claimed');

@@ -23,6 +23,7 @@ import {
   allCreditedSignal,
   claimedSignal,
   creditHealthSignal,
+  freshPacketView,
   packetViewQuery,
   paidPacketOf,
   payUpdate,
@@ -57,23 +58,7 @@ export const LOCAL_PAYMENT_PATCH = 'local-payment';
 export const SETTLE_LEAVES_OWED_PATCH = 'settle-leaves-owed';
 
 export async function packetWorkflow(input: PacketInput, carried?: PacketView): Promise<PacketResult> {
-  const view: PacketView = carried ?? {
-    packetId: input.packetId,
-    phase: 'PAYING',
-    senderId: input.senderId,
-    totalFen: input.totalFen,
-    count: input.count,
-    expiresAtMs: input.expiresAtMs,
-    creditedCount: 0,
-    creditedFen: 0,
-    refundFen: null,
-    waves: 0,
-    creditStuck: false,
-    failingSinceMs: null,
-    lastError: null,
-    waiting: [],
-    creditedIds: [],
-  };
+  const view: PacketView = carried ?? freshPacketView(input);
   const waiting = new Map<string, WaitingCredit>(view.waiting.map((claim) => [claim.claimId, claim]));
   // A signal can arrive after the wave that credited its claim (a wave may find claims before their signal
   // is flushed); remembering what was credited keeps such claims off the waiting list. At most `count` ids.
