@@ -6,20 +6,16 @@
  * transfer ids plus SKIP LOCKED make every claim credited exactly once whoever runs. It tells packet
  * workflows directly (a signal from here costs the pump's history nothing): "all credited" for packets big
  * enough to be worth a wake-up and for every packet settlement closed with credits owed, and the list of
- * stuck credits when it changes. Every few seconds it also finishes packets whose "finished" mark was lost. Packets started before the
- * pump keep their per-packet credit waves until they finish (createCreditWaveActivities, below).
+ * stuck credits when it changes. Every few seconds it also finishes packets whose "finished" mark was lost.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import { listen } from '../db/listen';
-import { ErrorCode } from '../domain/errors';
 import { creditDueSetAside, creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
 import { reportStuckCredits } from '../packets/creditHealth';
-import { exhaustGate } from '../packets/gate/gate';
 import {
-  creditLockedClaims,
   finishAwaitingPackets,
   newlyStuckPackets,
   shardBacklog,
@@ -27,8 +23,6 @@ import {
   type FinishedPacket,
   type QueueSlice,
 } from '../packets/store/credits';
-import { countUncredited, findPacket, lockUncreditedClaims } from '../packets/store/packets';
-import type { RedisDeps } from '../redis';
 import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPumpRun } from '../saga';
 
 /** How often a run retries set-aside claims that are due and looks for claims that have just become stuck. */
@@ -159,70 +153,6 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
       }
       run.backlog = await shardBacklog(db, slice);
       return run;
-    },
-  };
-}
-
-export interface CreditWaveResult {
-  creditedClaimIds: string[];
-  creditedFen: number;
-  /** Claims still uncredited after this wave (opened while it ran). */
-  uncreditedCount: number;
-  remainingCount: number;
-  finished: boolean;
-}
-
-/**
- * The per-packet credit waves that packets started before the credit pump (issue 14) still run until they
- * finish: the packet workflow wakes on a `claimed` signal or its sweep and credits every uncredited claim of
- * its packet in one transaction, idempotently per claim.
- */
-export function createCreditWaveActivities(deps: { db: Db; redis: RedisDeps }) {
-  const { db, redis } = deps;
-  return {
-    /**
-     * One credit wave: every uncredited claim of the packet, in one transaction, idempotently per claim. It
-     * takes the packet row first, then the claims, then (in postTransfers) the accounts: the lock order of
-     * settlement and the open, so a wave and a settlement of one packet queue instead of deadlocking. Holding
-     * the row also makes the claim set final while the wave decides whether the packet is finished.
-     */
-    async creditClaims(packetId: string): Promise<CreditWaveResult> {
-      const result = await db.withTransaction(async (tx) => {
-        const packet = await findPacket(tx, packetId, { lock: true });
-        if (!packet)
-          throw ApplicationFailure.nonRetryable(
-            `packet ${packetId} does not exist`,
-            ErrorCode.PacketNotFound,
-          );
-        const claims = await lockUncreditedClaims(tx, packetId);
-        const { creditedFen } = await creditLockedClaims(tx, claims);
-        let finished = packet.status === 'finished';
-        let uncreditedCount = 0;
-        if (!finished) uncreditedCount = await countUncredited(tx, packetId);
-        if (!finished && packet.remainingCount === 0 && uncreditedCount === 0) {
-          // No share is left and no open can add a claim while we hold the row: the claim set is final.
-          await tx.query(
-            `UPDATE packets SET status = 'finished', refund_fen = 0, closed_at = now() WHERE id = $1`,
-            [packetId],
-          );
-          finished = true;
-        }
-        return {
-          creditedClaimIds: claims.map((claim) => claim.id),
-          creditedFen,
-          uncreditedCount,
-          remainingCount: packet.remainingCount,
-          finished,
-        };
-      });
-      // The exhausted gate stays until its TTL so late grabs are still answered by Redis (seed 003).
-      if (result.finished) await exhaustGate(redis, packetId).catch(() => undefined);
-      return result;
-    },
-
-    /** Cheap look for claims whose signal was lost; run as a local activity on the sweep timer. */
-    async pendingCredits(packetId: string): Promise<{ uncreditedCount: number }> {
-      return { uncreditedCount: await countUncredited(db, packetId) };
     },
   };
 }

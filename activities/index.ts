@@ -7,7 +7,7 @@ import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { createAdoptActivities } from './adopt';
-import { createCreditActivities, createCreditWaveActivities } from './credit';
+import { createCreditActivities } from './credit';
 import { createGateActivities } from './gate';
 import { createPaymentActivities } from './payment';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
@@ -27,7 +27,6 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createPaymentActivities(deps),
   ...createGateActivities(deps),
   ...createCreditActivities(deps),
-  ...createCreditWaveActivities(deps),
   ...createSettleActivities(deps),
   ...createAdoptActivities(deps),
   ...createReconcileActivities(deps),

@@ -22,11 +22,15 @@ export interface PacketInput extends Omit<ValidSend, 'expiresInSeconds'> {
   fingerprint?: string | undefined;
   /** A credit that has kept failing this long sets CreditStuck. */
   creditStuckAfterMs: number;
-  /** Sweep timing; production leaves it unset (defaults in workflows/packet.ts), tests scale it down. */
+  /**
+   * Timing of a closed packet's re-checks while it owes credits (named for the sweep of the retired credit
+   * waves; running workflows' inputs carry it); production leaves it unset (RECHECK_BASE_MS, RECHECK_MAX_MS
+   * in workflows/packetSettle.ts), tests scale it down.
+   */
   sweep?: { baseMs: number; maxMs: number } | undefined;
   /**
    * Continue-as-new past this many events while settling or waiting for owed credits; production leaves it
-   * unset (HISTORY_EVENTS_BEFORE_CONTINUE in workflows/packet.ts), tests scale it down.
+   * unset (HISTORY_EVENTS_BEFORE_CONTINUE in workflows/packetSettle.ts), tests scale it down.
    */
   historyMaxEvents?: number | undefined;
 }
@@ -54,20 +58,12 @@ export function paidPacketOf(input: PacketInput): PaidPacket {
   return { packetId, senderId, totalFen, count, expiresAtMs, fingerprint };
 }
 
-/**
- * One opened share, as a `claimed` signal carried it (a hint; Postgres is the truth). The API sent these to
- * packets started before the credit pump (issue 14); nothing sends them now, but those packets' histories
- * hold them, so the workflow keeps the handler, and WaitingCredit reuses the fields.
- */
+/** One opened share that the workflow has heard is owed a credit (a hint; Postgres is the truth). */
 export interface ClaimNotice {
   claimId: string;
   userId: string;
   amountFen: number;
   openedAtMs: number;
-}
-
-export interface ClaimedSignal {
-  claims: ClaimNotice[];
 }
 
 /** CLOSED: refunded, opens refused, some credits still owed (the pumps finish the packet after the last). */
@@ -88,14 +84,11 @@ export interface PacketView {
   creditedCount: number;
   creditedFen: number;
   refundFen: number | null;
-  waves: number;
   creditStuck: boolean;
   failingSinceMs: number | null;
   lastError: string | null;
-  /** Claims opened but not yet credited, as far as the workflow has heard. */
+  /** Claims whose credit the pump reports stuck, as far as the workflow has heard. */
   waiting: WaitingCredit[];
-  /** Claims this workflow has credited (carried across continue-as-new). */
-  creditedIds: string[];
 }
 
 /**
@@ -113,18 +106,15 @@ export function freshPacketView(input: PacketInput): PacketView {
     creditedCount: 0,
     creditedFen: 0,
     refundFen: null,
-    waves: 0,
     creditStuck: false,
     failingSinceMs: null,
     lastError: null,
     waiting: [],
-    creditedIds: [],
   };
 }
 
 /** Update-with-Start target: returns once payment committed, or fails with InsufficientFunds. */
 export const payUpdate = defineUpdate<PaidPacket>('pay');
-export const claimedSignal = defineSignal<[ClaimedSignal]>('claimed');
 export const packetViewQuery = defineQuery<PacketView>('packetView');
 
 /** One credit the pump has failed to make for longer than CREDIT_STUCK_AFTER_MS. */

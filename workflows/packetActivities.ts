@@ -1,9 +1,9 @@
 /**
  * The packet workflow's activities, each with its options named: timeouts and retry policies are chosen per
- * step (payment retries until known, credit steps a few times before the workflow's own loop takes over, the
+ * step (payment retries until known, settlement a few times before the workflow's own loop takes over, the
  * gate quietly forever), never left to defaults.
  */
-import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { ErrorCode } from '../domain/errors';
 
@@ -14,7 +14,13 @@ export const PAYMENT_REFUSALS = new Set<string>([
   ErrorCode.PacketIdConflict,
 ]);
 
-const PAYMENT_OPTIONS: ActivityOptions = {
+/**
+ * The payment runs in a local activity inside the first workflow task, which also answers the send's
+ * Update-with-Start ("early return"): one workflow task instead of a task, an activity task and a second
+ * task. A retried workflow task runs the payment again; `payOnce`'s decision row makes every run, and a
+ * stale one that resumes later, obey the first verdict.
+ */
+export const localPayment = proxyLocalActivities<Activities>({
   startToCloseTimeout: '15 seconds',
   // Any attempt may have committed before its acknowledgement was lost, so payment is retried until it is
   // known; insufficient funds is a non-retryable business failure and ends the workflow.
@@ -23,23 +29,6 @@ const PAYMENT_OPTIONS: ActivityOptions = {
     maximumInterval: '10 seconds',
     nonRetryableErrorTypes: [...PAYMENT_REFUSALS],
   },
-};
-/** Packets started before `LOCAL_PAYMENT_PATCH` pay in an activity of their own. */
-export const payment = proxyActivities<Activities>(PAYMENT_OPTIONS);
-/**
- * Packets started since pay in a local activity inside the first workflow task, which also answers the
- * send's Update-with-Start ("early return"): one workflow task instead of a task, an activity task and a
- * second task. A retried workflow task runs the payment again; `payOnce`'s decision row makes every run, and
- * a stale one that resumes later, obey the first verdict.
- */
-export const localPayment = proxyLocalActivities<Activities>(PAYMENT_OPTIONS);
-
-// Credit and settlement retry a few times quickly here; longer outages are handled by the workflow's own
-// loop (creditWithTracking), which can record the error and raise CreditStuck while it waits.
-export const settlement = proxyActivities<Activities>({
-  // A wave of 100 claims commits in milliseconds; a short timeout means a killed worker's wave is retried soon.
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
 });
 
 // The gate is only a filter (grabs fall back to Postgres without it), so arming retries quietly forever.
@@ -53,9 +42,4 @@ export const gate = proxyActivities<Activities>({
 export const settleLocally = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', maximumInterval: '2 seconds', maximumAttempts: 3 },
-});
-
-export const sweep = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 2 },
 });

@@ -8,11 +8,10 @@ const yuan = (fen: number): string => `¥${(fen / 100).toFixed(2)}`;
 export function summarize(view: PacketView, waiting: WaitingCredit[]): string {
   const lines = [
     `**${view.phase}** packet ${view.packetId} from ${view.senderId}: ${yuan(view.totalFen)} in ${view.count} shares`,
-    // Packets since the credit pump learn their totals at settlement; until then Postgres has them.
-    (view.waves === 0 && view.phase !== 'FINISHED'
+    // A packet learns its totals at settlement; until then Postgres has them.
+    (view.phase !== 'FINISHED'
       ? 'claims are credited by the credit pumps'
-      : `credited ${view.creditedCount} claims (${yuan(view.creditedFen)})` +
-        (view.waves > 0 ? ` in ${view.waves} waves` : '')) +
+      : `credited ${view.creditedCount} claims (${yuan(view.creditedFen)})`) +
       (view.refundFen !== null ? `, refunded ${yuan(view.refundFen)}` : ''),
   ];
   if (view.creditStuck || view.lastError) {

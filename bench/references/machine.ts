@@ -3,7 +3,7 @@
  * from ioredis (many holders on big gates, so every call grants), and the open transaction (openShare) in a
  * raw pg loop over prepared packets, one packet per concurrent lane so no row lock is shared.
  */
-import { createCreditWaveActivities } from '../../activities/credit';
+import { creditNextBatch } from '../../packets/creditBatch';
 import { openShare } from '../../packets/store/openShare';
 import { armGate, GATE_EXPIRY_GRACE_MS, removeGate } from '../../packets/gate/gate';
 import { cpuMeter, type BenchContext } from '../context';
@@ -115,14 +115,18 @@ export async function hotPacketOpenReference(ctx: BenchContext): Promise<Figure>
       notes: [`${HOT_PACKETS} packets one after the other`],
     }),
   );
-  await creditAll(ctx, packets);
+  await creditAll(ctx);
   return ctx.report.add(result);
 }
 
-/** Not measured: credits the claims as the workflow would, so the books end as the service leaves them. */
-async function creditAll(ctx: BenchContext, packetIds: string[]): Promise<void> {
-  const activities = createCreditWaveActivities({ db: ctx.world.db, redis: ctx.world.redis });
-  await mapLimit(packetIds, SETUP_CONCURRENCY, (packetId) => activities.creditClaims(packetId));
+/**
+ * Not measured: credits the claims by the credit pump's batch step (shard 0 of 1 is every packet), so the
+ * books end as the service leaves them.
+ */
+async function creditAll(ctx: BenchContext): Promise<void> {
+  const { largeMinFen, batchMax } = ctx.world.config.credit;
+  const slice = { shard: 0, shards: 1, largeMinFen, limit: batchMax };
+  while ((await creditNextBatch(ctx.world.db, slice)).picked >= slice.limit);
 }
 
 export async function postgresOpenReference(ctx: BenchContext): Promise<Figure> {
@@ -163,6 +167,6 @@ export async function postgresOpenReference(ctx: BenchContext): Promise<Figure> 
       ],
     }),
   );
-  await creditAll(ctx, packets);
+  await creditAll(ctx);
   return ctx.report.add(result);
 }

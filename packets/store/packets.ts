@@ -67,11 +67,3 @@ export async function lockUncreditedClaims(db: Queryable, packetId: string): Pro
   );
   return rows;
 }
-
-export async function countUncredited(db: Queryable, packetId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM claims WHERE packet_id = $1 AND credited_at IS NULL',
-    [packetId],
-  );
-  return rows[0]?.n ?? 0;
-}

@@ -1,10 +1,8 @@
 /**
  * Issue 24, item 5: the credit path's bookkeeping. A set-aside row is never written for a claim another path
  * credited (it would never be deleted, and its packet would show CreditStuck for good); a stuck report is
- * marked sent only once its workflow has it; and the legacy credit wave takes the packet row before its
- * claims, as settlement does, so the two queue instead of deadlocking.
+ * marked sent only once its workflow has it.
  */
-import type { PoolClient } from 'pg';
 import { createActivities } from '../../activities';
 import { reportStuckCredits } from '../../packets/creditHealth';
 import {
@@ -17,7 +15,6 @@ import {
 import { openShare } from '../../packets/store/openShare';
 import type { StuckCredit } from '../../saga';
 import { expectAuditClean } from '../support/audit';
-import { eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetInput, uniqueTag } from '../support/ledgerFixtures';
 
@@ -121,48 +118,6 @@ describe('credit bookkeeping', () => {
     await h.db.withTransaction(async (tx) => {
       const locked = await lockClaimIfQueued(tx, claim.id);
       await creditLockedClaims(tx, locked ? [locked] : []);
-    });
-  });
-
-  describe('the legacy credit wave', () => {
-    let settlement: PoolClient;
-    beforeEach(async () => {
-      settlement = await h.db.pool.connect();
-    });
-    afterEach(async () => {
-      await settlement.query('ROLLBACK');
-      settlement.release();
-    });
-
-    test('takes the packet row before the claims, so it queues behind a settlement instead of deadlocking', async () => {
-      const { packetId, claims } = await openedPacket(2);
-      // Settlement's order: the packet row first, then its claims.
-      await settlement.query('BEGIN');
-      await settlement.query('SELECT 1 FROM packets WHERE id = $1 FOR UPDATE', [packetId]);
-      const settlementPid = (await settlement.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))
-        .rows[0]?.pid;
-      const wave = activities.creditClaims(packetId);
-      await eventually(
-        async () => {
-          const { rows } = await h.db.query<{ n: number }>(
-            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))',
-            [settlementPid],
-          );
-          return (rows[0]?.n ?? 0) > 0 ? true : undefined;
-        },
-        10_000,
-        'the wave to wait for the settlement',
-      );
-      const settlementClaims = settlement.query(
-        'SELECT id FROM claims WHERE packet_id = $1 AND credited_at IS NULL ORDER BY seq FOR UPDATE',
-        [packetId],
-      );
-      // Postgres breaks a deadlock by failing one side (40P01) after deadlock_timeout: both must succeed.
-      await expect(settlementClaims).resolves.toMatchObject({ rowCount: 2 });
-      await settlement.query('COMMIT');
-      const result = await wave;
-      expect(result).toMatchObject({ finished: true, uncreditedCount: 0 });
-      expect(result.creditedClaimIds.sort()).toEqual(claims.map((claim) => claim.id).sort());
     });
   });
 });

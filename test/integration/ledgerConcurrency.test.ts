@@ -1,6 +1,6 @@
 /**
  * Concurrency: replays racing each other, and a storm of the production money movements (deposits, the pay,
- * credit-wave and settle activities, the open transaction) over shared wallets that only a single global
+ * settle activities, the credit pump's batch, the open transaction) over shared wallets that only a single global
  * lock order keeps free of deadlocks. The storm keeps its own tally of every movement that succeeded and
  * compares the ledger with it to the fen.
  */
@@ -64,7 +64,7 @@ describe('ledger under concurrency', () => {
     expect(refused.every((err) => isDomainError(err, ErrorCode.TransferConflict))).toBe(true);
   });
 
-  test('400 concurrent deposits, payments, opens, credit waves and settlements over 20 wallets never deadlock, and every fen is where the tally says', async () => {
+  test('400 concurrent deposits, payments, opens, credit batches and settlements over 20 wallets never deadlock, and every fen is where the tally says', async () => {
     await runMoneyStorm(h);
   });
 });
@@ -81,7 +81,7 @@ function seededRandom(seed: number): (maxExclusive: number) => number {
 const STORM_WALLETS = 20;
 /** Packets paid before the storm, that the storm opens, credits and settles. */
 const STORM_PACKETS = 8;
-/** Claims opened on each packet before the storm, so its first credit wave locks this many wallets at once. */
+/** Claims opened on each packet before the storm, so the first credit batch locks this many wallets at once. */
 const STORM_CLAIMS_PER_PACKET = 12;
 /** Half of them have two shares left for the storm, which claims them to the last; half have plenty. */
 const STORM_SHARES = [STORM_CLAIMS_PER_PACKET + 2, 40] as const;
@@ -104,8 +104,8 @@ const isRefusal = (err: unknown, codes: ErrorCode[]): boolean =>
   (err instanceof ApplicationFailure && codes.some((code) => err.type === code));
 
 /**
- * The deadlock hunt: credit waves of different packets lock overlapping sets of wallets, each in the random
- * order its claims were opened, while deposits, payments, opens and settlements take the same wallets.
+ * The deadlock hunt: credit batches across packets lock overlapping sets of wallets, whatever the order the
+ * claims were opened in, while deposits, payments, opens and settlements take the same wallets.
  * Only the refusals a caller must expect are tolerated: a payment the wallet cannot cover, an open of a
  * packet already exhausted or settled. Anything else (a deadlock, a conflict) fails the storm.
  */
@@ -204,12 +204,9 @@ async function runMoneyStorm(h: Harness): Promise<void> {
       case 2:
       case 3:
         return () => open(packetId, userId);
-      case 4:
-        // The credit pump's batch, across packets (today's path).
-        return () => creditNextBatch(db, { shard: 0, shards: 1, largeMinFen: 1_000, limit: 50 });
       default:
-        // The per-packet wave that packets started before the pump still use.
-        return () => activities.creditClaims(packetId);
+        // The credit pump's batch, across packets.
+        return () => creditNextBatch(db, { shard: 0, shards: 1, largeMinFen: 1_000, limit: 50 });
     }
   });
   const settled = await Promise.allSettled(operations.map((operation) => operation()));
@@ -220,7 +217,7 @@ async function runMoneyStorm(h: Harness): Promise<void> {
   // Settling every packet credits what is owed and refunds the rest, so all money is back in the wallets.
   for (const [packetId, packet] of tally.packets) {
     const claimedFen = [...packet.claims.values()].reduce((sum, amountFen) => sum + amountFen, 0);
-    // A packet settled mid-storm, or finished by its last credit wave, answers with its recorded refund.
+    // A packet settled mid-storm, or finished by its last credit, answers with its recorded refund.
     expect(await activities.settlePacket(packetId)).toMatchObject({
       refundFen: packet.totalFen - claimedFen,
     });

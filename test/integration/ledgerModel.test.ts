@@ -1,7 +1,7 @@
 /**
  * Model-based property test: random sequences of deposits, payments into escrow, claims credited out of
  * escrow and refunds, with replays and conflicting replays mixed in, run through the production functions
- * (deposit, the pay, credit-wave and settle activities, the open statement) and against a small in-memory
+ * (deposit, the pay and settle activities, the credit pump's batch, the open statement) and against a small in-memory
  * model of the money rules. After every step the outcome and every balance must agree; after every sequence
  * the audit must pass.
  */
@@ -16,6 +16,7 @@ import { deposit } from '../../ledger/deposits';
 import { postTransfer } from '../../ledger/transfers';
 import { openShare } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
+import { creditQueuedClaims } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { constant, drawFor, packetInput, uniqueTag } from '../support/ledgerFixtures';
 
@@ -161,7 +162,7 @@ class Model {
     return Math.min(requestedFen, maxShareFen(packet.remainingFen, packet.remainingCount));
   }
 
-  /** An open, then its credit wave: a user's second open answers the first claim. */
+  /** An open, then the pump's credit: a user's second open answers the first claim. */
   claim(packetId: string, userId: string, amountFen: number): Outcome {
     const packet = this.packets.get(packetId);
     if (!packet) return 'refused';
@@ -176,7 +177,7 @@ class Model {
     packet.remainingFen -= amountFen;
     packet.remainingCount -= 1;
     packet.claimedBy.add(userId);
-    // The wave that credits the last share finishes the packet: nothing is left to refund.
+    // The credit of the last share finishes the packet: nothing is left to refund.
     if (packet.remainingCount === 0) packet.finished = true;
     return 'ok';
   }
@@ -321,7 +322,7 @@ class Run {
         const amountFen = model.shareFor(packetId, command.amountFen);
         const draw = constant(await drawFor(db, packetId, amountFen));
         const actual = await openShare(db, packetId, userId, { draw }).then(async (claim) => {
-          await this.activities.creditClaims(packetId);
+          await creditQueuedClaims(db);
           return claim.created ? ('ok' as const) : ('replayed' as const);
         }, outcomeOf);
         return { expected: model.claim(packetId, userId, amountFen), actual };

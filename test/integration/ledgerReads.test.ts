@@ -3,6 +3,7 @@ import { ErrorCode } from '../../domain/errors';
 import { BILLS_PAGE_MAX, getBalance, listBills, type Bill } from '../../ledger/reads';
 import { postTransfers } from '../../ledger/transfers';
 import { expectAuditClean } from '../support/audit';
+import { creditQueuedClaims } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { createActivities } from '../../activities';
 import { claimIdOf, openShare } from '../../packets/store/openShare';
@@ -60,10 +61,11 @@ describe('ledger reads', () => {
       await pay({ packetId: `p1-${tag}`, senderId, totalFen: 400, shareCount: 2 });
       await pay({ packetId: `p2-${tag}`, senderId, totalFen: 400, shareCount: 2 });
       await open(`p1-${tag}`, userId, 300);
-      await open(`p2-${tag}`, userId, 120);
-      expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 0, pendingFen: 420 });
+      expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 0, pendingFen: 300 });
 
-      await activities.creditClaims(`p1-${tag}`);
+      await creditQueuedClaims(h.db);
+      expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 300, pendingFen: 0 });
+      await open(`p2-${tag}`, userId, 120);
       expect(await getBalance(h.db, userId)).toEqual({ userId, balanceFen: 300, pendingFen: 120 });
 
       await activities.settlePacket(`p2-${tag}`);
@@ -88,7 +90,7 @@ describe('ledger reads', () => {
       await fund(h.db, senderId, 500);
       await pay({ packetId: `q-${tag}`, senderId, totalFen: 500, shareCount: 2 });
       await open(`q-${tag}`, userId, 70);
-      await activities.creditClaims(`q-${tag}`);
+      await creditQueuedClaims(h.db);
       await activities.settlePacket(packetId);
 
       const { items, nextAfterSeq } = await listBills(h.db, userId, { limit: 10 });

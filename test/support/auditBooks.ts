@@ -10,6 +10,7 @@ import { createActivities } from '../../activities';
 import type { Tx } from '../../db';
 import type { AuditCheck } from '../../ledger/audit';
 import { claimIdOf, openShare } from '../../packets/store/openShare';
+import { creditQueuedClaims } from './credits';
 import type { Harness } from './harness';
 import { constant, drawFor, fund, packetInput } from './ledgerFixtures';
 
@@ -61,7 +62,7 @@ export async function buildHonestBooks(h: Harness): Promise<void> {
     openShare(db, packetId, userId, { draw: constant(await drawFor(db, packetId, amountFen)) });
   const openAndCredit = async (packetId: string, userId: string, amountFen: number) => {
     await open(packetId, userId, amountFen);
-    await activities.creditClaims(packetId);
+    await creditQueuedClaims(db);
   };
   await fund(db, SENDER, 2_000);
   await pay(P1, 1_000, 3);

@@ -1,6 +1,8 @@
 /** Helpers for credit pump tests: pay a packet through the production activity, count credits, wait. */
 import { randomBytes } from 'node:crypto';
 import { createActivities } from '../../activities';
+import type { Db } from '../../db';
+import { creditNextBatch } from '../../packets/creditBatch';
 import { allocatePacketId } from '../../packets/gate/ids';
 import type { PacketType } from '../../domain/limits';
 import type { Harness } from './harness';
@@ -30,6 +32,16 @@ export async function payDirectly(
     creditStuckAfterMs: h.config.credit.stuckAfterMs,
   });
   return packetId;
+}
+
+/**
+ * Credits every queued claim now, by the credit pump's own batch step (shard 0 of 1 is every packet), until
+ * a batch comes back less than full: what a pump does on its next wake-up, without a worker.
+ */
+export async function creditQueuedClaims(db: Db): Promise<void> {
+  // Every claim is credited, so which go first (large ones first from largeMinFen) does not matter here.
+  const slice = { shard: 0, shards: 1, largeMinFen: 5_000, limit: 100 };
+  while ((await creditNextBatch(db, slice)).picked >= slice.limit);
 }
 
 export const uniqueUser = (prefix: string): string => `${prefix}${randomBytes(3).toString('hex')}`;

@@ -30,7 +30,10 @@ export async function balanceOf(h: Harness, userId: string): Promise<number> {
   return rows[0]?.balance_fen ?? 0;
 }
 
-/** Test timing: sweeps every 100 ms backing off to 1 s, so lost signals are found within a test's patience. */
+/**
+ * Test timing: a closed packet owing credits re-checks every 100 ms backing off to 1 s, so a lost "all
+ * credited" is found within a test's patience.
+ */
 export const FAST_SWEEP = { baseMs: 100, maxMs: 1_000 };
 
 export function send(h: Harness, senderId: string, request: SendRequest, options: SendOptions = {}) {

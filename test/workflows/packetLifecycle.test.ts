@@ -67,7 +67,7 @@ describe('packet saga', () => {
     });
   });
 
-  test('a claim committed without its signal is still credited by the sweep', async () => {
+  test('claims committed without any signal to the workflow are credited by the pumps', async () => {
     await fund(h, 'frank', 300);
     const packet = await send(h, 'frank', { type: 'random', amountFen: 300, count: 3, expiresInSeconds: 30 });
     const claims = await Promise.all(['g1', 'g2', 'g3'].map((user) => open(h, packet.packetId, user)));
