@@ -25,10 +25,10 @@ export type LivenessCheck = (typeof LivenessCheck)[keyof typeof LivenessCheck];
 export const OPEN_PAST_EXPIRY_GRACE_MS = 10 * 60_000;
 
 /**
- * How long a claim may stay uncredited. A claim is normally credited within a second by the wave its
- * `claimed` signal starts; when that signal is lost (the API died between commit and flush), the packet's
- * sweep finds the claim, and the sweep backs off to SWEEP_MAX_MS (80 minutes, workflows/packet.ts) on a
- * quiet packet. Ninety minutes is past that cap, so only a claim nothing will credit is reported.
+ * How long a claim may stay uncredited. A credit pump credits a claim within about a second (its poll
+ * interval bounds a lost wake-up). Ninety minutes was past the 80-minute sweep of the per-packet credit waves,
+ * retired on 2026-12-07 (docs/saga.md, "Changing the workflow"); only a claim nothing will credit is reported,
+ * and the threshold can now drop to minutes.
  */
 export const UNCREDITED_CLAIM_MAX_AGE_MS = 90 * 60_000;
 

@@ -1,9 +1,9 @@
 /**
- * Records the replay fixtures of today's workflow code into test/fixtures/histories-settle-owed (packets
- * whose settlement leaves owed credits to the pumps). Skipped in normal runs; `npm run histories:record` runs
- * it. The older sets stay frozen: test/fixtures/histories (before the credit pump), histories-pump (the pump,
- * paying in a remote activity) and histories-local-payment (paying in a local activity, settling every
- * credit itself) prove packets started by older code still replay (docs/credit-pump.md, "Migration").
+ * Records the replay fixtures of today's workflow code into test/fixtures/histories-deprecated (written since
+ * 'credit-pump' and 'local-payment' were deprecated: their markers say so). Skipped in normal runs; `npm run
+ * histories:record` runs it. The older sets stay frozen while their packets may run: histories-local-payment
+ * (settling every credit itself) and histories-settle-owed (leaving owed credits to the pumps, before the
+ * deprecation). A new era records into a new folder (docs/saga.md, "Changing the workflow").
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { allCreditedWithin, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { fund, packetResult, send } from '../support/packets';
 
-export const FIXTURES = join(__dirname, '../fixtures/histories-settle-owed');
+export const FIXTURES = join(__dirname, '../fixtures/histories-deprecated');
 const recording = process.env.RECORD_HISTORIES === '1';
 
 /** The CLI's JSON is the canonical history format that runReplayHistory reads. */
