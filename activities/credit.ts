@@ -47,7 +47,7 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
   /**
    * Signals a packet workflow. True once delivered, or when the workflow is gone (closed: nobody is left to
    * tell); false when the signal may have been lost, which only delays what the workflow learns: an open
-   * packet's until its expiry, a closed one's until its next re-check (workflows/packet.ts,
+   * packet's until its expiry, a closed one's until its next re-check (workflows/packetSettle.ts,
    * closeThenAwaitCredits).
    */
   async function tell(packetId: string, send: (id: string) => Promise<void>): Promise<boolean> {

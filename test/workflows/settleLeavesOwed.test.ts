@@ -21,7 +21,7 @@ const STATEMENT_TIMEOUT_MS = 2_000;
  */
 const PACKET_EVENTS_MAX = 40;
 type HistoryEvents = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>;
-/** Production's re-check timing (workflows/packet.ts SWEEP_*), so only the pump's signal ends the wait. */
+/** Production's re-check timing (workflows/packetSettle.ts RECHECK_*), so only the pump's signal ends the wait. */
 const PRODUCTION_RECHECK = { baseMs: 60_000, maxMs: 80 * 60_000 };
 
 describe('settlement with a credit owed', () => {
