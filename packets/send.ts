@@ -29,6 +29,7 @@ import type { packetWorkflow } from '../workflows/packet';
 import { getPacketDetail, type PacketDetail } from './detail';
 import { allocatePacketId } from './gate/ids';
 import { decisionOwnedBy, type SendIdentity } from './store/paymentDecision';
+import { decisionFingerprintOf, forgetKeyPacketId, rememberKeyPacketId } from './store/send';
 
 export interface SendDeps {
   config: Config;
@@ -70,21 +71,14 @@ async function rememberPacketId(
   candidate: string,
   requestHash: string,
 ): Promise<string> {
-  const { rows } = await db.query<{ packet_id: string; request_hash: string | null }>(
-    `INSERT INTO packet_requests (sender_id, idempotency_key, packet_id, request_hash) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (sender_id, idempotency_key) DO UPDATE SET sender_id = EXCLUDED.sender_id
-     RETURNING packet_id, request_hash`,
-    [senderId, idempotencyKey, candidate, requestHash],
-  );
-  const row = rows[0];
-  if (!row) throw new Error('packet_requests returned no packet id');
-  if (row.request_hash !== null && row.request_hash !== requestHash) {
+  const row = await rememberKeyPacketId(db, senderId, idempotencyKey, candidate, requestHash);
+  if (row.requestHash !== null && row.requestHash !== requestHash) {
     throw new DomainError(
       ErrorCode.IdempotencyKeyReused,
       'this Idempotency-Key was used for a different packet',
     );
   }
-  return row.packet_id;
+  return row.packetId;
 }
 
 /** Business refusals a send answers with, from the failed update or the failed workflow of an earlier try. */
@@ -128,10 +122,7 @@ async function collided(
   cause: unknown,
 ): Promise<never> {
   if (idempotencyKey) {
-    await deps.db.query(
-      'DELETE FROM packet_requests WHERE sender_id = $1 AND idempotency_key = $2 AND packet_id = $3',
-      [senderId, idempotencyKey, packetId],
-    );
+    await forgetKeyPacketId(deps.db, senderId, idempotencyKey, packetId);
   }
   throw new DomainError(
     ErrorCode.PaymentPending,
@@ -143,11 +134,7 @@ async function collided(
 
 /** Whether the packet's payment decision, if any, belongs to this send (packets/store/paymentDecision.ts). */
 async function decidedFor(db: Db, packetId: string, send: SendIdentity): Promise<boolean> {
-  const { rows } = await db.query<{ fingerprint: string }>(
-    'SELECT fingerprint FROM payment_decisions WHERE packet_id = $1',
-    [packetId],
-  );
-  const stored = rows[0]?.fingerprint;
+  const stored = await decisionFingerprintOf(db, packetId);
   return stored === undefined || (await decisionOwnedBy(db, packetId, stored, send));
 }
 
