@@ -6,7 +6,7 @@ import { laneErrors, mountHotLane } from './hotLane';
 import { requestLogging, requestMetrics } from './logging';
 import { errorHandler, malformedPathHandler, notFoundHandler } from './problems';
 import { routeFactories, type RouteFactory } from './routes';
-import { gatedActions } from './routes/gated';
+import type { GatedDeclaration } from './routes/gated';
 
 export type { AppContext, AppDeps };
 
@@ -15,10 +15,13 @@ export interface AppOptions {
   routes?: RouteFactory[];
   /** Answer storm-shaped grabs and opens in front of Express (hotLane.ts); on unless a test compares. */
   hotLane?: boolean;
+  /** Changes grab and open's declared steps (routes/gated.ts) for both ways in; tests add a step. */
+  gated?: (declaration: GatedDeclaration) => GatedDeclaration;
 }
 
 export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Express; ctx: AppContext } {
   const ctx = createContext(deps);
+  if (options.gated) ctx.gated = options.gated(ctx.gated);
   const app = express();
   app.disable('x-powered-by');
   // Per-IP limits need the client address; behind N trusted proxies it is the Nth X-Forwarded-For hop.
@@ -34,6 +37,6 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
 
   app.use(notFoundHandler);
   app.use(errorHandler(ctx.log, [toProblem]));
-  if (withLane) mountHotLane(app, ctx, gatedActions(ctx));
+  if (withLane) mountHotLane(app, ctx);
   return { app, ctx };
 }

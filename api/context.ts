@@ -1,7 +1,9 @@
 /**
  * What the app is built from (`AppDeps`: clients the caller owns and closes) and what every route factory
  * receives (`AppContext`: the deps plus the API's own services, built once per app). Adding a dependency
- * means adding a field to AppDeps; it appears on the context automatically.
+ * means adding a field to AppDeps; it appears on the context automatically. The context is the cell's one
+ * value the packet use cases take (packets/runtime/services.ts `PacketCell`): two apps built from two deps
+ * share nothing, so two cells can live in one process.
  */
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Config } from '../config';
@@ -15,6 +17,7 @@ import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { createMetrics, type Metrics } from './metrics';
 import { createApiRegistry } from './openapi';
 import { createRateLimits, type RateLimits } from './rateLimits';
+import { gatedDeclaration, type GatedDeclaration } from './routes/gated';
 
 export interface AppDeps {
   config: Config;
@@ -41,13 +44,15 @@ export interface AppContext extends AppDeps {
   redisDown: () => boolean;
   /** True when lists must shed deep pages: configured pressure, or degraded mode. */
   underPressure: () => boolean;
+  /** Grab and open's steps (routes/gated.ts), which their Express routes and the hot lane both run. */
+  gated: GatedDeclaration;
 }
 
 export function createContext(deps: AppDeps): AppContext {
   const metrics = deps.metrics ?? createMetrics();
   // ioredis reports 'ready' only while connected; every other state means commands fail fast right now.
   const redisDown = () => deps.redis.client.status !== 'ready';
-  return {
+  const ctx: AppContext = {
     ...deps,
     metrics,
     packets: deps.packets ?? createPacketServices(deps),
@@ -57,5 +62,8 @@ export function createContext(deps: AppDeps): AppContext {
     idempotency: createIdempotencyStore({ db: deps.db, config: deps.config, log: deps.log }),
     redisDown,
     underPressure: () => deps.config.lists.underPressure || redisDown(),
+    gated: { admit: [], act: [] },
   };
+  ctx.gated = gatedDeclaration(ctx);
+  return ctx;
 }

@@ -4,33 +4,27 @@
  * router, the logging and metrics middleware's listeners, the percent-escape check, the JSON parser, zod
  * parsing of params, query and body, the pipeline's per-request objects) cost more CPU than the grab itself.
  * The lane sits in front of Express (`mountHotLane` wraps `app.handle`) and answers exactly that shape on
- * Node's own request and response, with the steps the app takes for it, in the same order:
+ * Node's own request and response. It runs the steps declared for grab and open (routes/gated.ts, the same
+ * steps their Express routes run: authentication, the id's shape, the limits, the action, the reply), around
+ * which it does what the app's middleware would: the request id (logging.ts's rule), the request's duration
+ * metric and, for a slow answer, logging.ts's line (a 5xx is the app's, below). The IP is Express's own
+ * `req.ip`, so `trust proxy` applies.
  *
- *   1. bearer authentication (the same cached verifier),
- *   2. the request id (logging.ts's rule) and, once answered, the request's duration metric and, for a slow
- *      answer, logging.ts's line (a 5xx is the app's, below),
- *   3. the packet id's shape (the same pattern as PacketIdSchema),
- *   4. the IP (Express's own `req.ip`, so `trust proxy` applies), user and packet limits, handed to the gate
- *      script (grab and open are `limitsInGate`),
- *   5. the action (routes/gated.ts, which the routes call too), and the same reply and problem bodies.
- *
- * Anything else goes to Express untouched and is answered there: another shape, a token that does not verify
- * (the pipeline charges the IP limit and answers 401), a malformed id, and every request when every request
- * gets a line (LOG_LEVEL debug or below, where pino-http describes the matched route). Production (info, the
- * default) prints no request lines, so the lane serves it (logging.ts). An unexpected error is
- * handed to Express too, which passes it to its error handler, so it is logged and counted as any 5xx.
+ * Anything else goes to Express untouched and is answered there: another shape, a request that a declared
+ * admit step refuses (a token that does not verify, a malformed id: Express runs the same steps again and
+ * charges the IP limit, which the lane has not), and every request when every request gets a line (LOG_LEVEL
+ * debug or below, where pino-http describes the matched route). Production (info, the default) prints no
+ * request lines, so the lane serves it (logging.ts). An unexpected error is handed to Express too, which
+ * passes it to its error handler, so it is logged and counted as any 5xx.
  * test/integration/hotLane.test.ts checks that both ways answer alike.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
-import { bearerTokenOf, type AuthUser } from './auth';
 import type { AppContext } from './context';
 import { logFinishedRequest, requestIdOf, requestLinesLogged } from './logging';
 import { statusClass } from './metrics';
-import type { LimitCheck } from './rateLimits';
-import { outgoing, send, sendRefusal } from './reply';
-import { GATED_ROUTES, type GatedAction, type GatedActionName } from './routes/gated';
-import { RESOURCE_ID_PATTERN } from './validation';
+import { outgoing, send, sendRefusal, type Reply } from './reply';
+import { GATED_ROUTES, GatedCall, runSteps, type GatedActionName } from './routes/gated';
 
 /** GATED_ROUTES' paths with a concrete id and no query string. */
 const GATED_PATH = /^\/v1\/packets\/([^/?]+)\/(grab|open)$/;
@@ -60,12 +54,7 @@ function expressIpOf(app: Express): (req: IncomingMessage) => string | undefined
 }
 
 /** Answers what the lane takes and hands everything else (and unexpected errors) to Express. */
-function hotLane(
-  ctx: AppContext,
-  actions: Record<GatedActionName, GatedAction>,
-  ipOf: (req: IncomingMessage) => string | undefined,
-  toApp: Handle,
-): Handle {
+function hotLane(ctx: AppContext, ipOf: (req: IncomingMessage) => string | undefined, toApp: Handle): Handle {
   // prom-client hashes a label object on every call; the lane's few label sets are looked up once.
   const taken = {
     grab: ctx.metrics.hotLane.labels({ route: GATED_ROUTES.grab }),
@@ -83,36 +72,26 @@ function hotLane(
     return child;
   };
 
-  async function answer(
-    req: IncomingMessage,
-    res: LaneResponse,
-    user: AuthUser,
-    packetId: string,
-    action: GatedActionName,
-  ): Promise<void> {
+  /** Answers the call, or returns false, having written nothing, when an admit step refuses it. */
+  async function answer(req: IncomingMessage, res: LaneResponse, call: GatedCall): Promise<boolean> {
     const startedAtNs = process.hrtime.bigint();
-    const route = GATED_ROUTES[action];
+    try {
+      const admitting = runSteps(ctx.gated.admit, call);
+      if (admitting) await admitting;
+    } catch {
+      return false;
+    }
+    const route = GATED_ROUTES[call.action];
     // What the logging middleware would have given this request: its id, echoed as X-Request-Id. res.locals
     // carries the ids a 5xx line names and the route its duration is labelled with, should Express answer.
     const requestId = requestIdOf(req, res);
-    const locals: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-    locals['userId'] = user.id;
-    locals['route'] = route;
-    res.locals = locals;
-    taken[action].inc();
-    const limits: LimitCheck[] = [
-      { scope: 'ip', key: ipOf(req) ?? 'unknown' },
-      { scope: 'user', key: user.id },
-      { scope: 'packet', key: packetId },
-    ];
+    call.locals['route'] = route;
+    res.locals = call.locals;
+    taken[call.action].inc();
     try {
-      const reply = await actions[action]({
-        packetId,
-        userId: user.id,
-        limits,
-        annotate: (fields) => Object.assign(locals, fields),
-      });
-      send(res, outgoing(reply, 200));
+      const acting = runSteps(ctx.gated.act, call);
+      if (acting) await acting;
+      send(res, outgoing(call.reply as Reply, 200));
     } catch (err) {
       // A 4xx is answered here; anything else goes to the app's error handler (the caller hands it over).
       if (!sendRefusal(res, err, req.url ?? '')) throw err;
@@ -126,8 +105,9 @@ function hotLane(
       url: req.url,
       statusCode: res.statusCode,
       durationMs,
-      locals,
+      locals: call.locals,
     });
+    return true;
   }
 
   return (req, res, next) => {
@@ -136,35 +116,44 @@ function hotLane(
     const match = GATED_PATH.exec(req.url ?? '');
     const packetId = match?.[1];
     const action = match?.[2] as GatedActionName | undefined;
-    const token = bearerTokenOf(req.headers.authorization);
+    const authorization = req.headers.authorization;
     if (
       !packetId ||
       !action ||
-      !token ||
-      !RESOURCE_ID_PATTERN.test(packetId) ||
+      authorization === undefined ||
       req.headers['idempotency-key'] !== undefined ||
       !hasNoBody(req)
     ) {
       return onward();
     }
-    const take = (user: AuthUser) =>
-      answer(req, res, user, packetId, action).catch((err: unknown) => {
+    const locals = Object.create(null) as Record<string, unknown>;
+    const call = new GatedCall(
+      action,
+      packetId,
+      authorization,
+      ipOf(req) ?? 'unknown',
+      undefined,
+      res,
+      locals,
+    );
+    answer(req, res, call).then(
+      (answered) => {
+        if (!answered) onward();
+      },
+      (err: unknown) => {
         (req as { [LANE_ERROR]?: unknown })[LANE_ERROR] = err;
-        onward();
-      });
-    let verified: AuthUser | Promise<AuthUser>;
-    try {
-      verified = ctx.verifyToken(token);
-    } catch {
-      return onward();
-    }
-    // Our own tokens verify without a promise (auth.ts); others, and every failure, settle later.
-    const done = verified instanceof Promise ? verified.then(take, onward) : take(verified);
-    // Express answers whatever it is handed; should even that throw, closing the connection is what is left.
-    done.catch((err: unknown) => {
-      ctx.log.error({ err, req: { method: req.method, url: req.url } }, 'hot lane: the app failed a request');
-      res.destroy();
-    });
+        try {
+          onward();
+        } catch (failed) {
+          // Express answers whatever it is handed; should even that throw, closing the connection is left.
+          ctx.log.error(
+            { err: failed, req: { method: req.method, url: req.url } },
+            'hot lane: the app failed a request',
+          );
+          res.destroy();
+        }
+      },
+    );
   };
 }
 
@@ -173,15 +162,11 @@ function hotLane(
  * pino-http's line names the matched route) and, first in the app's chain, the
  * middleware that passes an error the lane met on to the app's error handler.
  */
-export function mountHotLane(
-  app: Express,
-  ctx: AppContext,
-  actions: Record<GatedActionName, GatedAction>,
-): void {
+export function mountHotLane(app: Express, ctx: AppContext): void {
   if (requestLinesLogged(ctx.log)) return;
   const appWithHandle = app as unknown as { handle: Handle };
   const toApp = appWithHandle.handle.bind(app);
-  appWithHandle.handle = hotLane(ctx, actions, expressIpOf(app), toApp);
+  appWithHandle.handle = hotLane(ctx, expressIpOf(app), toApp);
 }
 
 /** The app's first middleware after logging and metrics: an error the lane met goes to the error handler. */

@@ -81,7 +81,7 @@ export function generateDocument(registry: OpenAPIRegistry): OpenApiDocument {
 }
 
 function documentedProblems<B extends Schema, Q extends ObjectSchema, P extends ObjectSchema>(
-  spec: RouteSpec<B, Q, P>,
+  spec: Omit<RouteSpec<B, Q, P>, 'handler'>,
 ): number[] {
   const statuses = new Set(spec.problems ?? []);
   if (spec.auth !== 'public') [400, 401, 429].forEach((status) => statuses.add(status));
@@ -93,7 +93,7 @@ function documentedProblems<B extends Schema, Q extends ObjectSchema, P extends 
 
 export function registerOperation<B extends Schema, Q extends ObjectSchema, P extends ObjectSchema>(
   ctx: AppContext,
-  spec: RouteSpec<B, Q, P>,
+  spec: Omit<RouteSpec<B, Q, P>, 'handler'>,
 ): void {
   const responses: Record<string, { description: string; content?: Record<string, { schema: z.ZodType }> }> =
     {

@@ -13,6 +13,9 @@
  *
  * Public operations (health, metrics, docs) skip 1 and 3. Refusals (4xx problems) are answered here, with
  * no stack trace built (problems.ts), and 5xx go on to the error handler, which logs them.
+ *
+ * Grab and open are mounted by `defineGatedRoute` instead, from their declaration (routes/gated.ts), which
+ * the hot lane (hotLane.ts) is built from too: the same rules as steps of their own.
  */
 import type { Request, Response, Router } from 'express';
 import { z } from 'zod';
@@ -24,6 +27,14 @@ import { registerOperation } from './openapi';
 import { Problem } from './problems';
 import { GLOBAL_KEY, type LimitCheck } from './rateLimits';
 import { outgoing, send, sendRefusal, type Reply } from './reply';
+import {
+  GATED_ROUTES,
+  GatedCall,
+  PacketParams,
+  runSteps,
+  type GatedActionName,
+  type GatedDeclaration,
+} from './routes/gated';
 import { parseInput } from './validation';
 
 export type Schema = z.ZodType | undefined;
@@ -181,4 +192,73 @@ function parseRequest<B extends Schema, Q extends ObjectSchema, P extends Object
       ? parseInput(spec.body, req.body, 'body')
       : parseInput(NO_BODY, req.body, 'body')) as Out<B>,
   };
+}
+
+/** What a gated route's document says beyond what its declaration fixes (auth, params, limits, idempotency). */
+export type GatedRouteDocs = Pick<
+  RouteSpec<undefined, undefined, undefined>,
+  'summary' | 'description' | 'tags'
+> & {
+  problems: number[];
+  response: RouteSpec<undefined, undefined, undefined>['response'];
+};
+
+/** A request refused while admitted pays the limits gathered so far, as any request the pipeline refuses. */
+export async function admitOrCharge(
+  ctx: AppContext,
+  declaration: GatedDeclaration,
+  call: GatedCall,
+): Promise<void> {
+  try {
+    await runSteps(declaration.admit, call);
+  } catch (err) {
+    await ctx.rateLimits.consumeAll(call.limits);
+    throw err;
+  }
+}
+
+/** Mounts grab or open on Express from its declaration (ctx.gated), and registers it in the document. */
+export function defineGatedRoute(
+  ctx: AppContext,
+  router: Router,
+  action: GatedActionName,
+  docs: GatedRouteDocs,
+): void {
+  const path = GATED_ROUTES[action];
+  const responseStatus = docs.response.status;
+  registerOperation(ctx, {
+    ...docs,
+    method: 'post',
+    path,
+    auth: 'user',
+    params: PacketParams,
+    rateLimits: ['packet'],
+    limitsInGate: true,
+    idempotency: 'optional',
+  });
+  router.post(path, async (req, res) => {
+    const hasExtra = req.body !== undefined || Object.keys(req.query).length > 0;
+    const call = new GatedCall(
+      action,
+      req.params.id,
+      req.headers.authorization,
+      req.ip ?? 'unknown',
+      hasExtra ? { query: req.query, body: req.body } : undefined,
+      res,
+      res.locals,
+    );
+    try {
+      await admitOrCharge(ctx, ctx.gated, call);
+      const user = call.user as AuthUser;
+      const idempotencyKey = idempotencyKeyOf(req, 'optional');
+      const run = async () => {
+        await runSteps(ctx.gated.act, call);
+        return outgoing(call.reply as Reply, responseStatus);
+      };
+      if (idempotencyKey) return await idempotent(ctx, req, res, user, idempotencyKey, run);
+      send(res, await run());
+    } catch (err) {
+      if (!sendRefusal(res, err, req.originalUrl)) throw err;
+    }
+  });
 }

@@ -1,11 +1,13 @@
 /**
- * Grab (抢): one Lua call decides, so most of the crowd is turned away by Redis and never reaches Postgres
- * (seed 003). When the gate is missing (Redis lost it) it is re-armed from Postgres; when Redis is down the
- * grab is answered from Postgres instead (the caller applies the strict degraded rate limit).
+ * Grab (抢), the use case the grab route calls (`grabPacket`): one Lua call decides, so most of the crowd is
+ * turned away by Redis and never reaches Postgres (seed 003). When the gate is missing (Redis lost it) it is
+ * re-armed from Postgres; when Redis is down the grab is answered from Postgres instead, under the strict
+ * degraded rate limit (admission.ts).
  */
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { refusalOf, refuse, type ShareOffer } from './access';
+import { viaGateOrPostgres, type Admission } from './admission';
 import { NO_LIMITS, type GateLimits } from './gate/gate';
 import { askGate, GrabShareStatus, scriptRefusal } from './gate/scripts';
 
@@ -21,7 +23,26 @@ export interface Hold {
 export interface GrabDeps {
   db: Db;
   redis: RedisDeps;
-  holdMs: number;
+  config: { packet: { holdMs: number } };
+}
+
+/**
+ * The grab a request makes: through the gate with the request's rate limits (`limits`, checked by the gate
+ * script), or from Postgres when Redis is down.
+ */
+export function grabPacket<L>(
+  deps: GrabDeps & Admission<L>,
+  packetId: string,
+  userId: string,
+  limits: L,
+): Promise<Hold> {
+  return viaGateOrPostgres(
+    deps,
+    packetId,
+    limits,
+    (gateLimits) => grab(deps, packetId, userId, gateLimits),
+    () => grabFromPostgres(deps, packetId, userId),
+  );
 }
 
 /**
@@ -39,7 +60,7 @@ export async function grab(
     'grabShare',
     packetId,
     userId,
-    [deps.holdMs],
+    [deps.config.packet.holdMs],
     limits,
   );
   if (status === GrabShareStatus.NotArmed) {
@@ -76,7 +97,7 @@ export async function grabFromPostgres(deps: GrabDeps, packetId: string, userId:
   if (refused) throw refused;
   return {
     packetId,
-    holdExpiresAt: new Date(Date.now() + deps.holdMs).toISOString(),
+    holdExpiresAt: new Date(Date.now() + deps.config.packet.holdMs).toISOString(),
     remainingCount: offer.remainingCount,
     degraded: true,
   };

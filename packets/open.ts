@@ -1,26 +1,78 @@
 /**
- * Open (拆), the use case the open route calls: check the hold in Redis, run the open statement in the
- * packet's next batch, then turn the hold into a claim in Redis and refresh the detail cache. Nothing is sent
- * to Temporal: the claim row is the credit message, which a credit pump picks up. Without Redis the hold
- * check is skipped and Postgres alone decides (the caller applies the strict degraded rate limit).
+ * Open (拆), the use case the open route calls (`openPacket`). Every step of an open, in order:
+ *
+ *   1. degraded mode (admission.ts): through the gate unless Redis is down or fails now; then the request's
+ *      limits are checked in this process and the strict per-packet limit is paid, and Postgres alone decides;
+ *   2. the hold check in Redis (gate/scripts.ts `checkHold`, with the request's rate limits), which answers
+ *      strangers and repeat openers without a transaction;
+ *   3. the open statement, run in the packet's next batch by this file's batcher (`createOpenBatcher`), whose
+ *      SQL is store/openShare.ts (`openShares`, one call of SQL `open_share` for the batch);
+ *   4. the hold becomes a claim in Redis, the detail cache is refreshed, and a large claim is credited at once
+ *      (creditInOpen.ts).
+ *
+ * Nothing is sent to Temporal: the claim row is the credit message, which a credit pump picks up.
  */
+import type { Config } from '../config';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
+import { viaGateOrPostgres, type Admission } from './admission';
 import { creditLargeClaim } from './creditInOpen';
 import { NO_LIMITS, type GateLimits } from './gate/gate';
 import { askGate, CheckHoldStatus, scriptRefusal } from './gate/scripts';
 import type { PacketDetailCache } from './runtime/detailCache';
-import type { OpenBatcher } from './runtime/services';
-import { findClaim, type OpenedClaim } from './store/openShare';
+import { KeyedBatcher } from './runtime/keyedBatcher';
+import { findClaim, openShares, type OpenedClaim } from './store/openShare';
+
+/**
+ * Open statements in flight per packet per process. Two, not one: while one holds the packet's row lock in
+ * Postgres the next is already there, waiting for it, so the lock never sits idle for a round trip; more
+ * would only queue on the same lock. What waits here rides in the next statement (OPEN_BATCH_MAX_OPENERS).
+ */
+export const OPEN_STATEMENTS_PER_PACKET = 2;
+/**
+ * Openers per statement: open_share costs Postgres tens of microseconds per opener under the lock, so a full
+ * batch holds a packet's row lock for a few milliseconds at most.
+ */
+export const OPEN_BATCH_MAX_OPENERS = 64;
+/** Holds bound the queue in normal operation; this bounds it in degraded mode. */
+export const OPEN_QUEUE_PER_PACKET = 500;
+
+/** Opens a share for `userId` of the packet the batcher is keyed by. */
+export type OpenBatcher = KeyedBatcher<string, OpenedClaim>;
+
+/** The open statement's batcher, one per cell and process: a hot packet's openers share one statement. */
+export function createOpenBatcher(db: Db): OpenBatcher {
+  return new KeyedBatcher(
+    OPEN_STATEMENTS_PER_PACKET,
+    OPEN_QUEUE_PER_PACKET,
+    OPEN_BATCH_MAX_OPENERS,
+    (packetId, userIds) => openShares(db, packetId, userIds),
+  );
+}
 
 export interface OpenDeps {
   db: Db;
   redis: RedisDeps;
-  /** Runs the open statement, batching a hot packet's openers (packets/runtime/services.ts). */
-  opens: OpenBatcher;
-  cache: PacketDetailCache;
-  /** Claims at or above this are credited before the open answers (CREDIT_SYNC_MIN_FEN); 0 is off. */
-  creditSyncMinFen?: number;
+  /** The open batcher (`createOpenBatcher`) and the detail cache, built once per cell. */
+  packets: { opens: OpenBatcher; cache: PacketDetailCache };
+  /** credit.syncMinFen: claims at or above it are credited before the open answers; 0 is off. */
+  config: { credit: Pick<Config['credit'], 'syncMinFen'> };
+}
+
+/** The open a request makes: through the gate with the request's rate limits, or Postgres alone. */
+export function openPacket<L>(
+  deps: OpenDeps & Admission<L>,
+  packetId: string,
+  userId: string,
+  limits: L,
+): Promise<OpenedClaim> {
+  return viaGateOrPostgres(
+    deps,
+    packetId,
+    limits,
+    (gateLimits) => openWithHold(deps, packetId, userId, { redisDown: false, limits: gateLimits }),
+    () => openWithHold(deps, packetId, userId, { redisDown: true }),
+  );
 }
 
 /**
@@ -78,7 +130,7 @@ export async function openWithHold(
     // (and would refuse any claim: it checks status, expiry and eligibility itself).
     useGate = status !== CheckHoldStatus.NotArmed;
   }
-  const claim = await deps.opens.run(packetId, userId);
+  const claim = await deps.packets.opens.run(packetId, userId);
   // The answer does not wait for these Redis writes. In a storm each wait is a turn of an event loop busy
   // with thousands of grabs (about 50 ms each), and the opener already waited three. None is needed for the
   // answer to be true: Postgres holds the claim (a repeat open finds it whatever Redis says), they were best
@@ -95,12 +147,12 @@ export async function openWithHold(
       .catch(() => undefined);
   }
   if (claim.created) {
-    void deps.cache.invalidate(packetId);
+    void deps.packets.cache.invalidate(packetId);
     // The claim row is the credit message (the pumps find it); a large claim is credited before answering.
     const creditedNow = await creditLargeClaim(
       deps.db,
       { id: claim.claimId, packetId, userId, amountFen: claim.amountFen },
-      deps.creditSyncMinFen ?? 0,
+      deps.config.credit.syncMinFen,
     ).catch(() => false);
     if (creditedNow) return { ...claim, credited: true };
   }

@@ -1,15 +1,13 @@
-/** Packet endpoints: send (pay), detail, grab (Redis gate) and open (Postgres transaction). */
+/** Packet endpoints: send (pay), detail, and grab and open (declared in gated.ts, mounted from there). */
 import { Router } from 'express';
 import { z } from 'zod';
 import { DomainError, ErrorCode } from '../../domain/errors';
 import { toDetail } from '../../packets/detail';
 import { sendPacket } from '../../packets/send';
 import type { AppContext } from '../context';
-import { defineRoute } from '../pipeline';
-import { GATED_ROUTES, gatedActions } from './gated';
-import { AmountFenSchema, PacketIdSchema, UserIdSchema } from '../validation';
-
-const PacketParams = z.strictObject({ id: PacketIdSchema });
+import { defineGatedRoute, defineRoute } from '../pipeline';
+import { PacketParams } from './gated';
+import { AmountFenSchema, UserIdSchema } from '../validation';
 
 const SendBody = z
   .strictObject({
@@ -77,20 +75,9 @@ const ClaimSchema = z
   })
   .meta({ id: 'Claim' });
 
-/** Grab and open: a user's POST on one packet, its rate limits checked by the gate script (limitsInGate). */
-const GATED = {
-  tags: ['packets'],
-  auth: 'user' as const,
-  params: PacketParams,
-  rateLimits: ['packet' as const],
-  limitsInGate: true,
-  idempotency: 'optional' as const,
-};
-
 export function packetRoutes(ctx: AppContext): Router {
   const router = Router();
   const services = ctx.packets;
-  const gated = gatedActions(ctx);
 
   defineRoute(ctx, router, {
     method: 'post',
@@ -131,29 +118,21 @@ export function packetRoutes(ctx: AppContext): Router {
     },
   });
 
-  defineRoute(ctx, router, {
-    method: 'post',
-    path: GATED_ROUTES.grab,
+  defineGatedRoute(ctx, router, 'grab', {
     summary: 'Grab a hold on one share',
     description: `The hold lasts ${ctx.config.packet.holdMs} ms; a share not opened by then returns to the pool.`,
-    ...GATED,
+    tags: ['packets'],
     problems: [404, 409, 410],
     response: { status: 200, description: 'the hold', schema: HoldSchema },
-    handler: ({ params, user, limits, annotate }) =>
-      gated.grab({ packetId: params.id, userId: user.id, limits, annotate }),
   });
 
-  defineRoute(ctx, router, {
-    method: 'post',
-    path: GATED_ROUTES.open,
+  defineGatedRoute(ctx, router, 'open', {
     summary: 'Open the held share',
     description:
       'Opening twice returns the same claim. The credit to the wallet follows asynchronously (creditStatus).',
-    ...GATED,
+    tags: ['packets'],
     problems: [404, 409, 410, 503],
     response: { status: 200, description: 'the claim', schema: ClaimSchema },
-    handler: ({ params, user, limits, annotate }) =>
-      gated.open({ packetId: params.id, userId: user.id, limits, annotate }),
   });
 
   return router;

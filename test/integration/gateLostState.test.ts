@@ -16,7 +16,7 @@ import { fund, packetInput, uniqueTag } from '../support/ledgerFixtures';
 describe('the gate after Redis lost part of it', () => {
   let h: Harness;
   let activities: ReturnType<typeof createActivities>;
-  const grabDeps = () => ({ db: h.db, redis: h.redis, holdMs: h.config.packet.holdMs });
+  const grabDeps = () => ({ db: h.db, redis: h.redis, config: h.config });
 
   beforeAll(async () => {
     h = await createHarness();
