@@ -212,7 +212,7 @@ export async function admitOrCharge(
   try {
     await runSteps(declaration.admit, call);
   } catch (err) {
-    await ctx.rateLimits.consumeAll(call.limits);
+    await ctx.rateLimits.consumeAll(call.checks);
     throw err;
   }
 }

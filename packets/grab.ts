@@ -7,7 +7,7 @@
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { refusalOf, refuse, type ShareOffer } from './access';
-import { viaGateOrPostgres, type Admission } from './admission';
+import { viaGateOrPostgres, type Admission, type GatedLimits } from './admission';
 import { NO_LIMITS, type GateLimits } from './gate/gate';
 import { askGate, GrabShareStatus, scriptRefusal } from './gate/scripts';
 
@@ -34,7 +34,7 @@ export function grabPacket<L>(
   deps: GrabDeps & Admission<L>,
   packetId: string,
   userId: string,
-  limits: L,
+  limits: GatedLimits<L>,
 ): Promise<Hold> {
   return viaGateOrPostgres(
     deps,

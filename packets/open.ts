@@ -15,7 +15,7 @@
 import type { Config } from '../config';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
-import { viaGateOrPostgres, type Admission } from './admission';
+import { viaGateOrPostgres, type Admission, type GatedLimits } from './admission';
 import { creditLargeClaim } from './creditInOpen';
 import { NO_LIMITS, type GateLimits } from './gate/gate';
 import { askGate, CheckHoldStatus, scriptRefusal } from './gate/scripts';
@@ -64,7 +64,7 @@ export function openPacket<L>(
   deps: OpenDeps & Admission<L>,
   packetId: string,
   userId: string,
-  limits: L,
+  limits: GatedLimits<L>,
 ): Promise<OpenedClaim> {
   return viaGateOrPostgres(
     deps,

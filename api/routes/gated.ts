@@ -19,6 +19,8 @@ import type { ServerResponse } from 'node:http';
 import type { Counter } from 'prom-client';
 import { z } from 'zod';
 import { DomainError } from '../../domain/errors';
+import type { GatedLimits } from '../../packets/admission';
+import { NO_LIMITS, type GateLimits } from '../../packets/gate/gate';
 import { grabPacket, type Hold } from '../../packets/grab';
 import { openPacket } from '../../packets/open';
 import type { OpenedClaim } from '../../packets/store/openShare';
@@ -44,11 +46,16 @@ const NO_BODY = NO_QUERY.optional();
  * One gated request as its steps see it. A class, so every request has one shape (the lane makes one per
  * storm request, in place of the objects and closures it made before).
  */
-export class GatedCall {
+export class GatedCall implements GatedLimits<LimitCheck[]> {
   user: AuthUser | undefined = undefined;
   packetId = '';
-  /** The request's rate limits (IP, user, packet), gathered by the admit steps for the gate script. */
-  readonly limits: LimitCheck[] = [];
+  /** The request's rate limits (IP, user, packet), gathered by the admit steps. */
+  readonly checks: LimitCheck[] = [];
+  /**
+   * The same limits as the gate script takes them, built by the limits step, so the use case's Redis path
+   * never calls back into the API. The call is itself the use case's `limits` argument: no object more.
+   */
+  gate: GateLimits = NO_LIMITS;
   result: Hold | OpenedClaim | undefined = undefined;
   reply: Reply | undefined = undefined;
 
@@ -90,7 +97,7 @@ export function runSteps(steps: readonly GatedStep[], call: GatedCall, from = 0)
 function admitted(call: GatedCall, user: AuthUser): void {
   call.user = user;
   call.locals['userId'] = user.id;
-  call.limits.push({ scope: 'user', key: user.id });
+  call.checks.push({ scope: 'user', key: user.id });
 }
 
 function packetIdShape(call: GatedCall): void {
@@ -102,11 +109,6 @@ function packetIdShape(call: GatedCall): void {
   call.packetId = parseInput(PacketParams, { id: call.rawId }, 'params').id;
   parseInput(NO_QUERY, call.extra?.query ?? {}, 'query');
   parseInput(NO_BODY, call.extra?.body, 'body');
-}
-
-function packetLimit(call: GatedCall): void {
-  call.limits.push({ scope: 'packet', key: call.packetId });
-  call.locals['packetId'] = call.packetId;
 }
 
 /** Counts a refusal by its code (or `error`) and rethrows; successes are counted by the caller. */
@@ -139,7 +141,7 @@ function reply(call: GatedCall): void {
 
 export function gatedDeclaration(ctx: AppContext): GatedDeclaration {
   const authenticate: GatedStep = (call) => {
-    call.limits.push({ scope: 'ip', key: call.ip });
+    call.checks.push({ scope: 'ip', key: call.ip });
     const verified = authenticateHeader(call.authorization, call.res, ctx.verifyToken);
     if (verified instanceof Promise) return verified.then((user) => admitted(call, user));
     admitted(call, verified);
@@ -148,21 +150,21 @@ export function gatedDeclaration(ctx: AppContext): GatedDeclaration {
   const act: GatedStep = async (call) => {
     const userId = (call.user as AuthUser).id;
     if (call.action === 'grab') {
-      const hold = await counted(
-        ctx.metrics.grabOutcomes,
-        grabPacket(ctx, call.packetId, userId, call.limits),
-      );
+      const hold = await counted(ctx.metrics.grabOutcomes, grabPacket(ctx, call.packetId, userId, call));
       ctx.metrics.grabOutcomes.inc({ outcome: hold.degraded ? 'granted_degraded' : 'granted' });
       call.result = hold;
       return;
     }
-    const claim = await counted(
-      ctx.metrics.openOutcomes,
-      openPacket(ctx, call.packetId, userId, call.limits),
-    );
+    const claim = await counted(ctx.metrics.openOutcomes, openPacket(ctx, call.packetId, userId, call));
     call.locals['claimId'] = claim.claimId;
     ctx.metrics.openOutcomes.inc({ outcome: claim.created ? 'opened' : 'repeat' });
     call.result = claim;
+  };
+
+  const packetLimit: GatedStep = (call) => {
+    call.checks.push({ scope: 'packet', key: call.packetId });
+    call.gate = ctx.rateLimits.forGate(call.checks);
+    call.locals['packetId'] = call.packetId;
   };
 
   return { admit: [authenticate, packetIdShape, packetLimit], act: [act, reply] };
