@@ -7,7 +7,7 @@
  *   2. strict zod parsing of params, query and body (400 validation_failed; 415 for a non-JSON body)
  *   3. rate limits in one Redis round trip: per IP, per user, and per packet or the global send bucket when
  *      the spec asks (429 + Retry-After). A request refused at 1 or 2 still pays its IP (and user) limit.
- *      Grab and open (`limitsInGate`) pass the same limits to their gate script instead, before the gate.
+ *      (Grab and open's declared steps hand the same limits to their gate script instead: routes/gated.ts.)
  *   4. for POST: Idempotency-Key (replay, 409 in flight, 422 reused; see idempotentReplay.ts)
  *   5. the handler, which returns a reply (reply.ts) instead of writing to `res`, so its answer can be stored
  *
@@ -49,12 +49,6 @@ export interface RouteInput<B, Q, P> {
   user: AuthUser;
   /** The validated Idempotency-Key of a POST, when the client sent one. */
   idempotencyKey: string | undefined;
-  /**
-   * With `limitsInGate`: this request's rate limits (IP, user, packet), which the handler must have its gate
-   * script check (`ctx.rateLimits.forGate`) or, when the script cannot run, check itself
-   * (`ctx.rateLimits.consumeLocally`). Empty otherwise: pipeline.ts has checked them.
-   */
-  limits: readonly LimitCheck[];
   req: Request;
   res: Response;
   log: Logger;
@@ -76,13 +70,8 @@ export interface RouteSpec<B extends Schema, Q extends ObjectSchema, P extends O
   response: { status: number; description: string; schema?: z.ZodType; contentType?: string };
   /** Error statuses the handler itself may answer (domain errors); the generic ones are added. */
   problems?: number[];
-  /** `packet` limits by `params.id` (grab, open); `send` is one global bucket (POST /v1/packets). */
+  /** `packet` limits by `params.id`; `send` is one global bucket (POST /v1/packets). */
   rateLimits?: ('packet' | 'send')[];
-  /**
-   * The handler checks the rate limits in its own Redis script (grab, open: one round trip for limits and
-   * gate) instead of pipeline.ts checking them first; see `RouteInput.limits`.
-   */
-  limitsInGate?: boolean;
   /** POST only. `required` refuses a POST without the header (400 idempotency_key_required). */
   idempotency?: 'optional' | 'required';
   handler(input: RouteInput<Out<B>, Out<Q>, Out<P>>): Promise<Reply>;
@@ -145,7 +134,7 @@ async function handle<B extends Schema, Q extends ObjectSchema, P extends Object
     const packetId = (params as { id?: string } | undefined)?.id;
     if (spec.rateLimits?.includes('packet') && packetId) checks.push({ scope: 'packet', key: packetId });
     if (spec.rateLimits?.includes('send')) checks.push({ scope: 'send', key: GLOBAL_KEY });
-    if (!spec.limitsInGate) await ctx.rateLimits.consumeAll(checks);
+    await ctx.rateLimits.consumeAll(checks);
   }
 
   const withKey = spec.method === 'post' && user !== undefined;
@@ -159,7 +148,6 @@ async function handle<B extends Schema, Q extends ObjectSchema, P extends Object
       return user;
     },
     idempotencyKey,
-    limits: spec.limitsInGate ? checks : [],
     req,
     res,
     get log(): Logger {
@@ -233,7 +221,6 @@ export function defineGatedRoute(
     auth: 'user',
     params: PacketParams,
     rateLimits: ['packet'],
-    limitsInGate: true,
     idempotency: 'optional',
   });
   router.post(path, async (req, res) => {

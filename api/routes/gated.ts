@@ -6,7 +6,7 @@
  *
  *   admit: 1. bearer authentication (auth.ts `authenticateHeader`; the IP limit is the request's first)
  *          2. the packet id's shape (and, on Express, no query and no body: the lane takes neither)
- *          3. the packet limit (the three limits go to the gate script: `limitsInGate`)
+ *          3. the packet limit; the three limits go to the gate script, not to a call of their own
  *   act:   4. the action: the use case (packets/grab.ts `grabPacket`, packets/open.ts `openPacket`), which
  *             decides degraded mode itself; refusals and successes are counted by outcome
  *          5. the reply body
