@@ -1,5 +1,5 @@
 /**
- * The function that moves money (the payment alone is posted by `pay_packet`, migration 0009, under the same
+ * The function that moves money (the payment alone is posted by `pay_packet`, db/functions/pay_packet.sql, under the same
  * rules, so that a send is one statement). Every movement (deposit, pay, credit, refund) is a transfer with a
  * deterministic id; posting the same id again returns the original and changes nothing, and the same id with
  * different fields is a typed error. Accounts are locked in one statement in id order, so concurrent batches
