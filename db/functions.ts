@@ -60,6 +60,9 @@ export async function applyFunctions(client: Queryable, dir = FUNCTIONS_DIR): Pr
     if (checksumByName.get(fn.name) === fn.checksum) continue;
     await client.query('BEGIN');
     try {
+      // As pg_dump does: a SQL-language function may name a function whose file sorts after its own, so
+      // bodies are checked when called, not when created.
+      await client.query('SET LOCAL check_function_bodies = off');
       await client.query(fn.sql);
       await client.query(
         `INSERT INTO schema_functions (name, checksum) VALUES ($1, $2)

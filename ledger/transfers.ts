@@ -246,7 +246,7 @@ export async function ensureWallets(tx: Tx, userIds: readonly string[]): Promise
   const unique = [...new Set(userIds)].sort();
   await tx.query(
     `INSERT INTO accounts (id, kind, owner_id)
-     SELECT 'wallet:' || u, 'wallet', u FROM unnest($1::text[]) AS u ORDER BY 1 ON CONFLICT (id) DO NOTHING`,
+     SELECT wallet_account(u), 'wallet', u FROM unnest($1::text[]) AS u ORDER BY 1 ON CONFLICT (id) DO NOTHING`,
     [unique],
   );
 }

@@ -51,7 +51,7 @@ BEGIN
   share := share_from_draw(p.type, p.remaining_fen, p.remaining_count, p_draw);
   next_seq := p.share_count - p.remaining_count + 1;
   INSERT INTO claims (id, packet_id, user_id, seq, amount_fen)
-  VALUES (p_packet_id || '-' || next_seq, p_packet_id, p_user_id, next_seq, share)
+  VALUES (claim_id(p_packet_id, next_seq), p_packet_id, p_user_id, next_seq, share)
   RETURNING * INTO c;
   UPDATE packets SET remaining_fen = packets.remaining_fen - share,
     remaining_count = packets.remaining_count - 1

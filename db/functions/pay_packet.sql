@@ -9,8 +9,8 @@ CREATE OR REPLACE FUNCTION pay_packet(
 ) RETURNS TABLE (verdict text, reason text, detail text) LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   d payment_decisions%ROWTYPE;
-  wallet_id text := 'wallet:' || p_sender_id;
-  escrow_id text := 'escrow:' || p_packet_id;
+  wallet_id text := wallet_account(p_sender_id);
+  escrow_id text := escrow_account(p_packet_id);
   wallet_balance bigint;
 BEGIN
   INSERT INTO payment_decisions (packet_id, fingerprint) VALUES (p_packet_id, p_fingerprint)
@@ -46,7 +46,7 @@ BEGIN
       RAISE EXCEPTION 'account % cannot cover % fen', wallet_id, p_total_fen USING ERRCODE = 'RP001';
     END IF;
     INSERT INTO transfers (id, debit_account_id, credit_account_id, amount_fen, kind, packet_id)
-    VALUES ('pay:' || p_packet_id, wallet_id, escrow_id, p_total_fen, 'pay', p_packet_id);
+    VALUES (transfer_id('pay', p_packet_id), wallet_id, escrow_id, p_total_fen, 'pay', p_packet_id);
     UPDATE accounts SET balance_fen = balance_fen - p_total_fen WHERE id = wallet_id;
     UPDATE accounts SET balance_fen = balance_fen + p_total_fen WHERE id = escrow_id;
   EXCEPTION

@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION payment_decision_owned(
 ) RETURNS boolean LANGUAGE sql STABLE AS $$
   SELECT CASE
     WHEN p_stored = p_fingerprint THEN true
-    WHEN p_stored LIKE 'fields:%' THEN p_stored = 'fields:' || p_sender_id || ':' || p_total_fen || ':' || p_share_count
+    WHEN p_stored LIKE 'fields:%' THEN p_stored = fields_fingerprint(p_sender_id, p_total_fen, p_share_count)
     WHEN p_stored = 'legacy' THEN EXISTS (
       SELECT 1 FROM packets
       WHERE id = p_packet_id AND sender_id = p_sender_id AND total_fen = p_total_fen AND share_count = p_share_count)
