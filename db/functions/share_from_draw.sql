@@ -1,6 +1,6 @@
--- The allocation rule of domain/allocation.ts (shareFromDraw), given the same uniform draw in [0, 1) that the
--- API takes from node:crypto. test/integration/openStatement.test.ts checks that both give the same share.
--- float8 arithmetic here and in JavaScript is IEEE 754 double, so floor(draw * max) is the same number.
+-- The allocation rule, its one owner (docs/rules.md), given the uniform draw in [0, 1) that the
+-- API takes from node:crypto (domain/allocation.ts drawFrom). test/integration/allocation.test.ts checks its
+-- properties over whole packets; the audit's share_within_allocation checks every stored share's bounds.
 CREATE OR REPLACE FUNCTION share_from_draw(packet_type text, remaining_fen bigint, remaining_count int, draw float8)
 RETURNS bigint LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
