@@ -45,10 +45,8 @@ BEGIN
     IF wallet_balance < p_total_fen THEN
       RAISE EXCEPTION 'account % cannot cover % fen', wallet_id, p_total_fen USING ERRCODE = 'RP001';
     END IF;
-    INSERT INTO transfers (id, debit_account_id, credit_account_id, amount_fen, kind, packet_id)
-    VALUES (transfer_id('pay', p_packet_id), wallet_id, escrow_id, p_total_fen, 'pay', p_packet_id);
-    UPDATE accounts SET balance_fen = balance_fen - p_total_fen WHERE id = wallet_id;
-    UPDATE accounts SET balance_fen = balance_fen + p_total_fen WHERE id = escrow_id;
+    PERFORM apply_transfers(ARRAY[transfer_id('pay', p_packet_id)], ARRAY[wallet_id], ARRAY[escrow_id],
+      ARRAY[p_total_fen], ARRAY['pay'], ARRAY[p_packet_id], ARRAY[NULL::text]);
   EXCEPTION
     WHEN SQLSTATE 'RP001' THEN
       UPDATE payment_decisions SET outcome = 'refused', reason = 'insufficient_funds', decided_at = now()

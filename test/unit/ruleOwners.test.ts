@@ -80,4 +80,10 @@ describe('one owner per rule', () => {
   test('the fields fingerprint is spelled once in SQL and once in TypeScript', () => {
     expect(filesMatching(/'fields:'\s*\|\|/)).toEqual([join('db', 'functions', 'fields_fingerprint.sql')]);
   });
+
+  test('only apply_transfers writes transfers and moves balances', () => {
+    expect(filesMatching(/INSERT\s+INTO\s+transfers|UPDATE\s+accounts\b/i)).toEqual([
+      join('db', 'functions', 'apply_transfers.sql'),
+    ]);
+  });
 });
