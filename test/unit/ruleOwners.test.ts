@@ -51,12 +51,9 @@ function filesMatching(pattern: RegExp): string[] {
 
 describe('one owner per rule', () => {
   test("only settledAssignment writes a packet's settled columns", () => {
-    // The legacy credit wave (activities/credit.ts) keeps its own copy until issue 26 removes the wave.
-    expect(
-      filesMatching(/SET\s+status\b|closed_at\s*=\s*(coalesce|now)/i).filter(
-        (path) => path !== join('activities', 'credit.ts'),
-      ),
-    ).toEqual([join('packets', 'store', 'packets.ts')]);
+    expect(filesMatching(/SET\s+status\b|closed_at\s*=\s*(coalesce|now)/i)).toEqual([
+      join('packets', 'store', 'packets.ts'),
+    ]);
   });
 
   test('account and transfer ids are spelled once in SQL (db/functions) and once in TypeScript', () => {
