@@ -20,13 +20,7 @@ import { sumFen } from '../domain/money';
 import { postTransfer } from '../ledger/transfers';
 import { creditLockedClaims, markFinished } from '../packets/store/credits';
 import { exhaustGate, removeGate } from '../packets/gate/gate';
-import {
-  findPacket,
-  listClaims,
-  lockUncreditedClaims,
-  markSettled,
-  type PacketRow,
-} from '../packets/store/packets';
+import { findPacket, listClaims, lockUncreditedClaims, type PacketRow } from '../packets/store/packets';
 import type { RedisDeps } from '../redis';
 
 export interface SettleResult {
@@ -88,7 +82,10 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
     }
     const finished = owed.length === 0;
     if (packet.status !== 'finished') {
-      await markSettled(tx, packet.id, finished ? 'finished' : 'closed', refundFen);
+      await tx.query(
+        `UPDATE packets SET status = $2, refund_fen = $3, closed_at = coalesce(closed_at, now()) WHERE id = $1`,
+        [packet.id, finished ? 'finished' : 'closed', refundFen],
+      );
     }
     return { refundFen, claimedCount: claims.length, claimedFen, owedCount: owed.length, owedFen, finished };
   }
@@ -162,7 +159,10 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
             packetId,
           });
         }
-        await markSettled(tx, packetId, 'finished', refundFen);
+        await tx.query(
+          `UPDATE packets SET status = 'finished', refund_fen = $2, closed_at = now() WHERE id = $1`,
+          [packetId, refundFen],
+        );
         return {
           creditedClaimIds: claims.map((claim) => claim.id),
           creditedFen,

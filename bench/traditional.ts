@@ -13,7 +13,7 @@ import type { AppContext } from '../api/context';
 import { ResourceIdSchema } from '../api/validation';
 import type { Db } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
-import { drawFrom } from '../domain/allocation';
+import { drawShareFen } from '../domain/allocation';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { ensureWallet, postTransfer } from '../ledger/transfers';
 import { claimIdOf } from '../packets/store/openShare';
@@ -40,26 +40,14 @@ export async function traditionalGrab(db: Db, packetId: string, userId: string):
       userId,
     ]);
     if (rowCount) throw new DomainError(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
+    const amountFen = drawShareFen(packet.type, packet.remainingFen, packet.remainingCount, randomInt);
     const seq = packet.shareCount - packet.remainingCount + 1;
     const claimId = claimIdOf(packetId, seq);
-    // The share by the allocation rule's one owner, share_from_draw, inside the insert: no extra round trip.
-    const { rows: inserted } = await tx.query<{ amount_fen: number }>(
+    await tx.query(
       `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen, credited_at)
-       VALUES ($1, $2, $3, $4, share_from_draw($5, $6, $7, $8), clock_timestamp())
-       RETURNING amount_fen`,
-      [
-        claimId,
-        packetId,
-        userId,
-        seq,
-        packet.type,
-        packet.remainingFen,
-        packet.remainingCount,
-        drawFrom(randomInt),
-      ],
+       VALUES ($1, $2, $3, $4, $5, clock_timestamp())`,
+      [claimId, packetId, userId, seq, amountFen],
     );
-    const amountFen = inserted[0]?.amount_fen;
-    if (amountFen === undefined) throw new Error('the claim insert returned no row');
     await ensureWallet(tx, userId);
     await postTransfer(tx, {
       id: transferIds.credit(claimId),

@@ -64,7 +64,7 @@ export async function readFacts(db: Db): Promise<Facts> {
            (SELECT count(*)::int FROM transfers t WHERE t.kind = 'refund' AND t.packet_id = p.id) AS refunds,
            (SELECT coalesce(sum(amount_fen), 0)::bigint FROM transfers t WHERE t.kind = 'refund' AND t.packet_id = p.id)
              AS refunded_fen,
-           coalesce((SELECT balance_fen FROM accounts a WHERE a.id = escrow_account(p.id)), 0) AS escrow_fen
+           coalesce((SELECT balance_fen FROM accounts a WHERE a.id = 'escrow:' || p.id), 0) AS escrow_fen
       FROM packets p`);
   const requests = await db.query<{ sender_id: string; idempotency_key: string; packet_id: string }>(
     'SELECT sender_id, idempotency_key, packet_id FROM packet_requests',

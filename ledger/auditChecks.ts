@@ -3,9 +3,8 @@
  * so the runner can treat them alike; none of them loops over rows in JavaScript, which keeps the audit a
  * handful of scans even on hundreds of thousands of transfers.
  *
- * Account names and transfer ids come from the SQL functions that own them in SQL (wallet_account,
- * escrow_account, transfer_id in db/functions), held equal to domain/accounts.ts by a test; a packet's
- * transfers are found by their deterministic ids the same way.
+ * Account names are spelled out in SQL ('wallet:' || user, 'escrow:' || packet) exactly as
+ * domain/accounts.ts builds them; a packet's transfers are found by their deterministic ids the same way.
  */
 import { renderScoped, type AuditScope, type ScopeSql } from './auditScope';
 
@@ -82,8 +81,8 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => strin
     SELECT format('%s account %s is not named after its owner %s', kind, id, coalesce(owner_id, '(none)')) AS detail
       FROM accounts
      WHERE ${s.accounts('id')}
-       AND (CASE kind WHEN 'wallet' THEN id = wallet_account(owner_id)
-                      WHEN 'escrow' THEN id = escrow_account(owner_id)
+       AND (CASE kind WHEN 'wallet' THEN id = 'wallet:' || owner_id
+                      WHEN 'escrow' THEN id = 'escrow:' || owner_id
                       ELSE id LIKE 'external:%' AND owner_id IS NULL END) IS NOT TRUE`,
 
   [LedgerCheck.TransferIdMatchesKind]: (s) => `
@@ -92,9 +91,9 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => strin
       FROM transfers
      WHERE ${s.transfers('seq')}
        AND (CASE kind WHEN 'deposit' THEN id LIKE 'deposit:_%' AND packet_id IS NULL AND claim_id IS NULL
-                      WHEN 'pay' THEN id = transfer_id('pay', packet_id) AND claim_id IS NULL
-                      WHEN 'credit' THEN id = transfer_id('credit', claim_id) AND packet_id IS NOT NULL
-                      WHEN 'refund' THEN id = transfer_id('refund', packet_id) AND claim_id IS NULL END) IS NOT TRUE`,
+                      WHEN 'pay' THEN id = 'pay:' || packet_id AND claim_id IS NULL
+                      WHEN 'credit' THEN id = 'credit:' || claim_id AND packet_id IS NOT NULL
+                      WHEN 'refund' THEN id = 'refund:' || packet_id AND claim_id IS NULL END) IS NOT TRUE`,
 
   // Deposits bring money in; pay moves a wallet into its packet's escrow; credits and refunds empty that
   // escrow into wallets. Anything else (wallet to wallet, escrow to another packet) has no business existing.
@@ -129,10 +128,10 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => strin
                   CASE WHEN t.id IS NULL THEN 'no pay transfer'
                        ELSE format('%s fen from %s to %s', t.amount_fen, t.debit_account_id, t.credit_account_id)
                   END) AS detail
-      FROM packets p LEFT JOIN transfers t ON t.id = transfer_id('pay', p.id)
+      FROM packets p LEFT JOIN transfers t ON t.id = 'pay:' || p.id
      WHERE ${s.packets('p.id')}
        AND (t.id IS NULL OR t.kind <> 'pay' OR t.amount_fen <> p.total_fen
-            OR t.debit_account_id <> wallet_account(p.sender_id) OR t.credit_account_id <> escrow_account(p.id))`,
+            OR t.debit_account_id <> 'wallet:' || p.sender_id OR t.credit_account_id <> 'escrow:' || p.id)`,
 
   [LedgerCheck.ClaimsWithinTotal]: (s) => `
     WITH ${claimTotals(s)}
@@ -177,8 +176,8 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => strin
                   c.id, c.amount_fen, c.packet_id, c.user_id) AS detail
       FROM transfers t JOIN claims c ON c.id = t.claim_id
      WHERE t.kind = 'credit' AND ${s.packets('c.packet_id')}
-       AND (t.amount_fen <> c.amount_fen OR t.debit_account_id <> escrow_account(c.packet_id)
-            OR t.credit_account_id <> wallet_account(c.user_id))`,
+       AND (t.amount_fen <> c.amount_fen OR t.debit_account_id <> 'escrow:' || c.packet_id
+            OR t.credit_account_id <> 'wallet:' || c.user_id)`,
 
   // A refund goes back to the sender, only once the packet closed, and refund_fen records it: positive
   // exactly when the transfer exists (a fully claimed packet finishes with refund_fen 0 and no transfer).
@@ -188,11 +187,11 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => strin
                   CASE WHEN t.id IS NULL THEN 'transfer: none'
                        ELSE format('of %s fen %s -> %s', t.amount_fen, t.debit_account_id, t.credit_account_id)
                   END) AS detail
-      FROM packets p LEFT JOIN transfers t ON t.id = transfer_id('refund', p.id)
+      FROM packets p LEFT JOIN transfers t ON t.id = 'refund:' || p.id
      WHERE ${s.packets('p.id')}
        AND ((t.id IS NOT NULL AND (p.status = 'open' OR t.amount_fen IS DISTINCT FROM p.refund_fen
-                                   OR t.debit_account_id <> escrow_account(p.id)
-                                   OR t.credit_account_id <> wallet_account(p.sender_id)))
+                                   OR t.debit_account_id <> 'escrow:' || p.id
+                                   OR t.credit_account_id <> 'wallet:' || p.sender_id))
             OR (t.id IS NULL AND coalesce(p.refund_fen, 0) <> 0)
             OR (p.status <> 'open' AND p.refund_fen IS NULL))`,
 
@@ -217,15 +216,15 @@ export const LEDGER_QUERIES: Readonly<Record<LedgerCheck, (s: ScopeSql) => strin
                   coalesce(r.amount_fen, 0),
                   p.total_fen - coalesce(ct.credited_fen, 0) - coalesce(r.amount_fen, 0)) AS detail
       FROM packets p
-      LEFT JOIN accounts a ON a.id = escrow_account(p.id)
+      LEFT JOIN accounts a ON a.id = 'escrow:' || p.id
       LEFT JOIN claim_totals ct ON ct.packet_id = p.id
-      LEFT JOIN transfers r ON r.id = transfer_id('refund', p.id)
+      LEFT JOIN transfers r ON r.id = 'refund:' || p.id
      WHERE ${s.packets('p.id')}
        AND a.balance_fen IS DISTINCT FROM p.total_fen - coalesce(ct.credited_fen, 0) - coalesce(r.amount_fen, 0)`,
 
   [LedgerCheck.EscrowEmptyWhenFinished]: (s) => `
     SELECT format('finished packet %s still holds %s fen in escrow', p.id, a.balance_fen) AS detail
-      FROM packets p JOIN accounts a ON a.id = escrow_account(p.id)
+      FROM packets p JOIN accounts a ON a.id = 'escrow:' || p.id
      WHERE p.status = 'finished' AND a.balance_fen <> 0 AND ${s.packets('p.id')}`,
 };
 

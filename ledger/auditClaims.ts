@@ -1,7 +1,7 @@
 /**
  * The audit's claim rules: every claim must have been allowed when it was opened. The ledger checks prove
  * that money was moved consistently; these prove it went to someone entitled to it, in time, and in the
- * amount the allocation rule (share_from_draw) could have drawn, its bounds stated here independently. Each is one set-based query.
+ * amount the allocation rule (domain/allocation.ts) could have drawn. Each is one set-based query.
  */
 import type { AuditQuery } from './auditChecks';
 import { renderScoped, type AuditScope, type ScopeSql } from './auditScope';
@@ -40,7 +40,7 @@ const claimantEligible = (s: ScopeSql) => `
 
 // Replays the allocation from the claims in seq order: before the k-th claim, total - sum(earlier claims)
 // fen remained over share_count - (k - 1) shares. A random share lies in [1, min(2 * remaining / count,
-// remaining - (count - 1))], which for the last share is exactly what remains; a fixed share
+// remaining - (count - 1))] (maxShareFen), which for the last share is exactly what remains; a fixed share
 // is remaining / count (the amount divides evenly, so every share is equal and the last takes the rest);
 // a personal packet's one share is everything. The window runs over (packet_id, seq), the unique index.
 const shareWithinAllocation = (s: ScopeSql) => `

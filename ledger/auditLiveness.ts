@@ -45,7 +45,7 @@ export function livenessQueries(thresholds: LivenessThresholds): AuditQuery<Live
         SELECT format('packet %s is still %s %s after it expired at %s, with %s fen in escrow', p.id, p.status,
                       date_trunc('second', now() - p.expires_at), p.expires_at,
                       coalesce(a.balance_fen::text, '(no account)')) AS detail
-          FROM packets p LEFT JOIN accounts a ON a.id = escrow_account(p.id)
+          FROM packets p LEFT JOIN accounts a ON a.id = 'escrow:' || p.id
          WHERE p.expires_at < now() - $2::bigint * interval '1 millisecond'
            AND (p.status = 'open'
                 OR (p.status = 'closed'

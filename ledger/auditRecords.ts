@@ -25,7 +25,7 @@ const paidDecisionHasPacket = (s: ScopeSql) => `
          AS detail
     FROM payment_decisions d
     LEFT JOIN packets p ON p.id = d.packet_id
-    LEFT JOIN transfers t ON t.id = transfer_id('pay', d.packet_id) AND t.kind = 'pay'
+    LEFT JOIN transfers t ON t.id = 'pay:' || d.packet_id AND t.kind = 'pay'
    WHERE d.outcome = 'paid' AND (p.id IS NULL OR t.id IS NULL) AND ${s.packets('d.packet_id')}`;
 
 // Packets paid before the fence got a 'legacy' paid decision from migration 0006; every later one was paid

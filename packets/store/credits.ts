@@ -8,7 +8,6 @@ import type { Queryable, Tx } from '../../db';
 import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
 import { sumFen } from '../../domain/money';
 import { ensureWallets, postTransfers } from '../../ledger/transfers';
-import { settledAssignment } from './packets';
 
 /** The uncredited claims a credit step works on (any packets). */
 export interface CreditableClaim {
@@ -166,7 +165,8 @@ export interface FinishedPacket {
 async function finishHeld(db: Queryable, heldSql: string, params: unknown[]): Promise<FinishedPacket[]> {
   const { rows } = await db.query<FinishedPacket>(
     `WITH held AS (${heldSql})
-     UPDATE packets p SET ${settledAssignment("'finished'", 'coalesce(refund_fen, 0)')}
+     UPDATE packets p SET status = 'finished', refund_fen = coalesce(p.refund_fen, 0),
+       closed_at = coalesce(p.closed_at, now())
      FROM held WHERE p.id = held.id AND ${NOTHING_OWED_SQL}
      RETURNING p.id, p.share_count AS "shareCount", held.status = 'closed' AS "wasClosed"`,
     params,
