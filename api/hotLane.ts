@@ -21,7 +21,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express } from 'express';
 import type { AppContext } from './context';
-import { logFinishedRequest, requestIdOf, requestLinesLogged } from './logging';
+import { isLoggedFinish, logFinishedRequest, requestIdOf, requestLinesLogged } from './logging';
 import { statusClass } from './metrics';
 import { outgoing, send, sendRefusal, type Reply } from './reply';
 import { GATED_ROUTES, GatedCall, runSteps, type GatedActionName } from './routes/gated';
@@ -99,14 +99,16 @@ function hotLane(ctx: AppContext, ipOf: (req: IncomingMessage) => string | undef
     // Measured to the last write, where the app's middleware measured to 'finish': one listener fewer.
     const durationMs = Number(process.hrtime.bigint() - startedAtNs) / 1e6;
     durationOf(route, res.statusCode).observe(durationMs / 1e3);
-    logFinishedRequest(ctx.log, ctx.config.logSlowRequestMs, {
-      id: requestId,
-      method: req.method,
-      url: req.url,
-      statusCode: res.statusCode,
-      durationMs,
-      locals: call.locals,
-    });
+    // The line's fields are gathered only for a request that gets one: the storm's answers get none.
+    if (isLoggedFinish(res.statusCode, durationMs, ctx.config.logSlowRequestMs))
+      logFinishedRequest(ctx.log, ctx.config.logSlowRequestMs, {
+        id: requestId,
+        method: req.method,
+        url: req.url,
+        statusCode: res.statusCode,
+        durationMs,
+        locals: call.locals,
+      });
     return true;
   }
 

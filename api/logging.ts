@@ -55,9 +55,13 @@ export interface FinishedRequest {
  * The production rule for one finished request: a 5xx at error, an answer that took at least `slowMs` at
  * warn, anything else nothing. The hot lane calls it for what it answers; quietRequestLogging for the rest.
  */
+/** Whether production logs a finished request: a 5xx, or an answer that took at least `slowMs`. */
+export const isLoggedFinish = (statusCode: number, durationMs: number, slowMs: number): boolean =>
+  statusCode >= 500 || durationMs >= slowMs;
+
 export function logFinishedRequest(log: Logger, slowMs: number, finished: FinishedRequest): void {
+  if (!isLoggedFinish(finished.statusCode, finished.durationMs, slowMs)) return;
   const serverError = finished.statusCode >= 500;
-  if (!serverError && finished.durationMs < slowMs) return;
   const line = {
     req: { id: finished.id, method: finished.method, url: finished.url },
     res: { statusCode: finished.statusCode },
