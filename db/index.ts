@@ -152,6 +152,8 @@ export const PgErrorCode = {
   DeadlockDetected: '40P01',
   LockNotAvailable: '55P03',
   InvalidCatalogName: '3D000',
+  /** ensure_day_partitions: the day is archived (cold_days) and is not created again. */
+  DayArchived: 'RP030',
 } as const;
 
 export function pgErrorCode(err: unknown): string | undefined {

@@ -1,12 +1,14 @@
 /**
  * A small migration runner: numbered SQL files in db/migrations, applied in order, each in its own
- * transaction, recorded in schema_migrations. A session advisory lock keyed by the schema name makes two
- * processes starting at once (API and worker) take turns instead of racing.
+ * transaction, recorded in schema_migrations; then the SQL functions, one file each in db/functions (see
+ * db/functions.ts). A session advisory lock keyed by the schema name makes two processes starting at once
+ * (API and worker) take turns instead of racing.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Db } from './index';
+import { applyFunctions, FUNCTIONS_DIR } from './functions';
 
 export const MIGRATIONS_DIR = join(__dirname, 'migrations');
 const FILE_PATTERN = /^(\d{4})_[a-z0-9_]+\.sql$/;
@@ -38,11 +40,22 @@ function advisoryLockKey(schema: string): string {
   ).toString();
 }
 
-export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<{ applied: string[] }> {
-  const migrations = await loadMigrations(dir);
+export interface MigrateDirs {
+  /** Numbered, append-only migrations: tables, indexes, triggers. */
+  migrationsDir?: string;
+  /** One file per SQL function, the function's current text (db/functions.ts). */
+  functionsDir?: string;
+}
+
+export async function migrate(
+  db: Db,
+  { migrationsDir = MIGRATIONS_DIR, functionsDir = FUNCTIONS_DIR }: MigrateDirs = {},
+): Promise<{ applied: string[]; functions: string[] }> {
+  const migrations = await loadMigrations(migrationsDir);
   const client = await db.pool.connect();
   const lockKey = advisoryLockKey(db.schema);
   const applied: string[] = [];
+  let functions: string[] = [];
   try {
     await client.query('SELECT pg_advisory_lock($1)', [lockKey]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
@@ -81,9 +94,12 @@ export async function migrate(db: Db, dir = MIGRATIONS_DIR): Promise<{ applied: 
       }
       applied.push(migration.name);
     }
+    // After the migrations, so a function file always has the tables it names and overrides the older
+    // definitions that the migrations themselves create on a fresh database.
+    functions = await applyFunctions(client, functionsDir);
   } finally {
     await client.query('SELECT pg_advisory_unlock($1)', [lockKey]).catch(() => undefined);
     client.release();
   }
-  return { applied };
+  return { applied, functions };
 }
