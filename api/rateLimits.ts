@@ -4,9 +4,13 @@
  * by the replica count but never unlimited, and never an outage. Windows are one second; the points per
  * window come from config, and the counting rule is redis/scripts/includes/limits.lua.
  *
- * A request's limits (IP, user, and its route's own) cost one Redis round trip together: `consume` runs
- * them as one script, and the grab and open routes hand them to their gate script instead (`forGate`), so a
- * grab is a single round trip and a refused request never reaches the gate.
+ * A request's counters (IP, user, and its route's own) are in different Redis Cluster slots, so each is one
+ * single-key call (redis/scripts/consumeLimit.lua), in order, the first refusal ending the count. The grab
+ * and open routes hand them to the gate (`forGate`): on a Cluster the IP and user counters are counted first,
+ * the packet's (in the packet's slot) by the gate script itself, so a refused request never reaches the gate;
+ * on one Redis, which has no slots, the gate script counts all three, so a grab stays one round trip.
+ * With RATE_LIMIT_CLIENT_COUNTERS=process the IP and user counters are each process's own instead (no
+ * Redis call; looser by the number of API processes): docs/redis-cluster.md has the measured trade-off.
  */
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config';
@@ -38,9 +42,9 @@ export interface LimitCheck {
 export interface RateLimits {
   /** Takes one point from `key` in `scope`; throws a 429 problem with Retry-After when none is left. */
   consume(scope: RateLimitScope, key: string): Promise<void>;
-  /** Every check in one round trip, in order, stopping at the first refusal (a 429 problem). */
+  /** Every check in order, one call each, stopping at the first refusal (a 429 problem). */
   consumeAll(checks: readonly LimitCheck[]): Promise<void>;
-  /** The same checks for a gate script to run first (redis/scripts/grabShare.lua, checkHold.lua). */
+  /** The same checks for a gate call (redis/scripts/grabShare.lua, checkHold.lua count the packet's). */
   forGate(checks: readonly LimitCheck[]): GateLimits;
   /** The same checks in this process alone: Redis is down, or the gate script could not run. */
   consumeLocally(checks: readonly LimitCheck[]): Promise<void>;
@@ -69,7 +73,7 @@ const UNLIMITED: RateLimits = {
 };
 
 export function createRateLimits(deps: {
-  config: Pick<Config, 'rateLimit'>;
+  config: Pick<Config, 'rateLimit' | 'redis'>;
   redis: RedisDeps;
   metrics: Metrics;
   log: Logger;
@@ -108,11 +112,58 @@ export function createRateLimits(deps: {
     ).withHeader('Retry-After', String(retryAfterSeconds));
   }
 
+  /**
+   * Counts `checks` in Redis, one single-key call each and in order (a request's counters are in different
+   * Redis Cluster slots), stopping at the first refusal, which is returned; Redis failures reject.
+   */
+  async function countInRedis(checks: readonly LimitCheck[]): Promise<Problem | undefined> {
+    for (const check of checks) {
+      const [refused, waitMs] = await redis.scripts.consumeLimit(
+        redis.keys.limitCounter(check.scope, check.key),
+        WINDOW_MS,
+        points(check),
+      );
+      if (refused > 0) return refusal(check, waitMs);
+    }
+    return undefined;
+  }
+
+  /** RATE_LIMIT_CLIENT_COUNTERS=process: the IP and user counters are this process's own. */
+  const inProcess = (check: LimitCheck) =>
+    config.rateLimit.clientCounters === 'process' && (check.scope === 'ip' || check.scope === 'user');
+
+  /** consumeLocally, answering its refusal instead of throwing it. */
+  async function countLocally(checks: readonly LimitCheck[]): Promise<Problem | undefined> {
+    try {
+      await consumeLocally(checks);
+      return undefined;
+    } catch (err) {
+      if (err instanceof Problem) return err;
+      throw err;
+    }
+  }
+
   function forGate(checks: readonly LimitCheck[]): GateLimits {
+    const packet = checks.find((check) => check.scope === 'packet');
+    const client = checks.filter((check) => check !== packet);
+    // One Redis: the client's counters ride in the gate call, before the packet's, as the script counts them
+    // in order. Two more calls per grab cost the API a third more CPU per grab in the storm's shape
+    // (docs/redis-cluster.md); only a Cluster, whose slots they would span, needs them.
+    if (!config.redis.cluster && client.length > 0 && !client.some(inProcess)) {
+      const counted = [...client, ...(packet ? [packet] : [])];
+      return {
+        clientKeys: client.map((check) => redis.keys.limitCounter(check.scope, check.key)),
+        argv: [WINDOW_MS, ...counted.map(points)],
+        refusal: (waitMs, index) => refusal(counted[index - 1], waitMs),
+      };
+    }
+    // In process, a gate call that then fails counts them once more in the fallback (admission.ts): stricter,
+    // never looser, and only while Redis fails.
+    const countClient = client.every(inProcess) ? countLocally : countInRedis;
     return {
-      keys: checks.map((check) => redis.keys.limitCounter(check.scope, check.key)),
-      argv: [WINDOW_MS, ...checks.map(points)],
-      refusal: (index, waitMs) => refusal(checks[index], waitMs),
+      ...(client.length > 0 ? { countFirst: () => countClient(client) } : {}),
+      argv: packet ? [WINDOW_MS, points(packet)] : [],
+      refusal: (waitMs) => refusal(packet, waitMs),
     };
   }
 
@@ -128,19 +179,22 @@ export function createRateLimits(deps: {
     }
   }
 
-  async function consumeAll(checks: readonly LimitCheck[]): Promise<void> {
+  async function consumeAll(all: readonly LimitCheck[]): Promise<void> {
+    // The IP and user counters come first in every request's order, so counting those kept in process
+    // first keeps the order in which a refusal stops the count.
+    const kept = all.filter(inProcess);
+    if (kept.length > 0) await consumeLocally(kept);
+    const checks = kept.length > 0 ? all.filter((check) => !inProcess(check)) : all;
     if (checks.length === 0) return;
     // ioredis reports 'ready' only while connected; commands would fail at once otherwise.
     if (redis.client.status !== 'ready') return consumeLocally(checks);
-    const gate = forGate(checks);
-    let answer: [number, number];
+    let refused: Problem | undefined;
     try {
-      answer = await redis.scripts.consumeLimits(gate.keys.length, ...gate.keys, ...gate.argv);
+      refused = await countInRedis(checks);
     } catch {
       return consumeLocally(checks);
     }
-    const [refused, waitMs] = answer;
-    if (refused > 0) throw gate.refusal(refused - 1, waitMs);
+    if (refused) throw refused;
   }
 
   return {

@@ -1,7 +1,11 @@
 /**
  * Every Redis key is built here. All keys of one packet share the hash tag `{packetId}` so a Lua script that
- * touches several of them runs on one Redis Cluster slot. The prefix isolates environments and test files.
+ * touches several of them runs on one Redis Cluster slot. The prefix isolates environments and test files
+ * (and cells); it is never inside the braces, so one packet's keys stay in one slot whatever the prefix.
  */
+/** The five keys of a gate script (grabShare, checkHold), in order, all in the packet's slot. */
+export type GateKeys = [gate: string, holders: string, claimed: string, audience: string, counter: string];
+
 export interface Keys {
   /** Grab gate of a packet: remaining shares and expiry. */
   gate(packetId: string): string;
@@ -22,6 +26,8 @@ export interface Keys {
    * scripts find it in the gate's Redis Cluster slot; IP and user counters are per client (docs/hot-path.md).
    */
   limitCounter(scope: string, key: string): string;
+  /** A gate script's keys for a packet: its gate, holders, claimed, audience and rate-limit counter. */
+  gateScript(packetId: string): GateKeys;
   /** Everything under this prefix, for cleanup. */
   pattern(): string;
   readonly prefix: string;
@@ -39,6 +45,13 @@ export function createKeys(prefix: string): Keys {
     packetIdCounter: (day, region) => `${prefix}ids:${region}:${day}`,
     rateLimit: (scope) => `${prefix}rl:${scope}`,
     limitCounter: (scope, key) => (scope === 'packet' ? packet(key, 'rl') : `${prefix}rl:${scope}:${key}`),
+    gateScript: (packetId) => [
+      packet(packetId, 'gate'),
+      packet(packetId, 'holders'),
+      packet(packetId, 'claimed'),
+      packet(packetId, 'audience'),
+      packet(packetId, 'rl'),
+    ],
     pattern: () => `${prefix}*`,
   };
 }

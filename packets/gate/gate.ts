@@ -18,21 +18,30 @@ export const GATE_GRACE_MS = 60 * 60 * 1000;
 export const GATE_EXPIRY_GRACE_MS = 2_000;
 
 /**
- * A request's rate limits, checked by the grab and open scripts before they touch the gate, so a grab is one
- * round trip and a refused (429) request never takes a hold (api/rateLimits.ts builds them).
+ * A request's rate limits as the grab and open scripts take them, so a refused (429) request never takes a
+ * hold (api/rateLimits.ts builds them). The packet's counter is in the gate's slot and is counted by the
+ * gate script itself; the client's counters (IP, user) are in other slots (Redis Cluster refuses a script
+ * whose keys span slots), so they are counted first, one single-key call each.
  */
 export interface GateLimits {
-  /** Counter keys, checked in order. */
-  keys: string[];
-  /** The window in ms, then each counter's points. */
+  /**
+   * Counts the client's counters before the gate call: resolves with the 429 to answer when one refuses,
+   * undefined when all allow; rejects when Redis fails. Absent: nothing to count first.
+   */
+  countFirst?: () => Promise<Error | undefined>;
+  /**
+   * On one Redis (no slots to span): the client's counter keys, counted by the gate script itself before the
+   * packet's, so the call is one round trip. `argv` then holds their points first.
+   */
+  clientKeys?: string[];
+  /** The window in ms, then the points of each counter the gate script counts; empty: none counted. */
   argv: number[];
-  /** The answer when the counter at `index` (0-based) refuses, for `waitMs` more. */
-  refusal(index: number, waitMs: number): Error;
+  /** The answer when the counter at `index` (1-based, in the script's order) refuses, for `waitMs` more. */
+  refusal(waitMs: number, index: number): Error;
 }
 
 /** No limits: the references, and a second call after re-arming (the first call counted the request). */
 export const NO_LIMITS: GateLimits = {
-  keys: [],
   argv: [],
   refusal: () => new Error('a call without limits cannot be refused by one'),
 };

@@ -61,12 +61,13 @@ export async function reconcileGates(
   const { rows } = await db.query<GateRow>(
     `SELECT p.id, p.status, p.remaining_count, (extract(epoch FROM p.expires_at) * 1000)::bigint AS expires_at_ms,
             (p.status <> 'open' OR p.expires_at > now() + $2::bigint * interval '1 millisecond')
-            AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id
+            AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.day = p.day AND c.packet_id = p.id
                              AND c.created_at > clock_timestamp() - $2::bigint * interval '1 millisecond')
-            AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.packet_id = p.id
+            AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.day = p.day AND t.packet_id = p.id
                              AND t.created_at > clock_timestamp() - $2::bigint * interval '1 millisecond')
             AS quiet
-       FROM packets p WHERE p.id = ANY($1::text[])`,
+       FROM unnest($1::text[]) AS k(id)
+       CROSS JOIN LATERAL (SELECT * FROM packets p WHERE p.day = day_of_id(k.id) AND p.id = k.id OFFSET 0) AS p`,
     [ids, GATE_QUIET_MS],
   );
   const repairs: GateReconciliation['repairs'] = [];

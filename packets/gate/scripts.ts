@@ -34,6 +34,9 @@ export const CheckHoldStatus = { Live: 1, Claimed: 2, NoHold: -1, ...GATE_ANSWER
 
 type GateScript = 'grabShare' | 'checkHold';
 
+/** Each gate script under the name it takes a key count per call (redis/commands.ts, ANY_KEY_COUNT). */
+const ANY_KEYS = { grabShare: 'grabShareAnyKeys', checkHold: 'checkHoldAnyKeys' } as const;
+
 /** Refusals both scripts give for the same answer. */
 const GATE_REFUSALS: Partial<Record<number, () => DomainError>> = {
   [GATE_ANSWERS.Exhausted]: refuse.exhausted,
@@ -81,10 +84,10 @@ export interface GateDeps {
 export type GateAnswer = [number, number, number];
 
 /**
- * Asks a gate script about `userId` on `packetId`: the request's rate limits first, then the gate. A gate
- * that Redis lost (NotArmed, the same code in both scripts) is re-armed from Postgres and asked once more,
- * without the limits so the request is not counted twice; when it cannot be re-armed the answer stays
- * NotArmed and Postgres decides.
+ * Asks a gate script about `userId` on `packetId`: the request's rate limits first (the client's counters in
+ * calls of their own, the packet's inside the gate script), then the gate. A gate that Redis lost (NotArmed,
+ * the same code in both scripts) is re-armed from Postgres and asked once more, without the limits so the
+ * request is not counted twice; when it cannot be re-armed the answer stays NotArmed and Postgres decides.
  */
 export async function askGate(
   deps: GateDeps,
@@ -96,21 +99,22 @@ export async function askGate(
 ): Promise<GateAnswer> {
   const { keys, scripts } = deps.redis;
   const ask = async (checked: GateLimits): Promise<GateAnswer> => {
-    const answer = await viaGate(() =>
-      scripts[script](
-        4 + checked.keys.length,
-        keys.gate(packetId),
-        keys.holders(packetId),
-        keys.claimed(packetId),
-        keys.audience(packetId),
-        ...checked.keys,
-        userId,
-        ...args,
-        GATE_EXPIRY_GRACE_MS,
-        ...checked.argv,
-      ),
-    );
-    if (answer[0] === RATE_LIMITED) throw checked.refusal(answer[2] - 1, answer[1]);
+    if (checked.countFirst) {
+      const refused = await viaGate(checked.countFirst);
+      if (refused) throw refused;
+    }
+    const gateKeys = keys.gateScript(packetId);
+    const argv = [userId, ...args, GATE_EXPIRY_GRACE_MS, ...checked.argv];
+    const clientKeys = checked.clientKeys;
+    const answer = await viaGate(() => {
+      if (!clientKeys) return scripts[script](...gateKeys, ...argv);
+      // The same script with the client's counters between the gate's keys and the packet's counter (one
+      // Redis only: the keys span slots), its key count given per call.
+      const [gate, holders, claimed, audience, packetCounter] = gateKeys;
+      const keysOfCall = [gate, holders, claimed, audience, ...clientKeys, packetCounter];
+      return scripts[ANY_KEYS[script]](keysOfCall.length, ...keysOfCall, ...argv);
+    });
+    if (answer[0] === RATE_LIMITED) throw checked.refusal(answer[1], answer[2]);
     return answer;
   };
   const answer = await ask(limits);

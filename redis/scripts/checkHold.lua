@@ -2,8 +2,13 @@
   Before an open: does this user hold a live share, or has the user opened already?
   The request's rate limits are checked first, in the same call.
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed   KEYS[4] rp:{id}:audience
-  KEYS[5..] rate-limit counters (none, or the IP, user and packet counters; see includes/limits.lua)
-  ARGV[1] userId   ARGV[2] expiryGraceMs   ARGV[3] limit windowMs   ARGV[4..] limit points
+  KEYS[5] rp:{id}:rl, the packet's rate-limit counter (counted only when its points are given; see
+    includes/limits.lua). Every key is in the packet's slot: on a Redis Cluster the IP and user counters are
+    counted before this call, each by consumeLimit.lua (api/rateLimits.ts). On one Redis the script is also
+    called as <name>AnyKeys with those two counters as KEYS[5] and KEYS[6] and the packet's as KEYS[7], each
+    with its points in ARGV, so a request is one round trip.
+  ARGV[1] userId   ARGV[2] expiryGraceMs   ARGV[3] limit windowMs   ARGV[4] the packet counter's
+  points (ARGV[3] and ARGV[4] absent: not counted)
   Returns: {status, waitMs, index}: status 1 live hold, 2 already claimed (the open returns the same
     claim), -1 no live hold, -2 exhausted (no hold, and no share a grab could get), -3 not armed (gate
     missing), -4 expired, -5 not allowed (answered like an unknown packet), -6 rate limited (then waitMs and

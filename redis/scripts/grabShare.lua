@@ -1,8 +1,13 @@
 --[[
   Grab a hold on one share of a packet, after the request's rate limits (one round trip for a grab).
   KEYS[1] rp:{id}:gate   KEYS[2] rp:{id}:holders   KEYS[3] rp:{id}:claimed   KEYS[4] rp:{id}:audience
-  KEYS[5..] rate-limit counters (none, or the IP, user and packet counters; see includes/limits.lua)
-  ARGV[1] userId   ARGV[2] holdMs   ARGV[3] expiryGraceMs   ARGV[4] limit windowMs   ARGV[5..] limit points
+  KEYS[5] rp:{id}:rl, the packet's rate-limit counter (counted only when its points are given; see
+    includes/limits.lua). Every key is in the packet's slot: on a Redis Cluster the IP and user counters are
+    counted before this call, each by consumeLimit.lua (api/rateLimits.ts). On one Redis the script is also
+    called as <name>AnyKeys with those two counters as KEYS[5] and KEYS[6] and the packet's as KEYS[7], each
+    with its points in ARGV, so a request is one round trip.
+  ARGV[1] userId   ARGV[2] holdMs   ARGV[3] expiryGraceMs   ARGV[4] limit windowMs   ARGV[5] the packet counter's
+  points (ARGV[4] and ARGV[5] absent: not counted)
   Returns: {status, holdExpiresAtMs, remaining}
     status 1 granted, 2 already holding (same hold returned), -1 already claimed, -2 exhausted,
     -3 not armed (gate missing: unknown packet or Redis lost it), -4 expired, -5 not allowed,
