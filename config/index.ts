@@ -2,135 +2,12 @@
  * The one place that reads process.env. Everything else receives a validated `Config`, so a typo in an
  * environment variable fails at start with a message naming it, not at the first request that needs it.
  */
-import { z } from 'zod';
+import { parseCells, type CellSettings } from './cells';
+import { parseClearing, type ClearingSettings } from './clearing';
+import { DEV_AUTH_SECRET, envSchema, type Env } from './env';
+import { redisClusterSeeds, type RedisClusterSeeds } from './redisCluster';
 
-/** Good for local use only; production refuses to start with it. */
-const DEV_AUTH_SECRET = 'dev-only-secret-change-me-please';
-
-const intFrom = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
-
-/** Unset means "the consumer's own named default", for settings whose default lives next to its reason. */
-const optionalIntFrom = (min = 0) => z.coerce.number().int().min(min).optional();
-
-const booleanFrom = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0'])
-    .default(fallback ? 'true' : 'false')
-    .transform((value) => value === 'true' || value === '1');
-
-const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  // A request answered in at least this long is logged at warn even where request lines are not (api/logging.ts).
-  LOG_SLOW_REQUEST_MS: intFrom(1_000, 1),
-  PORT: intFrom(3000, 0),
-  HOST: z.string().default('0.0.0.0'),
-  REQUEST_BODY_LIMIT_BYTES: intFrom(16 * 1024, 256),
-
-  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/redpacket'),
-  DATABASE_SCHEMA: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL identifier')
-    .default('public'),
-  DATABASE_POOL_MAX: intFrom(20, 1),
-  DATABASE_STATEMENT_TIMEOUT_MS: intFrom(10_000, 100),
-  // Postgres ends a session of ours left idle inside a transaction this long (its locks go with it); 0: off.
-  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: intFrom(60_000, 0),
-  // Postgres and Redis are started by the dev tooling when they are local and stopped; false turns that off.
-  AUTOSTART_SERVICES: booleanFrom(true),
-
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  REDIS_KEY_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9:_-]{1,64}$/)
-    .default('rp:'),
-
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().default('redpacket'),
-  TEMPORAL_UI_PORT: intFrom(8233, 1),
-  TEMPORAL_CLI: z.string().optional(),
-  TEMPORAL_DB_FILE: z.string().default('.data/temporal.sqlite'),
-
-  AUTH_SECRET: z.string().min(16).default(DEV_AUTH_SECRET),
-  // Proxy hops in front of the API whose X-Forwarded-For is trusted for the client IP (per-IP rate limits).
-  TRUST_PROXY_HOPS: intFrom(0, 0),
-
-  // Rate limits are per second and generous by default: benchmarks drive thousands of requests a second
-  // from a handful of users. Operators tighten them per deployment.
-  RATE_LIMIT_ENABLED: booleanFrom(true),
-  RATE_LIMIT_IP_PER_SECOND: intFrom(50_000, 1),
-  RATE_LIMIT_USER_PER_SECOND: intFrom(5_000, 1),
-  RATE_LIMIT_PACKET_PER_SECOND: intFrom(20_000, 1),
-  RATE_LIMIT_PACKET_DEGRADED_PER_SECOND: intFrom(200, 1),
-  RATE_LIMIT_SEND_PER_SECOND: intFrom(5_000, 1),
-
-  // GET /metrics: a bearer token Prometheus must send (unset: open), and how often a process reads the credit
-  // figures from Postgres however often it is scraped (0: at every scrape).
-  METRICS_TOKEN: z.string().min(16).optional(),
-  METRICS_CREDIT_REFRESH_MS: intFrom(15_000, 0),
-
-  IDEMPOTENCY_TTL_SECONDS: intFrom(86_400, 1),
-  IDEMPOTENCY_LOCK_TIMEOUT_MS: intFrom(60_000, 100),
-
-  LIST_UNDER_PRESSURE: booleanFrom(false),
-  LIST_MAX_PAGES_UNDER_PRESSURE: intFrom(2, 1),
-  LIST_RETRY_AFTER_SECONDS: intFrom(30, 1),
-
-  DEPOSIT_MAX_FEN: intFrom(10_000_000_000, 1),
-
-  PACKET_MAX_TOTAL_FEN: intFrom(20_000, 1),
-  PACKET_MAX_COUNT: intFrom(100, 1),
-  PACKET_MIN_EXPIRY_SECONDS: intFrom(60, 1),
-  PACKET_DEFAULT_EXPIRY_SECONDS: intFrom(86_400, 1),
-  PACKET_MAX_EXPIRY_SECONDS: intFrom(7 * 86_400, 1),
-  GRAB_HOLD_MS: intFrom(30_000, 100),
-  CREDIT_STUCK_AFTER_MS: intFrom(60_000, 100),
-  // Credit pumps (docs/credit-pump.md): how many, how big a batch, how often they look without a wake-up.
-  CREDIT_SHARDS: intFrom(1, 1),
-  CREDIT_BATCH_MAX: intFrom(500, 1),
-  CREDIT_POLL_INTERVAL_MS: intFrom(1_000, 10),
-  // After a batch that was not full, wait at least this long so one wake-up credits many opens.
-  CREDIT_BATCH_GAP_MS: intFrom(150, 0),
-  // A pump's activity returns this often so its workflow publishes state and can continue-as-new.
-  CREDIT_PUMP_RUN_MS: intFrom(60_000, 1_000),
-  // A pump starts a fresh run (continue-as-new) past this many history events, or when Temporal suggests it.
-  CREDIT_PUMP_HISTORY_MAX_EVENTS: intFrom(2_000, 20),
-  CREDIT_PUMP_ID_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .default('credit-pump-'),
-  // A credit transaction waits this long at most for a wallet or escrow row another transaction holds; the
-  // claims behind the row are then set aside, so one held row never stalls a shard. Under the statement timeout.
-  CREDIT_LOCK_TIMEOUT_MS: intFrom(1_000, 1),
-  // Claims at or above this amount are credited first (seed 003).
-  CREDIT_LARGE_MIN_FEN: intFrom(5_000, 1),
-  // Claims at or above this amount are credited inside the open transaction; 0 turns it off.
-  CREDIT_SYNC_MIN_FEN: intFrom(0, 0),
-  // Packets with at least this many shares hear "all credited" at once; smaller ones close at expiry.
-  CREDIT_FINISH_SIGNAL_MIN_SHARES: intFrom(21, 1),
-  REGION: z
-    .string()
-    .regex(/^[a-z0-9]{1,8}$/)
-    .default('cn1'),
-
-  // Audit thresholds; each default is a named constant in ledger/ (docs/audit.md explains them).
-  AUDIT_OPEN_PAST_EXPIRY_GRACE_MS: optionalIntFrom(),
-  AUDIT_UNCREDITED_MAX_AGE_MS: optionalIntFrom(),
-  AUDIT_LATE_CLAIM_TOLERANCE_MS: optionalIntFrom(),
-  AUDIT_WORKFLOWS_MAX: optionalIntFrom(),
-
-  // The reconciler's schedule (docs/reconciliation.md), its limits per run, and the worker's /metrics port.
-  RECONCILE_INTERVAL_MS: intFrom(60_000, 500),
-  RECONCILE_PUMP_LAG_MS: intFrom(10_000, 100),
-  RECONCILE_GATES_PER_RUN: intFrom(1_000, 1),
-  WORKER_METRICS_PORT: intFrom(9464, 0),
-});
-
-export type Env = z.input<typeof envSchema>;
-
-/** Every variable the config reads; deployment files are checked against it (test/unit/composeEnv.test.ts). */
-export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+export { ENV_VARIABLES, type Env } from './env';
 
 export interface Config {
   nodeEnv: 'development' | 'test' | 'production';
@@ -145,7 +22,8 @@ export interface Config {
     /** 0: off. */
     idleInTransactionTimeoutMs: number;
   };
-  redis: { url: string; keyPrefix: string };
+  /** `cluster` set: a Redis Cluster reached through these seed nodes (config/redisCluster.ts). */
+  redis: { url: string; keyPrefix: string; cluster?: RedisClusterSeeds | undefined };
   autostartServices: boolean;
   temporal: {
     address: string;
@@ -164,6 +42,8 @@ export interface Config {
     packetPerSecond: number;
     packetDegradedPerSecond: number;
     sendPerSecond: number;
+    /** Where the IP and user counters are counted (api/rateLimits.ts). */
+    clientCounters: 'redis' | 'process';
   };
   idempotency: { ttlSeconds: number; lockTimeoutMs: number };
   /** `token` undefined: /metrics is open. */
@@ -189,6 +69,8 @@ export interface Config {
   };
   credit: CreditSettings;
   reconcile: ReconcileSettings;
+  cells: CellSettings;
+  clearing: ClearingSettings;
   /** 0: the worker serves no /metrics. */
   workerMetricsPort: number;
 }
@@ -199,6 +81,16 @@ export interface ReconcileSettings {
   pumpLagMs: number;
   gatesPerRun: number;
   audit: Config['audit'];
+  /** The cold-day job the runs carry (ledger/coldDays.ts). */
+  coldDays: ColdDaySettings;
+}
+
+/** The cold-day job (ledger/coldDays.ts, docs/day-tables.md "Cold days"). */
+export interface ColdDaySettings {
+  /** Days kept in the live tables, today not counted; a settled day older than that is archived. 0: never. */
+  hotWindowDays: number;
+  /** The tablespace archived tables move to, or undefined to leave them where they are. */
+  tablespace: string | undefined;
 }
 
 /** What the credit pumps (activities/credit.ts) and the open transaction's synchronous credit read. */
@@ -217,6 +109,11 @@ export interface CreditSettings {
   syncMinFen: number;
   stuckAfterMs: number;
   finishSignalMinShares: number;
+  /**
+   * How many days back the pump's queue looks for uncredited claims (docs/day-tables.md): the longest
+   * packet life plus two days, so every claim a live or just-settled packet can owe is within reach.
+   */
+  queueDays?: number;
 }
 
 export class ConfigError extends Error {
@@ -245,6 +142,23 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       'invalid configuration: CREDIT_LOCK_TIMEOUT_MS must be under DATABASE_STATEMENT_TIMEOUT_MS',
     );
   }
+  const queueDays = env.CREDIT_QUEUE_DAYS ?? Math.ceil(env.PACKET_MAX_EXPIRY_SECONDS / 86_400) + 2;
+  // A day the pumps may still credit must stay live; the job would only report it unsettled, every run.
+  if (env.COLD_DAYS_HOT_WINDOW_DAYS > 0 && env.COLD_DAYS_HOT_WINDOW_DAYS < queueDays) {
+    throw new ConfigError(
+      `invalid configuration: COLD_DAYS_HOT_WINDOW_DAYS must be 0 or at least the queue window (${queueDays} days)`,
+    );
+  }
+  const cells = parseCells(env);
+  if ('problems' in cells) throw new ConfigError(`invalid configuration: ${cells.problems.join('; ')}`);
+  const clearing = parseClearing(env, cells.all);
+  if ('problems' in clearing) throw new ConfigError(`invalid configuration: ${clearing.problems.join('; ')}`);
+  let redisCluster: RedisClusterSeeds | undefined;
+  try {
+    redisCluster = redisClusterSeeds(env.REDIS_URL, env.REDIS_CLUSTER_NODES);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
   const audit = {
     openPastExpiryGraceMs: env.AUDIT_OPEN_PAST_EXPIRY_GRACE_MS,
     uncreditedMaxAgeMs: env.AUDIT_UNCREDITED_MAX_AGE_MS,
@@ -268,7 +182,11 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
       idleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
-    redis: { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX },
+    redis: {
+      url: env.REDIS_URL,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+      cluster: redisCluster,
+    },
     autostartServices: env.AUTOSTART_SERVICES,
     temporal: {
       address: env.TEMPORAL_ADDRESS,
@@ -286,6 +204,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       packetPerSecond: env.RATE_LIMIT_PACKET_PER_SECOND,
       packetDegradedPerSecond: env.RATE_LIMIT_PACKET_DEGRADED_PER_SECOND,
       sendPerSecond: env.RATE_LIMIT_SEND_PER_SECOND,
+      clientCounters: env.RATE_LIMIT_CLIENT_COUNTERS,
     },
     idempotency: {
       ttlSeconds: env.IDEMPOTENCY_TTL_SECONDS,
@@ -322,13 +241,19 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       syncMinFen: env.CREDIT_SYNC_MIN_FEN,
       stuckAfterMs: env.CREDIT_STUCK_AFTER_MS,
       finishSignalMinShares: env.CREDIT_FINISH_SIGNAL_MIN_SHARES,
+      queueDays,
     },
     reconcile: {
       intervalMs: env.RECONCILE_INTERVAL_MS,
       pumpLagMs: env.RECONCILE_PUMP_LAG_MS,
       gatesPerRun: env.RECONCILE_GATES_PER_RUN,
       audit,
+      coldDays: { hotWindowDays: env.COLD_DAYS_HOT_WINDOW_DAYS, tablespace: env.COLD_DAYS_TABLESPACE },
     },
     workerMetricsPort: env.WORKER_METRICS_PORT,
+    cells,
+    clearing,
   };
 }
+
+export type { CellSettings, ClearingSettings };

@@ -15,9 +15,21 @@ export function assertUserId(userId: string): void {
 export const walletAccount = (userId: string): string => `wallet:${userId}`;
 export const escrowAccount = (packetId: string): string => `escrow:${packetId}`;
 
+/**
+ * A clearing account (docs/cells.md): what this cell owes `otherCell` (credited by claims of its packets whose
+ * recipients are homed there) or, on the home side, what it paid out of `otherCell`'s packets (negative). One
+ * per direction and lane, so the pumps of different lanes never wait on one row. Its owner id is
+ * `<otherCell>:<lane>`.
+ */
+export const clearingOwner = (otherCell: string, lane: number): string => `${otherCell}:${lane}`;
+export const clearingAccount = (otherCell: string, lane: number): string =>
+  `clearing:${clearingOwner(otherCell, lane)}`;
+
 export const transferIds = {
   deposit: (key: string) => `deposit:${key}`,
   pay: (packetId: string) => `pay:${packetId}`,
   credit: (claimId: string) => `credit:${claimId}`,
   refund: (packetId: string) => `refund:${packetId}`,
+  /** In the recipient's home cell: a cross-cell credit, from clearing into the wallet. */
+  xcredit: (claimId: string) => `xcredit:${claimId}`,
 } as const;

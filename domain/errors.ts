@@ -25,6 +25,8 @@ export const ErrorCode = {
   IdempotencyKeyReused: 'idempotency_key_reused',
   /** A pre-allocated packet id turned out to be another packet's (the workflow's failure type). */
   PacketIdConflict: 'packet_id_conflict',
+  /** The request names a day that is archived (docs/day-tables.md, "Cold days"): its rows are no longer live. */
+  DayArchived: 'day_archived',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

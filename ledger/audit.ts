@@ -87,12 +87,21 @@ export interface AuditViolation {
 }
 
 export interface AuditStats {
-  accounts: { wallets: number; escrows: number; external: number };
-  transfers: { deposit: number; pay: number; credit: number; refund: number };
+  accounts: { wallets: number; escrows: number; external: number; clearing: number };
+  transfers: { deposit: number; pay: number; credit: number; refund: number; xcredit: number };
   packets: { open: number; closed: number; finished: number };
   claims: { total: number; uncredited: number };
-  /** Money by where it sits. wallets + escrows + external is 0 when the books balance. */
-  totals: { walletsFen: number; escrowsFen: number; externalFen: number; uncreditedClaimsFen: number };
+  /**
+   * Money by where it sits. wallets + escrows + clearing + external is 0 when the books balance; clearing is
+   * what this cell owes other cells (positive) less what it paid out of theirs (negative), docs/cells.md.
+   */
+  totals: {
+    walletsFen: number;
+    escrowsFen: number;
+    clearingFen: number;
+    externalFen: number;
+    uncreditedClaimsFen: number;
+  };
 }
 
 export interface AuditReport {
@@ -109,6 +118,9 @@ interface StatsRow {
   wallets: number;
   escrows: number;
   external: number;
+  clearing: number;
+  clearing_fen: number;
+  xcredit: number;
   wallets_fen: number;
   escrows_fen: number;
   external_fen: number;
@@ -130,6 +142,8 @@ const STATS_QUERY = `
     (SELECT count(*) FILTER (WHERE kind = 'wallet')::int AS wallets,
             count(*) FILTER (WHERE kind = 'escrow')::int AS escrows,
             count(*) FILTER (WHERE kind = 'external')::int AS external,
+            count(*) FILTER (WHERE kind = 'clearing')::int AS clearing,
+            coalesce(sum(balance_fen) FILTER (WHERE kind = 'clearing'), 0)::bigint AS clearing_fen,
             coalesce(sum(balance_fen) FILTER (WHERE kind = 'wallet'), 0)::bigint AS wallets_fen,
             coalesce(sum(balance_fen) FILTER (WHERE kind = 'escrow'), 0)::bigint AS escrows_fen,
             coalesce(sum(balance_fen) FILTER (WHERE kind = 'external'), 0)::bigint AS external_fen
@@ -137,29 +151,37 @@ const STATS_QUERY = `
     (SELECT count(*) FILTER (WHERE kind = 'deposit')::int AS deposit,
             count(*) FILTER (WHERE kind = 'pay')::int AS pay,
             count(*) FILTER (WHERE kind = 'credit')::int AS credit,
-            count(*) FILTER (WHERE kind = 'refund')::int AS refund
-       FROM transfers) AS t,
+            count(*) FILTER (WHERE kind = 'refund')::int AS refund,
+            count(*) FILTER (WHERE kind = 'xcredit')::int AS xcredit
+       FROM live_transfers) AS t,
     (SELECT count(*) FILTER (WHERE status = 'open')::int AS open,
             count(*) FILTER (WHERE status = 'closed')::int AS closed,
             count(*) FILTER (WHERE status = 'finished')::int AS finished
-       FROM packets) AS p,
+       FROM live_packets) AS p,
     (SELECT count(*)::int AS claims,
             count(*) FILTER (WHERE credited_at IS NULL)::int AS uncredited,
             coalesce(sum(amount_fen) FILTER (WHERE credited_at IS NULL), 0)::bigint AS uncredited_fen
-       FROM claims) AS c`;
+       FROM live_claims) AS c`;
 
 async function readStats(q: Queryable): Promise<AuditStats> {
   const { rows } = await q.query<StatsRow>(STATS_QUERY);
   const row = rows[0];
   if (!row) throw new Error('the stats query returned no row');
   return {
-    accounts: { wallets: row.wallets, escrows: row.escrows, external: row.external },
-    transfers: { deposit: row.deposit, pay: row.pay, credit: row.credit, refund: row.refund },
+    accounts: { wallets: row.wallets, escrows: row.escrows, external: row.external, clearing: row.clearing },
+    transfers: {
+      deposit: row.deposit,
+      pay: row.pay,
+      credit: row.credit,
+      refund: row.refund,
+      xcredit: row.xcredit,
+    },
     packets: { open: row.open, closed: row.closed, finished: row.finished },
     claims: { total: row.claims, uncredited: row.uncredited },
     totals: {
       walletsFen: row.wallets_fen,
       escrowsFen: row.escrows_fen,
+      clearingFen: row.clearing_fen,
       externalFen: row.external_fen,
       uncreditedClaimsFen: row.uncredited_fen,
     },

@@ -1,7 +1,7 @@
 /**
  * The audit's claim rules: every claim must have been allowed when it was opened. The ledger checks prove
  * that money was moved consistently; these prove it went to someone entitled to it, in time, and in the
- * amount the allocation rule (domain/allocation.ts) could have drawn. Each is one set-based query.
+ * amount the allocation rule (share_from_draw) could have drawn, its bounds stated here independently. Each is one set-based query.
  */
 import type { AuditQuery } from './auditChecks';
 import { renderScoped, type AuditScope, type ScopeSql } from './auditScope';
@@ -35,12 +35,12 @@ const claimantEligible = (s: ScopeSql) => `
                 CASE WHEN c.user_id = p.sender_id THEN 'its sender'
                      WHEN p.type = 'personal' THEN format('not its recipient %s', p.recipient_id)
                      ELSE 'not in its audience' END) AS detail
-    FROM claims c JOIN packets p ON p.id = c.packet_id
+    FROM live_claims c JOIN live_packets p ON p.id = c.packet_id
    WHERE ${s.packets('p.id')} AND NOT packet_claimable(p.recipient_id, p.audience, p.sender_id, c.user_id)`;
 
 // Replays the allocation from the claims in seq order: before the k-th claim, total - sum(earlier claims)
 // fen remained over share_count - (k - 1) shares. A random share lies in [1, min(2 * remaining / count,
-// remaining - (count - 1))] (maxShareFen), which for the last share is exactly what remains; a fixed share
+// remaining - (count - 1))], which for the last share is exactly what remains; a fixed share
 // is remaining / count (the amount divides evenly, so every share is equal and the last takes the rest);
 // a personal packet's one share is everything. The window runs over (packet_id, seq), the unique index.
 const shareWithinAllocation = (s: ScopeSql) => `
@@ -49,7 +49,7 @@ const shareWithinAllocation = (s: ScopeSql) => `
            -- sum(bigint) is numeric; back to bigint so the bound below divides as integers, like Math.floor.
            (p.total_fen - coalesce(sum(c.amount_fen) OVER earlier, 0))::bigint AS before_fen,
            p.share_count - (row_number() OVER earlier - 1) AS before_count
-      FROM claims c JOIN packets p ON p.id = c.packet_id
+      FROM live_claims c JOIN live_packets p ON p.id = c.packet_id
      WHERE ${s.packets('c.packet_id')}
     WINDOW earlier AS (PARTITION BY c.packet_id ORDER BY c.seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
   bounded AS (
@@ -83,7 +83,7 @@ export function claimQueries(thresholds: ClaimThresholds, scope?: AuditScope): A
         (s) => `
         SELECT format('packet %s expired at %s, but claim %s by %s was created %s later',
                       p.id, p.expires_at, c.id, c.user_id, c.created_at - p.expires_at) AS detail
-          FROM claims c JOIN packets p ON p.id = c.packet_id
+          FROM live_claims c JOIN live_packets p ON p.id = c.packet_id
          WHERE c.created_at > p.expires_at + $2::bigint * interval '1 millisecond' AND ${s.packets('p.id')}`,
       ),
     },

@@ -45,11 +45,11 @@ export function livenessQueries(thresholds: LivenessThresholds): AuditQuery<Live
         SELECT format('packet %s is still %s %s after it expired at %s, with %s fen in escrow', p.id, p.status,
                       date_trunc('second', now() - p.expires_at), p.expires_at,
                       coalesce(a.balance_fen::text, '(no account)')) AS detail
-          FROM packets p LEFT JOIN accounts a ON a.id = 'escrow:' || p.id
+          FROM live_packets p LEFT JOIN accounts a ON a.id = escrow_account(p.id)
          WHERE p.expires_at < now() - $2::bigint * interval '1 millisecond'
            AND (p.status = 'open'
                 OR (p.status = 'closed'
-                    AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)))`,
+                    AND NOT EXISTS (SELECT 1 FROM live_claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)))`,
       params: [thresholds.openPastExpiryGraceMs],
     },
     {
@@ -60,7 +60,7 @@ export function livenessQueries(thresholds: LivenessThresholds): AuditQuery<Live
         SELECT format('claim %s (packet %s, user %s, %s fen) has waited %s for its credit since %s',
                       id, packet_id, user_id, amount_fen, date_trunc('second', now() - created_at),
                       created_at) AS detail
-          FROM claims
+          FROM live_claims
          WHERE credited_at IS NULL AND created_at < now() - $2::bigint * interval '1 millisecond'`,
       params: [thresholds.uncreditedMaxAgeMs],
     },

@@ -49,3 +49,11 @@ export function renderScoped(
     : { packets: () => 'true', accounts: () => 'true', transfers: () => 'true' };
   return { sql: build(s), params };
 }
+
+/**
+ * The audit reads packets, claims and transfers through the live_* views (migration 0018), which leave the
+ * cold days out: a cold day's money counts through its snapshot (docs/day-tables.md, "Cold days"). The
+ * tables that are not partitioned keep a cold day's rows (payment decisions, outbox rows, escrow accounts),
+ * and a check that joins them to the day tables leaves them out with this predicate, the views' own.
+ */
+export const outsideColdDays = (dayExpr: string): string => `${dayExpr} NOT IN (SELECT day FROM cold_days)`;

@@ -106,7 +106,7 @@ export async function listEscrowHolders(
   const { rows } = await q.query<Candidate>(
     `SELECT p.id AS packet_id, p.status, a.balance_fen, p.created_at::text AS created_at,
             (extract(epoch FROM now()) * 1000)::bigint AS snapshot_ms, count(*) OVER ()::int AS candidates
-       FROM packets p JOIN accounts a ON a.id = 'escrow:' || p.id
+       FROM live_packets p JOIN accounts a ON a.id = escrow_account(p.id)
       WHERE a.balance_fen <> 0 AND ($2::timestamptz IS NULL OR (p.created_at, p.id) > ($2, $3))
       ORDER BY p.created_at, p.id
       LIMIT $1`,

@@ -1,10 +1,12 @@
 /**
  * Deposits are how money enters the system: a transfer from the external funding account into a user's
- * wallet. The caller's key makes it idempotent (transfer id `deposit:<key>`), so an admin retrying a request
- * after a timeout funds the wallet once.
+ * wallet. The caller's key makes it idempotent, so an admin retrying a request after a timeout funds the
+ * wallet once. The transfer id carries the day the key was first used, `deposit:<yyyymmdd>:<key>`
+ * (deposit_transfer_id in db/functions, which remembers every key's id), so deposits live in their day's
+ * partition like every other transfer (docs/day-tables.md).
  */
-import type { Db } from '../db';
-import { assertUserId, EXTERNAL_FUNDING_ACCOUNT, transferIds } from '../domain/accounts';
+import { pgErrorCode, PgErrorCode, type Db } from '../db';
+import { assertUserId, EXTERNAL_FUNDING_ACCOUNT } from '../domain/accounts';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { assertAmountFen } from '../domain/money';
 import { ensureWallet, postTransfer, type PostedTransfer } from './transfers';
@@ -36,8 +38,22 @@ export async function deposit(db: Db, input: DepositInput): Promise<PostedTransf
   assertAmountFen(input.amountFen);
   return db.withTransaction(async (tx) => {
     const walletId = await ensureWallet(tx, input.userId);
+    const { rows } = await tx
+      .query<{ id: string }>('SELECT deposit_transfer_id($1) AS id', [input.key])
+      .catch((err: unknown) => {
+        // The key's deposit is on an archived day: it was made once, and is neither made again nor replayed.
+        if (pgErrorCode(err) !== PgErrorCode.DayArchived) throw err;
+        throw new DomainError(
+          ErrorCode.DayArchived,
+          'this key made a deposit on a day now archived',
+          {},
+          { cause: err },
+        );
+      });
+    const id = rows[0]?.id;
+    if (id === undefined) throw new Error('deposit_transfer_id returned no id');
     return postTransfer(tx, {
-      id: transferIds.deposit(input.key),
+      id,
       debitAccountId: EXTERNAL_FUNDING_ACCOUNT,
       creditAccountId: walletId,
       amountFen: input.amountFen,

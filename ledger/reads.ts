@@ -2,7 +2,13 @@
  * What a user may read about their own money: the wallet balance with the amount still on its way (opened
  * claims not yet credited), and bills, the wallet's transfers newest first. Bills page by `transfers.seq`,
  * a monotonic sequence, so a page boundary never skips or repeats a line even when transfers share a
- * timestamp. Turning `seq` into an opaque cursor is the HTTP layer's business, not this module's.
+ * timestamp. Turning the position into an opaque cursor is the HTTP layer's business, not this module's.
+ *
+ * Transfers are partitioned by day (docs/day-tables.md), the day of the packet a line belongs to (a deposit's:
+ * the day it was made). Bills page by (day, seq), newest first: a page is an ordered walk down the newest
+ * partitions that stops once it has its lines, so the common page reads one partition. Within a day lines
+ * are in commit order; a credit of yesterday's packet committed today is listed under yesterday, with its
+ * packet's other lines. Lines of archived (cold) days are not listed: the last page says they are archived.
  */
 import type { Queryable } from '../db';
 import { assertUserId, walletAccount } from '../domain/accounts';
@@ -29,10 +35,30 @@ export interface Bill {
   createdAt: string;
 }
 
+/** Where a page of bills ends: the last line's day (YYYY-MM-DD) and seq. */
+export interface BillsPosition {
+  day: string;
+  seq: number;
+}
+
+/**
+ * On the last page of a wallet with lines on cold days (docs/day-tables.md, "Cold days"): those lines are
+ * archived, not listed, and this says so with a stable code and the newest such day.
+ */
+export interface BillsArchived {
+  code: typeof BILLS_ARCHIVED;
+  /** The newest archived day (YYYY-MM-DD) with lines of this wallet. */
+  throughDay: string;
+}
+
+export const BILLS_ARCHIVED = 'bills_archived';
+
 export interface BillsPage {
   items: Bill[];
-  /** Pass back as `afterSeq` for the next page; null on the last page. */
-  nextAfterSeq: number | null;
+  /** Pass back as `after` for the next page; null on the last page. */
+  next: BillsPosition | null;
+  /** Set on the last page when older lines are archived; null otherwise. */
+  archived: BillsArchived | null;
 }
 
 export async function getBalance(db: Queryable, userId: string): Promise<Balance> {
@@ -49,14 +75,37 @@ export async function getBalance(db: Queryable, userId: string): Promise<Balance
   return { userId, balanceFen: row?.balance_fen ?? 0, pendingFen: row?.pending_fen ?? 0 };
 }
 
-function assertPageArgs(limit: number, afterSeq: number | undefined): void {
+const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+
+function assertPageArgs(limit: number, after: BillsPosition | undefined): void {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-  if (afterSeq !== undefined && (!Number.isSafeInteger(afterSeq) || afterSeq < 1)) {
-    throw new RangeError('afterSeq must be a positive integer');
+  if (after !== undefined && (!Number.isSafeInteger(after.seq) || after.seq < 1)) {
+    throw new RangeError('after.seq must be a positive integer');
   }
+  if (after !== undefined && !DAY_PATTERN.test(after.day))
+    throw new RangeError('after.day must be YYYY-MM-DD');
 }
 
+/**
+ * One side of the wallet's lines (the debit or the credit column), newest first by (day, seq). After a
+ * position, `day <= $2` lets Postgres skip the newer days' partitions before it starts, and the row
+ * comparison places the page within the day.
+ */
+const billSide = (column: string, signedFen: string, after: boolean) =>
+  `(SELECT to_char(day, 'YYYY-MM-DD') AS day, id, seq, kind, ${signedFen} AS signed_fen, packet_id, claim_id,
+          created_at FROM transfers
+     WHERE ${column} = $1${after ? ' AND day <= $2::date AND (day, seq) < ($2::date, $3::bigint)' : ''}
+     ORDER BY day DESC, seq DESC LIMIT ${after ? '$4' : '$2'})`;
+
+const billsSql = (after: boolean) =>
+  `SELECT * FROM (${billSide('debit_account_id', '-amount_fen', after)}
+                  UNION ALL ${billSide('credit_account_id', 'amount_fen', after)}) AS lines
+    ORDER BY day DESC, seq DESC LIMIT ${after ? '$4' : '$2'}`;
+const FIRST_PAGE_SQL = billsSql(false);
+const NEXT_PAGE_SQL = billsSql(true);
+
 interface BillRow {
+  day: string;
   id: string;
   seq: number;
   kind: TransferKind;
@@ -67,34 +116,31 @@ interface BillRow {
 }
 
 /**
- * The wallet's transfers with `seq` below `afterSeq` (all when absent), newest first, at most
+ * The wallet's transfers before `after` (all when absent), newest first by (day, seq), at most
  * min(limit, BILLS_PAGE_MAX). A user without a wallet has no bills.
  */
 export async function listBills(
   db: Queryable,
   userId: string,
-  page: { limit: number; afterSeq?: number },
+  page: { limit: number; after?: BillsPosition | undefined },
 ): Promise<BillsPage> {
   assertUserId(userId);
-  assertPageArgs(page.limit, page.afterSeq);
+  assertPageArgs(page.limit, page.after);
   const limit = Math.min(page.limit, BILLS_PAGE_MAX);
-  // Each branch walks its own (account, seq DESC) index and stops after limit + 1 rows; the extra row only
-  // tells whether another page exists. A transfer never has the same account on both sides, so the union
-  // holds no duplicates.
-  const { rows } = await db.query<BillRow>(
-    `SELECT * FROM (
-       (SELECT id, seq, kind, -amount_fen AS signed_fen, packet_id, claim_id, created_at FROM transfers
-         WHERE debit_account_id = $1 AND ($2::bigint IS NULL OR seq < $2)
-         ORDER BY seq DESC LIMIT $3)
-       UNION ALL
-       (SELECT id, seq, kind, amount_fen, packet_id, claim_id, created_at FROM transfers
-         WHERE credit_account_id = $1 AND ($2::bigint IS NULL OR seq < $2)
-         ORDER BY seq DESC LIMIT $3)
-     ) AS lines ORDER BY seq DESC LIMIT $3`,
-    [walletAccount(userId), page.afterSeq ?? null, limit + 1],
-  );
+  // Each branch walks its own (account, day DESC, seq DESC) index, partition by partition from the newest
+  // day, and stops after limit + 1 rows; the extra row only tells whether another page exists. A transfer
+  // never has the same account on both sides, so the union holds no duplicates.
+  const { rows } = page.after
+    ? await db.query<BillRow>(NEXT_PAGE_SQL, [
+        walletAccount(userId),
+        page.after.day,
+        page.after.seq,
+        limit + 1,
+      ])
+    : await db.query<BillRow>(FIRST_PAGE_SQL, [walletAccount(userId), limit + 1]);
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
+  const next = rows.length > limit && last ? { day: last.day, seq: last.seq } : null;
   return {
     items: items.map((row) => ({
       transferId: row.id,
@@ -104,6 +150,20 @@ export async function listBills(
       claimId: row.claim_id,
       createdAt: row.created_at.toISOString(),
     })),
-    nextAfterSeq: rows.length > limit && last ? last.seq : null,
+    next,
+    archived: next === null ? await archivedThrough(db, walletAccount(userId)) : null,
   };
+}
+
+/**
+ * Whether the wallet has lines on archived days: its snapshots say so without reading the archive (one probe
+ * of the (account_id, day) key). Asked on the last page only, where the live lines run out.
+ */
+async function archivedThrough(db: Queryable, accountId: string): Promise<BillsArchived | null> {
+  const { rows } = await db.query<{ day: string | null }>(
+    `SELECT to_char(max(day), 'YYYY-MM-DD') AS day FROM day_snapshots WHERE account_id = $1`,
+    [accountId],
+  );
+  const day = rows[0]?.day ?? null;
+  return day === null ? null : { code: BILLS_ARCHIVED, throughDay: day };
 }

@@ -1,7 +1,7 @@
 /**
- * The function that moves money (the payment alone is posted by `pay_packet`, migration 0009, under the same
- * rules, so that a send is one statement). Every movement (deposit, pay, credit, refund) is a transfer with a
- * deterministic id; posting the same id again returns the original and changes nothing, and the same id with
+ * The function that moves money. The rows are written by SQL apply_transfers, which pay_packet calls too for
+ * the payment (so that a send stays one statement); this file adds the replays, the locks and the checks.
+ * Every movement (deposit, pay, credit, refund) is a transfer with a deterministic id; posting the same id again returns the original and changes nothing, and the same id with
  * different fields is a typed error. Accounts are locked in one statement in id order, so concurrent batches
  * that share accounts queue instead of deadlocking.
  */
@@ -10,7 +10,7 @@ import { escrowAccount, walletAccount } from '../domain/accounts';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { assertAmountFen } from '../domain/money';
 
-export type TransferKind = 'deposit' | 'pay' | 'credit' | 'refund';
+export type TransferKind = 'deposit' | 'pay' | 'credit' | 'refund' | 'xcredit';
 
 export interface TransferInput {
   id: string;
@@ -101,18 +101,27 @@ function replayOf(existing: Transfer, input: TransferInput): PostedTransfer {
 
 async function findTransfers(tx: Tx, ids: string[]): Promise<Map<string, Transfer>> {
   const { rows } = await tx.query<TransferRow>(
-    `SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE id = ANY($1::text[])`,
+    // One index probe per id, each in its id's day: the LATERAL subquery runs once per id (OFFSET 0 keeps
+    // the planner from flattening it into a join), so each run prunes to its day's partition.
+    `SELECT t.* FROM unnest($1::text[]) AS k(id)
+       CROSS JOIN LATERAL (SELECT ${TRANSFER_COLUMNS} FROM transfers
+                            WHERE day = transfer_day(k.id) AND id = k.id OFFSET 0) AS t`,
     [ids],
   );
   return new Map(rows.map((row) => [row.id, fromRow(row)]));
 }
 
-async function insertTransfers(tx: Tx, toInsert: readonly TransferInput[]): Promise<{ rows: TransferRow[] }> {
+/**
+ * Writes the transfers and moves their accounts' balances in one statement: apply_transfers
+ * (db/functions/apply_transfers.sql), which pay_packet calls too (xcredits are the one other writer,
+ * docs/rules.md). The caller holds
+ * the accounts' locks and has checked that every debit is covered.
+ */
+async function applyTransfers(tx: Tx, toInsert: readonly TransferInput[]): Promise<{ rows: TransferRow[] }> {
   try {
     return await tx.query<TransferRow>(
-      `INSERT INTO transfers (id, debit_account_id, credit_account_id, amount_fen, kind, packet_id, claim_id)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
-       RETURNING ${TRANSFER_COLUMNS}`,
+      `SELECT ${TRANSFER_COLUMNS}
+         FROM apply_transfers($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])`,
       [
         toInsert.map((input) => input.id),
         toInsert.map((input) => input.debitAccountId),
@@ -200,18 +209,7 @@ export async function postTransfers(tx: Tx, inputs: readonly TransferInput[]): P
 
   const toInsert = inputs.filter((input) => !existing.has(input.id));
   if (toInsert.length > 0) {
-    const { rows } = await insertTransfers(tx, toInsert);
-    // Net movement per account, applied in one statement (rows already locked above).
-    const deltas = new Map<string, number>();
-    for (const input of toInsert) {
-      deltas.set(input.debitAccountId, (deltas.get(input.debitAccountId) ?? 0) - input.amountFen);
-      deltas.set(input.creditAccountId, (deltas.get(input.creditAccountId) ?? 0) + input.amountFen);
-    }
-    await tx.query(
-      `UPDATE accounts SET balance_fen = accounts.balance_fen + d.delta
-       FROM unnest($1::text[], $2::bigint[]) AS d(id, delta) WHERE accounts.id = d.id`,
-      [[...deltas.keys()], [...deltas.values()]],
-    );
+    const { rows } = await applyTransfers(tx, toInsert);
     const inserted = new Map(rows.map((row) => [row.id, fromRow(row)]));
     return inputs.map((input) => {
       const fresh = inserted.get(input.id);
@@ -246,7 +244,7 @@ export async function ensureWallets(tx: Tx, userIds: readonly string[]): Promise
   const unique = [...new Set(userIds)].sort();
   await tx.query(
     `INSERT INTO accounts (id, kind, owner_id)
-     SELECT 'wallet:' || u, 'wallet', u FROM unnest($1::text[]) AS u ORDER BY 1 ON CONFLICT (id) DO NOTHING`,
+     SELECT wallet_account(u), 'wallet', u FROM unnest($1::text[]) AS u ORDER BY 1 ON CONFLICT (id) DO NOTHING`,
     [unique],
   );
 }
