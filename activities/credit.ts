@@ -17,12 +17,13 @@ import { creditDueSetAside, creditNextBatch, type BatchOutcome } from '../packet
 import { reportStuckCredits } from '../packets/creditHealth';
 import {
   finishAwaitingPackets,
-  newlyStuckPackets,
   shardBacklog,
   shardOfHash,
   type FinishedPacket,
   type QueueSlice,
 } from '../packets/store/credits';
+import type { CellTopology } from '../packets/store/clearing';
+import { newlyStuckPackets } from '../packets/store/creditFailures';
 import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPumpRun } from '../saga';
 
 /** How often a run retries set-aside claims that are due and looks for claims that have just become stuck. */
@@ -41,8 +42,12 @@ export const creditChannel = (schema: string): string => `credit_claims_${schema
 const ofShard = (slice: QueueSlice) => (payload: string | undefined) =>
   payload === undefined || payload === '' || shardOfHash(Number(payload), slice.shards) === slice.shard;
 
-export function createCreditActivities(deps: { db: Db; credit: CreditSettings }) {
-  const { db, credit } = deps;
+export function createCreditActivities(deps: {
+  db: Db;
+  credit: CreditSettings;
+  cells?: CellTopology | undefined;
+}) {
+  const { db, credit, cells } = deps;
 
   /**
    * Signals a packet workflow. True once delivered, or when the workflow is gone (closed: nobody is left to
@@ -104,6 +109,7 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
         shards: credit.shards,
         largeMinFen: credit.largeMinFen,
         limit: credit.batchMax,
+        ...(credit.queueDays === undefined ? {} : { queueDays: credit.queueDays }),
       };
       const run: CreditPumpRun = {
         batches: 0,
@@ -127,13 +133,13 @@ export function createCreditActivities(deps: { db: Db; credit: CreditSettings })
       try {
         do {
           ctx.heartbeat(run);
-          const outcome = await creditNextBatch(db, slice, credit.lockTimeoutMs);
+          const outcome = await creditNextBatch(db, slice, credit.lockTimeoutMs, cells);
           if (outcome.picked > 0) run.batches++;
           run.largestBatch = Math.max(run.largestBatch, outcome.picked);
           await count(outcome);
           if (Date.now() >= nextSetAsideCheckMs) {
             nextSetAsideCheckMs = Date.now() + SET_ASIDE_CHECK_INTERVAL_MS;
-            await count(await creditDueSetAside(db, slice, credit.lockTimeoutMs));
+            await count(await creditDueSetAside(db, slice, credit.lockTimeoutMs, cells));
             await reportStuck(await newlyStuckPackets(db, slice, credit.stuckAfterMs));
           }
           if (Date.now() >= nextFinishSweepMs) {

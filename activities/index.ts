@@ -3,7 +3,7 @@
  * (pay, arm, credit, settle and refund), the reconciler's run, the adoption of orphaned packets and the
  * deployment self-check.
  */
-import type { CreditSettings } from '../config';
+import type { CellSettings, ClearingSettings, CreditSettings } from '../config';
 import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { createAdoptActivities } from './adopt';
@@ -13,11 +13,16 @@ import { createPaymentActivities } from './payment';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
 import { createSelfCheckActivities } from './selfCheck';
 import { createSettleActivities } from './settle';
+import { createSettlePumpActivities } from './settlePump';
 
 export interface ActivityDeps {
   db: Db;
   redis: RedisDeps;
   credit: CreditSettings;
+  /** The cells (config.cells); undefined or one cell: every claim is credited to a wallet here. */
+  cells?: CellSettings | undefined;
+  /** The settle pumps' settings (config.clearing); a worker without them refuses settle runs. */
+  clearing?: ClearingSettings | undefined;
   /** The reconciler's settings and gauges; a worker without them refuses its runs. */
   reconcile?: ReconcileDeps | undefined;
 }
@@ -28,6 +33,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createGateActivities(deps),
   ...createCreditActivities(deps),
   ...createSettleActivities(deps),
+  ...createSettlePumpActivities(deps),
   ...createAdoptActivities(deps),
   ...createReconcileActivities(deps),
 });

@@ -52,7 +52,7 @@ interface PayVerdict {
 /**
  * Pays the packet unless it was paid or refused before; throws the refusal (non-retryable) when the wallet
  * cannot cover it now or could not before. Safe to run any number of times, concurrently: `pay_packet`
- * (db/migrations/0009_pay_packet.sql) takes the packet's decision row lock first and obeys a verdict it finds.
+ * (db/functions/pay_packet.sql) takes the packet's decision row lock first and obeys a verdict it finds.
  */
 export async function payOnce(db: Db, input: PacketInput): Promise<void> {
   const { rows } = await callPayPacket(db, input);

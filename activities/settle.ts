@@ -13,14 +13,22 @@
  * then accounts (inside postTransfers).
  */
 import { ApplicationFailure } from '@temporalio/activity';
+import type { CreditSettings } from '../config';
 import type { Db, Tx } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
 import { ErrorCode } from '../domain/errors';
 import { sumFen } from '../domain/money';
 import { postTransfer } from '../ledger/transfers';
+import { clearingRoute, type CellTopology } from '../packets/store/clearing';
 import { creditLockedClaims, markFinished } from '../packets/store/credits';
 import { exhaustGate, removeGate } from '../packets/gate/gate';
-import { findPacket, listClaims, lockUncreditedClaims, type PacketRow } from '../packets/store/packets';
+import {
+  findPacket,
+  listClaims,
+  lockUncreditedClaims,
+  markSettled,
+  type PacketRow,
+} from '../packets/store/packets';
 import type { RedisDeps } from '../redis';
 
 export interface SettleResult {
@@ -52,8 +60,15 @@ async function lockPacket(tx: Tx, packetId: string): Promise<PacketRow> {
   return packet;
 }
 
-export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
+export function createSettleActivities(deps: {
+  db: Db;
+  redis: RedisDeps;
+  credit: Pick<CreditSettings, 'shards'>;
+  cells?: CellTopology | undefined;
+}) {
   const { db, redis } = deps;
+  // Claims of users homed in another cell go into clearing (several cells only), as the pumps' would.
+  const route = clearingRoute(deps.cells, deps.credit.shards);
 
   /** Under the packet's row lock: refund the unclaimed rest once, then close or finish the packet. */
   async function closeLocked(tx: Tx, packet: PacketRow): Promise<CloseResult> {
@@ -82,10 +97,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
     }
     const finished = owed.length === 0;
     if (packet.status !== 'finished') {
-      await tx.query(
-        `UPDATE packets SET status = $2, refund_fen = $3, closed_at = coalesce(closed_at, now()) WHERE id = $1`,
-        [packet.id, finished ? 'finished' : 'closed', refundFen],
-      );
+      await markSettled(tx, packet.id, finished ? 'finished' : 'closed', refundFen);
     }
     return { refundFen, claimedCount: claims.length, claimedFen, owedCount: owed.length, owedFen, finished };
   }
@@ -144,7 +156,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
           };
         }
         const claims = await lockUncreditedClaims(tx, packetId);
-        const { creditedFen } = await creditLockedClaims(tx, claims);
+        const { creditedFen } = await creditLockedClaims(tx, claims, route);
         const amounts = await claimed();
         const claimedFen = sumFen(amounts);
         const refundFen = packet.totalFen - claimedFen;
@@ -159,10 +171,7 @@ export function createSettleActivities(deps: { db: Db; redis: RedisDeps }) {
             packetId,
           });
         }
-        await tx.query(
-          `UPDATE packets SET status = 'finished', refund_fen = $2, closed_at = now() WHERE id = $1`,
-          [packetId, refundFen],
-        );
+        await markSettled(tx, packetId, 'finished', refundFen);
         return {
           creditedClaimIds: claims.map((claim) => claim.id),
           creditedFen,

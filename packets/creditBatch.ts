@@ -15,11 +15,12 @@ import {
   lockClaimIfQueued,
   lockQueuedClaims,
   markFinished,
-  recordCreditFailure,
   type CreditableClaim,
   type FinishedPacket,
   type QueueSlice,
 } from './store/credits';
+import { clearingRoute, type CellTopology, type ClearingRoute } from './store/clearing';
+import { recordCreditFailure } from './store/creditFailures';
 
 /** Retrying a set-aside claim: 1 s, doubling, at most 5 minutes apart. */
 export const FAILED_CLAIM_RETRY_BASE_MS = 1_000;
@@ -90,12 +91,13 @@ async function creditInOneTransaction(
   pick: (tx: Tx) => Promise<CreditableClaim[]>,
   picked: CreditableClaim[],
   lockTimeoutMs: number | undefined,
+  route: ClearingRoute | undefined,
 ) {
   return db.withTransaction(
     async (tx) => {
       const claims = await pick(tx);
       picked.push(...claims);
-      const { creditedFen, recoveredPacketIds } = await creditLockedClaims(tx, claims);
+      const { creditedFen, recoveredPacketIds } = await creditLockedClaims(tx, claims, route);
       // Every packet credited here is a candidate for the mark after commit: a check inside this transaction
       // cannot see a claim of the same packet that another pump attempt is committing at the same moment.
       const done = [...new Set(claims.map((claim) => claim.packetId))];
@@ -116,13 +118,16 @@ const emptyOutcome = (): BatchOutcome => ({
 
 /**
  * Credits the next batch of the shard. `lockTimeoutMs` (CREDIT_LOCK_TIMEOUT_MS) bounds the batch's wait for
- * an account row held elsewhere; the claims isolated after such a failure share one more of it.
+ * an account row held elsewhere; the claims isolated after such a failure share one more of it. `cells`
+ * (several cells only) sends claims of users homed elsewhere into clearing, on the shard's lane.
  */
 export async function creditNextBatch(
   db: Db,
   slice: QueueSlice,
   lockTimeoutMs?: number,
+  cells?: CellTopology,
 ): Promise<BatchOutcome> {
+  const route = clearingRoute(cells, slice.shards, slice.shard);
   const picked: CreditableClaim[] = [];
   const outcome = emptyOutcome();
   const done: string[] = [];
@@ -132,6 +137,7 @@ export async function creditNextBatch(
       (tx) => lockQueuedClaims(tx, slice),
       picked,
       lockTimeoutMs,
+      route,
     );
     outcome.picked = outcome.credited = batch.claims.length;
     outcome.creditedFen = batch.creditedFen;
@@ -140,7 +146,7 @@ export async function creditNextBatch(
   } catch (err) {
     if (!isClaimError(err) || picked.length === 0) throw err;
     outcome.picked = picked.length;
-    await creditEachAlone(db, picked, outcome, done, new LockBudget(lockTimeoutMs));
+    await creditEachAlone(db, picked, outcome, done, new LockBudget(lockTimeoutMs), route);
   }
   outcome.finished = await markFinished(db, done);
   return outcome;
@@ -155,7 +161,9 @@ export async function creditDueSetAside(
   db: Db,
   slice: Pick<QueueSlice, 'shard' | 'shards'>,
   lockTimeoutMs?: number,
+  cells?: CellTopology,
 ): Promise<BatchOutcome> {
+  const route = clearingRoute(cells, slice.shards, slice.shard);
   const outcome = emptyOutcome();
   const due = await dueSetAsideClaims(db, slice, SET_ASIDE_RETRIES_PER_PASS);
   if (due.length === 0) return outcome;
@@ -163,7 +171,7 @@ export async function creditDueSetAside(
   const done: string[] = [];
   const budgetMs =
     lockTimeoutMs === undefined ? undefined : Math.min(lockTimeoutMs, SET_ASIDE_RETRY_LOCK_WAIT_MS);
-  await creditEachAlone(db, due, outcome, done, new LockBudget(budgetMs));
+  await creditEachAlone(db, due, outcome, done, new LockBudget(budgetMs), route);
   outcome.finished = await markFinished(db, done);
   return outcome;
 }
@@ -175,6 +183,7 @@ async function creditEachAlone(
   outcome: BatchOutcome,
   done: string[],
   budget: LockBudget,
+  route: ClearingRoute | undefined,
 ) {
   const recovered = new Set(outcome.recoveredPacketIds);
   for (const claim of claims) {
@@ -188,6 +197,7 @@ async function creditEachAlone(
         },
         [],
         budget.timeoutMs(),
+        route,
       );
       outcome.credited += one.claims.length;
       outcome.creditedFen += one.creditedFen;

@@ -87,8 +87,8 @@ export async function grabFromPostgres(deps: GrabDeps, packetId: string, userId:
     `SELECT status, remaining_count AS "remainingCount",
        packet_claimable(recipient_id, audience, sender_id, $2) AS claimable,
        expires_at <= clock_timestamp() AS expired,
-       EXISTS (SELECT 1 FROM claims WHERE packet_id = $1 AND user_id = $2) AS claimed
-     FROM packets WHERE id = $1`,
+       EXISTS (SELECT 1 FROM claims WHERE day = day_of_id($1) AND packet_id = $1 AND user_id = $2) AS claimed
+     FROM packets WHERE day = day_of_id($1) AND id = $1`,
     [packetId, userId],
   );
   const offer = rows[0];

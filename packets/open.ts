@@ -17,6 +17,7 @@ import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { viaGateOrPostgres, type Admission, type GatedLimits } from './admission';
 import { creditLargeClaim } from './creditInOpen';
+import { clearingRoute } from './store/clearing';
 import { NO_LIMITS, type GateLimits } from './gate/gate';
 import { askGate, CheckHoldStatus, scriptRefusal } from './gate/scripts';
 import type { PacketDetailCache } from './runtime/detailCache';
@@ -56,7 +57,11 @@ export interface OpenDeps {
   /** The open batcher (`createOpenBatcher`) and the detail cache, built once per cell. */
   packets: { opens: OpenBatcher; cache: PacketDetailCache };
   /** credit.syncMinFen: claims at or above it are credited before the open answers; 0 is off. */
-  config: { credit: Pick<Config['credit'], 'syncMinFen'> };
+  config: {
+    credit: Pick<Config['credit'], 'syncMinFen' | 'shards'>;
+    /** Several cells: a large claim of a user homed elsewhere is credited into clearing. */
+    cells?: Pick<Config['cells'], 'self' | 'all'>;
+  };
 }
 
 /** The open a request makes: through the gate with the request's rate limits, or Postgres alone. */
@@ -153,6 +158,7 @@ export async function openWithHold(
       deps.db,
       { id: claim.claimId, packetId, userId, amountFen: claim.amountFen },
       deps.config.credit.syncMinFen,
+      clearingRoute(deps.config.cells, deps.config.credit.shards),
     ).catch(() => false);
     if (creditedNow) return { ...claim, credited: true };
   }

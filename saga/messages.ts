@@ -162,3 +162,37 @@ export interface CreditPumpView {
 }
 
 export const creditPumpViewQuery = defineQuery<CreditPumpView>('creditPumpView');
+
+/** A settle pump (docs/cells.md): delivers this cell's outbox of cross-cell credits to one home cell. */
+export const settlePumpWorkflowId = (prefix: string, homeCell: string): string => `${prefix}${homeCell}`;
+
+export interface SettlePumpInput {
+  homeCell: string;
+  /** Failing this long to deliver (or holding a refused row) sets the pump's stuck flag. */
+  stuckAfterMs: number;
+  historyMaxEvents: number;
+}
+
+/** What one run of `runSettlePump` did. */
+export interface SettlePumpRun {
+  batches: number;
+  /** Rows the home cell applied now, and rows it had applied before (a resend). */
+  applied: number;
+  replayed: number;
+  /** Rows it refused in this run (parked, not resent). */
+  refused: number;
+  /** Undelivered rows when the run ended, and how many of them are held (refused, or failing alone). */
+  backlog: number;
+  parked: number;
+}
+
+export interface SettlePumpView {
+  homeCell: string;
+  runs: number;
+  totals: SettlePumpRun;
+  stuck: boolean;
+  failingSinceMs: number | null;
+  lastError: string | null;
+}
+
+export const settlePumpViewQuery = defineQuery<SettlePumpView>('settlePumpView');

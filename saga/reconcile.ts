@@ -34,6 +34,12 @@ export const HealthCheck = {
   PumpLagging: 'pump_lagging',
   /** A stranded packet the adoption step could not start a workflow for (it tries again next run). */
   AdoptionFailed: 'adoption_failed',
+  /** Day partitions ahead fewer than DAY_PARTITIONS_ALARM_DAYS (ledger/dayTables.ts): the upkeep is behind. */
+  DayPartitionsShort: 'day_partitions_short',
+  /** A day past the hot window that is not settled, so it stays live (ledger/coldDays.ts says why). */
+  ColdDayUnsettled: 'cold_day_unsettled',
+  /** A cold day whose archive step failed or did not match its snapshot; it stays cold and is retried. */
+  ColdDayArchiveFailed: 'cold_day_archive_failed',
 } as const;
 
 export interface ReconcileViolation {
@@ -63,6 +69,8 @@ export interface ReconcileReport {
   skipped: string[];
   /** Whether escrow_has_live_workflow ran, and on how many packets. */
   workflows: string;
+  /** Days (YYYY-MM-DD) this run archived (docs/day-tables.md, "Cold days"). */
+  archivedDays: string[];
 }
 
 export const reconcileReportQuery = defineQuery<ReconcileReport | null>('reconcileReport');

@@ -10,6 +10,9 @@ export const PendingCreditsKey = defineSearchAttributeKey('PendingCredits', Sear
 export const CreditStuckKey = defineSearchAttributeKey('CreditStuck', SearchAttributeType.BOOL);
 /** On each reconciliation run: how many violations it found (docs/reconciliation.md). */
 export const AuditViolationsKey = defineSearchAttributeKey('AuditViolations', SearchAttributeType.INT);
+/** On each settle pump (docs/cells.md): cross-cell credits not delivered, and whether it is stuck. */
+export const XcreditBacklogKey = defineSearchAttributeKey('XcreditBacklog', SearchAttributeType.INT);
+export const XcreditStuckKey = defineSearchAttributeKey('XcreditStuck', SearchAttributeType.BOOL);
 
 export const SEARCH_ATTRIBUTES = [
   { name: PacketStatusKey.name, cliType: 'Keyword' },
@@ -17,4 +20,6 @@ export const SEARCH_ATTRIBUTES = [
   { name: PendingCreditsKey.name, cliType: 'Int' },
   { name: CreditStuckKey.name, cliType: 'Bool' },
   { name: AuditViolationsKey.name, cliType: 'Int' },
+  { name: XcreditBacklogKey.name, cliType: 'Int' },
+  { name: XcreditStuckKey.name, cliType: 'Bool' },
 ] as const;

@@ -1,12 +1,11 @@
 /**
- * Starts the credit pumps, one workflow per shard. Idempotent: a pump that is running is left alone
- * (USE_EXISTING), one that ended (terminated by an operator) starts afresh, so every worker calls this at
+ * Starts the credit pumps, one workflow per shard (startPump.ts: idempotent), so every worker calls this at
  * start-up and the pumps survive any restart.
  */
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import { creditPumpWorkflowId } from '../saga';
-import type { creditPumpWorkflow } from '../workflows/creditPump';
+import { creditPumpWorkflowId, type CreditPumpInput } from '../saga';
+import { startPump } from './startPump';
 
 export async function startCreditPumps(
   client: Client,
@@ -14,21 +13,13 @@ export async function startCreditPumps(
 ): Promise<string[]> {
   const ids: string[] = [];
   for (let shard = 0; shard < config.credit.shards; shard++) {
+    const input: CreditPumpInput = {
+      shard,
+      stuckAfterMs: config.credit.stuckAfterMs,
+      historyMaxEvents: config.credit.pumpHistoryMaxEvents,
+    };
     const workflowId = creditPumpWorkflowId(config.credit.pumpIdPrefix, shard);
-    await client.workflow.start<typeof creditPumpWorkflow>('creditPumpWorkflow', {
-      workflowId,
-      taskQueue: config.temporal.taskQueue,
-      args: [
-        {
-          shard,
-          stuckAfterMs: config.credit.stuckAfterMs,
-          historyMaxEvents: config.credit.pumpHistoryMaxEvents,
-        },
-      ],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-    });
-    ids.push(workflowId);
+    ids.push(await startPump(client, config.temporal.taskQueue, 'creditPumpWorkflow', workflowId, input));
   }
   return ids;
 }

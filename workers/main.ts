@@ -5,6 +5,8 @@ import { createLogger } from '../config/logger';
 import { createDb } from '../db';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
+import { openCellDatabases } from '../ledger/cellDatabases';
+import { runPairAudit } from '../ledger/pairAudit';
 import { createTemporal } from '../temporal/client';
 import { createWorker } from './createWorker';
 import { ensureBackground, keepBackground } from './keeper';
@@ -34,11 +36,23 @@ async function main(): Promise<void> {
           },
         )
       : undefined;
+  // With every cell's database configured (CELL_DATABASE_URLS), the reconciler also runs the pair audit.
+  const cellDbs = openCellDatabases(config, 'redpacket-pair-audit');
+  const pairAudit = cellDbs
+    ? () => runPairAudit(cellDbs.dbs, { transitMaxMs: config.clearing.transitMaxMs })
+    : undefined;
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    deps: { db, redis, credit: config.credit, reconcile: { settings: config.reconcile, metrics } },
+    deps: {
+      db,
+      redis,
+      credit: config.credit,
+      cells: config.cells,
+      clearing: config.clearing,
+      reconcile: { settings: config.reconcile, metrics, pairAudit },
+    },
     workflowBundle,
   });
   // The pumps and the reconcile schedule need a worker to run on, so they are started after it is built;
@@ -63,6 +77,7 @@ async function main(): Promise<void> {
   metricsServer?.close();
   await connection.close();
   await redis.close();
+  await cellDbs?.close();
   await db.close();
   log.info('worker stopped');
 }

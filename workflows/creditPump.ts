@@ -6,19 +6,14 @@
  * last known backlog; it clears on the next successful run. Continues-as-new when Temporal suggests it.
  */
 import {
-  ActivityFailure,
   continueAsNew,
   isCancellation,
   log,
-  proxyActivities,
-  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import {
   creditPumpViewQuery,
   CreditStuckKey,
@@ -26,24 +21,15 @@ import {
   type CreditPumpInput,
   type CreditPumpView,
 } from '../saga';
-
-const FAILURE_BACKOFF_BASE_MS = 1_000;
-const FAILURE_BACKOFF_MAX_MS = 30_000;
-
-const pump = proxyActivities<Activities>({
-  // The run's own clock ends it (CREDIT_PUMP_RUN_MS); the heartbeat is what notices a dead worker.
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '10 seconds',
-  // A few quick retries here; a longer outage is the workflow's to report (CreditStuck) while it backs off.
-  retry: { initialInterval: '500 milliseconds', maximumInterval: '5 seconds', maximumAttempts: 3 },
-});
-
-// While runs fail, one cheap look at the backlog per backoff step; it fails too when Postgres is away, and
-// the pump then shows the last backlog it knew.
-const probe = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '5 seconds',
-  retry: { maximumAttempts: 1 },
-});
+import {
+  failingLines,
+  failureMessage,
+  FAILURE_BACKOFF_BASE_MS,
+  historyFull,
+  nextBackoffMs,
+  pumpProbe,
+  pumpRuns,
+} from './pumpRuns';
 
 export async function creditPumpWorkflow(input: CreditPumpInput, carried?: CreditPumpView): Promise<void> {
   const view: CreditPumpView = carried ?? {
@@ -72,9 +58,7 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
       [
         `**credit pump** shard ${view.shard}: ${t.credited} claims credited in ${t.batches} batches ` +
           `(largest ${t.largestBatch}), ${t.setAside} set aside, backlog ${t.backlog}`,
-        ...(view.lastError
-          ? [`failing since ${new Date(view.failingSinceMs ?? 0).toISOString()}: ${view.lastError}`]
-          : []),
+        ...failingLines(view),
       ].join('\n'),
     );
   };
@@ -84,7 +68,7 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
   for (;;) {
     try {
       // After a failure, one short run first, so that CreditStuck clears as soon as a batch goes through.
-      const run = await pump.runCreditPump({
+      const run = await pumpRuns.runCreditPump({
         shard: input.shard,
         ...(view.failingSinceMs !== null ? { runMs: 0 } : {}),
       });
@@ -104,20 +88,19 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
     } catch (err) {
       if (isCancellation(err)) throw err;
       view.failingSinceMs ??= Date.now();
-      view.lastError = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+      view.lastError = failureMessage(err);
       view.creditStuck = Date.now() - view.failingSinceMs >= input.stuckAfterMs;
       if (view.creditStuck) {
-        view.totals.backlog = await probe
+        view.totals.backlog = await pumpProbe
           .shardBacklog({ shard: input.shard })
           .catch(() => view.totals.backlog);
       }
       log.warn('credit pump failing', { shard: input.shard, error: view.lastError, stuck: view.creditStuck });
       publish();
       await sleep(backoffMs);
-      backoffMs = Math.min(backoffMs * 2, FAILURE_BACKOFF_MAX_MS);
+      backoffMs = nextBackoffMs(backoffMs);
     }
-    const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > input.historyMaxEvents) {
+    if (historyFull(input.historyMaxEvents)) {
       return continueAsNew<typeof creditPumpWorkflow>(input, view);
     }
   }

@@ -3,3 +3,4 @@ export { creditPumpWorkflow } from './creditPump';
 export { packetWorkflow } from './packet';
 export { reconcileWorkflow } from './reconcile';
 export { selfCheckWorkflow } from './selfCheck';
+export { settlePumpWorkflow } from './settlePump';

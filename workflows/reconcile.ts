@@ -8,7 +8,11 @@ import { proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes 
 import type { Activities } from '../activities';
 import { AuditViolationsKey, reconcileReportQuery, type ReconcileInput, type ReconcileReport } from '../saga';
 
-/** Above the run's own budget; one quick retry, since the next scheduled run comes soon anyway. */
+/**
+ * Above the run's own budget. Retries back off over about 15 s (1, 2, 4, 8 s): enough to outlast a Postgres
+ * failover's gap (docs/failover.md), so a routine failover does not leave a FAILED run for operators to chase;
+ * a longer outage still fails the run, and the next scheduled run comes soon anyway.
+ */
 const RECONCILE_ACTIVITY_TIMEOUT_MARGIN_MS = 30_000;
 
 function summary(report: ReconcileReport): string {
@@ -29,7 +33,12 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
   setHandler(reconcileReportQuery, () => report);
   const run = proxyActivities<Activities>({
     startToCloseTimeout: input.budgetMs + RECONCILE_ACTIVITY_TIMEOUT_MARGIN_MS,
-    retry: { initialInterval: '1 second', maximumAttempts: 2 },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '8 seconds',
+      maximumAttempts: 5,
+    },
   });
   // Adoption (activities/adopt.ts) goes before the audit, so that the packets it adopts no longer count as
   // escrow without a workflow; what it did joins the report (repairs, and adoption_failed violations).

@@ -50,7 +50,7 @@ export function createCreditMetricsCollector(
     // The claim's open time by a subquery on its primary key, so the plan cannot turn into a join over claims.
     const { rows } = await db.query<{ seq: number; lag_s: number | null }>(
       `SELECT t.seq, CASE WHEN t.kind = 'credit' THEN extract(epoch FROM t.created_at -
-         (SELECT c.created_at FROM claims c WHERE c.id = t.claim_id))::float8 END AS lag_s
+         (SELECT c.created_at FROM claims c WHERE c.day = t.day AND c.id = t.claim_id))::float8 END AS lag_s
        FROM transfers t WHERE t.seq > $1 ORDER BY t.seq LIMIT ${MAX_TRANSFERS_PER_READ}`,
       [watermarkSeq],
     );

@@ -17,9 +17,10 @@ export interface PacketMoney {
 export async function readPacketMoney(q: Queryable, packetId: string): Promise<PacketMoney> {
   const { rows } = await q.query<PacketMoney>(
     `SELECT coalesce((SELECT balance_fen FROM accounts WHERE id = $2), 0) AS "escrowFen",
-            (SELECT count(*)::int FROM claims WHERE packet_id = $1 AND credited_at IS NOT NULL) AS "creditedCount",
+            (SELECT count(*)::int FROM claims
+              WHERE day = day_of_id($1) AND packet_id = $1 AND credited_at IS NOT NULL) AS "creditedCount",
             (SELECT coalesce(sum(amount_fen), 0)::bigint FROM claims
-              WHERE packet_id = $1 AND credited_at IS NOT NULL) AS "creditedFen",
+              WHERE day = day_of_id($1) AND packet_id = $1 AND credited_at IS NOT NULL) AS "creditedFen",
             (SELECT fingerprint FROM payment_decisions WHERE packet_id = $1) AS fingerprint`,
     [packetId, escrowAccount(packetId)],
   );
@@ -32,7 +33,8 @@ export async function readPacketMoney(q: Queryable, packetId: string): Promise<P
 export async function listUndecidedPayments(q: Queryable, limit: number): Promise<string[]> {
   const { rows } = await q.query<{ packet_id: string }>(
     `SELECT d.packet_id FROM payment_decisions d
-      WHERE d.outcome IS NULL AND NOT EXISTS (SELECT 1 FROM packets p WHERE p.id = d.packet_id)
+      WHERE d.outcome IS NULL AND NOT EXISTS (
+        SELECT 1 FROM packets p WHERE p.day = day_of_id(d.packet_id) AND p.id = d.packet_id)
       ORDER BY d.packet_id
       LIMIT $1`,
     [limit],

@@ -21,7 +21,7 @@ export async function stuckCredits(db: Queryable, stuckAfterMs: number): Promise
                    f.claim_id, f.packet_id, c.user_id, c.amount_fen, f.first_failed_at, f.attempts,
                    f.last_error) AS detail,
             count(*) OVER ()::int AS total
-       FROM credit_failures f JOIN claims c ON c.id = f.claim_id
+       FROM credit_failures f JOIN claims c ON c.day = day_of_id(f.claim_id) AND c.id = f.claim_id
       WHERE c.credited_at IS NULL
         AND f.first_failed_at <= clock_timestamp() - $1::bigint * interval '1 millisecond'
       ORDER BY f.first_failed_at, f.claim_id LIMIT $2`,

@@ -8,6 +8,14 @@ import type { Queryable, Tx } from '../../db';
 import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
 import { sumFen } from '../../domain/money';
 import { ensureWallets, postTransfers } from '../../ledger/transfers';
+import {
+  clearingTransfer,
+  insertOutbox,
+  openClearingLegs,
+  remoteClaims,
+  type ClearingRoute,
+} from './clearing';
+import { settledAssignment } from './packets';
 
 /** The uncredited claims a credit step works on (any packets). */
 export interface CreditableClaim {
@@ -39,7 +47,7 @@ export function shardHashRange(slice: Pick<QueueSlice, 'shard' | 'shards'>): [nu
 }
 
 /** `packetIdColumn`'s shard is the one whose hashes are $lo to $hi (parameter numbers given). */
-const IN_SHARD_SQL = (packetIdColumn: string, lo: string, hi: string) =>
+export const IN_SHARD_SQL = (packetIdColumn: string, lo: string, hi: string) =>
   `${SHARD_HASH_SQL(packetIdColumn)} BETWEEN ${lo} AND ${hi}`;
 
 export interface QueueSlice {
@@ -47,12 +55,27 @@ export interface QueueSlice {
   shards: number;
   largeMinFen: number;
   limit: number;
+  /** Days back from today (UTC) whose partitions can hold queued claims; QUEUE_DAYS_DEFAULT when absent. */
+  queueDays?: number;
 }
+
+/** The default packet life (7 days) plus two: CreditSettings.queueDays says why. */
+export const QUEUE_DAYS_DEFAULT = 9;
+
+/**
+ * The days whose claims a batch reads ($n: the days back): the last few up to tomorrow (a clock a little
+ * ahead), where uncredited claims can be, and the legacy day of ids without a date. Older days are
+ * credited and later ones empty, so their partitions are never read.
+ */
+const IN_QUEUE_DAYS_SQL = (dayColumn: string, days: string) =>
+  `(${dayColumn} BETWEEN (now() AT TIME ZONE 'UTC')::date - ${days}::int AND (now() AT TIME ZONE 'UTC')::date + 1
+    OR ${dayColumn} = date '1970-01-01')`;
 
 const CLAIM_COLUMNS = 'c.id, c.packet_id AS "packetId", c.user_id AS "userId", c.amount_fen AS "amountFen"';
 
 /** Uncredited claims of the shard (hashes $1 to $2) that were never set aside: the batch's candidates. */
-const QUEUED_CLAIM_SQL = `c.credited_at IS NULL AND ${IN_SHARD_SQL('c.packet_id', '$1', '$2')}
+const QUEUED_CLAIM_SQL = `c.credited_at IS NULL AND ${IN_QUEUE_DAYS_SQL('c.day', '$5')}
+  AND ${IN_SHARD_SQL('c.packet_id', '$1', '$2')}
   AND NOT EXISTS (SELECT 1 FROM credit_failures f WHERE f.claim_id = c.id)`;
 
 /**
@@ -75,7 +98,7 @@ export async function lockQueuedClaims(tx: Tx, slice: QueueSlice): Promise<Credi
          SELECT ${CLAIM_COLUMNS} FROM claims c WHERE ${QUEUED_CLAIM_SQL} AND c.amount_fen < $3
          ORDER BY c.created_at, c.id LIMIT $4 FOR UPDATE OF c SKIP LOCKED) rest
      ) queue LIMIT $4`,
-    [...shardHashRange(slice), slice.largeMinFen, slice.limit],
+    [...shardHashRange(slice), slice.largeMinFen, slice.limit, slice.queueDays ?? QUEUE_DAYS_DEFAULT],
   );
   return rows;
 }
@@ -87,7 +110,7 @@ export async function dueSetAsideClaims(
   limit: number,
 ): Promise<CreditableClaim[]> {
   const { rows } = await db.query<CreditableClaim>(
-    `SELECT ${CLAIM_COLUMNS} FROM credit_failures f JOIN claims c ON c.id = f.claim_id
+    `SELECT ${CLAIM_COLUMNS} FROM credit_failures f JOIN claims c ON c.day = day_of_id(f.claim_id) AND c.id = f.claim_id
      WHERE f.retry_at <= clock_timestamp() AND c.credited_at IS NULL
        AND ${IN_SHARD_SQL('f.packet_id', '$1', '$2')}
      ORDER BY f.retry_at LIMIT $3`,
@@ -99,7 +122,8 @@ export async function dueSetAsideClaims(
 /** One claim by id, locked, if it is still uncredited and nobody else holds it (isolating a failure). */
 export async function lockClaimIfQueued(tx: Tx, claimId: string): Promise<CreditableClaim | undefined> {
   const { rows } = await tx.query<CreditableClaim>(
-    `SELECT ${CLAIM_COLUMNS} FROM claims c WHERE c.id = $1 AND c.credited_at IS NULL FOR UPDATE SKIP LOCKED`,
+    `SELECT ${CLAIM_COLUMNS} FROM claims c
+      WHERE c.day = day_of_id($1) AND c.id = $1 AND c.credited_at IS NULL FOR UPDATE SKIP LOCKED`,
     [claimId],
   );
   return rows[0];
@@ -108,20 +132,27 @@ export async function lockClaimIfQueued(tx: Tx, claimId: string): Promise<Credit
 /**
  * Credits claims the caller has locked: opens missing wallets, posts one transfer per claim (idempotent by
  * id; accounts are locked in id order inside postTransfers), marks the claims credited and forgets their
- * earlier failures. Returns the credited amount and the packets whose failures were reported as stuck.
+ * earlier failures. With several cells (`route`), a claim whose recipient is homed elsewhere is credited into
+ * that cell's clearing account instead, and its outbox row is written here too (store/clearing.ts), so the
+ * credit, the mark and the message commit together. Returns the credited amount and the packets whose
+ * failures were reported as stuck.
  */
 export async function creditLockedClaims(
   tx: Tx,
   claims: readonly CreditableClaim[],
+  route?: ClearingRoute,
 ): Promise<{ creditedFen: number; recoveredPacketIds: string[] }> {
   if (claims.length === 0) return { creditedFen: 0, recoveredPacketIds: [] };
+  const remote = remoteClaims(claims, route);
+  const remoteSet = remote.length === 0 ? undefined : new Set(remote);
+  const local = remoteSet ? claims.filter((claim) => !remoteSet.has(claim)) : claims;
   await ensureWallets(
     tx,
-    claims.map((claim) => claim.userId),
+    local.map((claim) => claim.userId),
   );
-  await postTransfers(
-    tx,
-    claims.map((claim) => ({
+  const legs = route ? await openClearingLegs(tx, remote, route) : [];
+  await postTransfers(tx, [
+    ...local.map((claim) => ({
       id: transferIds.credit(claim.id),
       debitAccountId: escrowAccount(claim.packetId),
       creditAccountId: walletAccount(claim.userId),
@@ -130,12 +161,13 @@ export async function creditLockedClaims(
       packetId: claim.packetId,
       claimId: claim.id,
     })),
-  );
+    ...legs.map(clearingTransfer),
+  ]);
+  await insertOutbox(tx, legs);
   const ids = claims.map((claim) => claim.id);
   // One round trip: mark credited and drop the set-aside rows of claims that finally went through.
   const { rows } = await tx.query<{ packet_id: string; reported_at: Date | null }>(
-    `WITH credited AS (UPDATE claims SET credited_at = clock_timestamp() WHERE id = ANY($1::text[]))
-     DELETE FROM credit_failures WHERE claim_id = ANY($1::text[]) RETURNING packet_id, reported_at`,
+    'SELECT packet_id, reported_at FROM mark_claims_credited($1::text[])',
     [ids],
   );
   const recovered = new Set<string>();
@@ -148,7 +180,8 @@ export async function creditLockedClaims(
  * posted, claims still owed). The same predicate as the partial index packets_awaiting_credit (0011).
  */
 const CLAIMS_FINAL_SQL = `(p.status = 'closed' OR (p.status = 'open' AND p.remaining_count = 0))`;
-const NOTHING_OWED_SQL = `NOT EXISTS (SELECT 1 FROM claims c WHERE c.packet_id = p.id AND c.credited_at IS NULL)`;
+const NOTHING_OWED_SQL = `NOT EXISTS (
+  SELECT 1 FROM claims c WHERE c.day = p.day AND c.packet_id = p.id AND c.credited_at IS NULL)`;
 
 /** A packet a credit step finished; `wasClosed`: settlement had closed it, so its workflow awaits the news. */
 export interface FinishedPacket {
@@ -160,14 +193,16 @@ export interface FinishedPacket {
 /**
  * Finishes the held packets that owe nothing: an open one with refund 0 (every share claimed and credited),
  * a closed one keeping the refund settlement recorded. The "nothing owed" test runs again under the row lock
- * with this statement's snapshot, taken after the caller's credit committed.
+ * with this statement's snapshot, taken after the caller's credit committed. The held rows' days bound the
+ * update (docs/day-tables.md): Postgres prunes the days outside them once the bounds are known, whichever
+ * way it joins, so the update reads the held days' partitions only (one, unless a batch spans midnight).
  */
 async function finishHeld(db: Queryable, heldSql: string, params: unknown[]): Promise<FinishedPacket[]> {
   const { rows } = await db.query<FinishedPacket>(
     `WITH held AS (${heldSql})
-     UPDATE packets p SET status = 'finished', refund_fen = coalesce(p.refund_fen, 0),
-       closed_at = coalesce(p.closed_at, now())
-     FROM held WHERE p.id = held.id AND ${NOTHING_OWED_SQL}
+     UPDATE packets p SET ${settledAssignment("'finished'", 'coalesce(refund_fen, 0)')}
+     FROM held WHERE p.day BETWEEN (SELECT min(day) FROM held) AND (SELECT max(day) FROM held)
+       AND p.day = held.day AND p.id = held.id AND ${NOTHING_OWED_SQL}
      RETURNING p.id, p.share_count AS "shareCount", held.status = 'closed' AS "wasClosed"`,
     params,
   );
@@ -188,8 +223,12 @@ export async function markFinished(db: Queryable, packetIds: readonly string[]):
   if (packetIds.length === 0) return [];
   return finishHeld(
     db,
-    `SELECT p.id, p.status FROM packets p WHERE p.id = ANY($1::text[]) AND ${CLAIMS_FINAL_SQL}
-     ORDER BY p.id FOR UPDATE`,
+    // Each id is looked up and locked in its own day (the LATERAL subquery runs once per id: one partition
+    // each); the ids come sorted, so rows are locked in id order.
+    `SELECT p.day, p.id, p.status FROM (SELECT DISTINCT unnest($1::text[]) ORDER BY 1) AS k(id)
+       CROSS JOIN LATERAL (SELECT p.day, p.id, p.status FROM packets p
+                            WHERE p.day = day_of_id(k.id) AND p.id = k.id AND ${CLAIMS_FINAL_SQL}
+                            FOR UPDATE) AS p`,
     [packetIds],
   );
 }
@@ -208,101 +247,10 @@ export async function finishAwaitingPackets(
 ): Promise<FinishedPacket[]> {
   return finishHeld(
     db,
-    `SELECT p.id, p.status FROM packets p
+    `SELECT p.day, p.id, p.status FROM packets p
      WHERE ${CLAIMS_FINAL_SQL} AND ${IN_SHARD_SQL('p.id', '$1', '$2')} AND ${NOTHING_OWED_SQL}
      ORDER BY p.id LIMIT $3 FOR UPDATE SKIP LOCKED`,
     [...shardHashRange(slice), limit],
-  );
-}
-
-/**
- * Sets a claim aside after a failed credit: counts the attempt and schedules the next one. Only while the claim
- * is uncredited, checked in the same statement as the write: another path (settlement, the large-claim
- * credit, another pump attempt) may have credited it since this attempt failed, and the credit deletes only
- * the rows that exist when it commits, so a row written after it would stay for good and keep its packet
- * CreditStuck. The claim row is locked for the check (SKIP LOCKED: a transaction holding it is crediting or
- * settling it, and a failure there is recorded by whoever fails next), so a credit committing meanwhile is
- * seen.
- */
-export async function recordCreditFailure(
-  db: Queryable,
-  claim: CreditableClaim,
-  message: string,
-  retryAfterMs: (attempts: number) => number,
-): Promise<void> {
-  const { rows } = await db.query<{ attempts: number }>(
-    'SELECT attempts FROM credit_failures WHERE claim_id = $1',
-    [claim.id],
-  );
-  const attempts = (rows[0]?.attempts ?? 0) + 1;
-  await db.query(
-    `INSERT INTO credit_failures (claim_id, packet_id, attempts, last_error, retry_at)
-     SELECT c.id, c.packet_id, $2, $3, clock_timestamp() + make_interval(secs => $4::float8 / 1000)
-     FROM claims c WHERE c.id = $1 AND c.credited_at IS NULL
-     FOR UPDATE OF c SKIP LOCKED
-     ON CONFLICT (claim_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
-       retry_at = EXCLUDED.retry_at`,
-    [claim.id, attempts, message.slice(0, 500), retryAfterMs(attempts)],
-  );
-}
-
-/** One stuck credit, as the packet's workflow lists it. */
-export interface StuckClaimRow {
-  claimId: string;
-  packetId: string;
-  userId: string;
-  amountFen: number;
-  sinceMs: number;
-  lastError: string;
-}
-
-/** Packets of a shard with a claim failing for longer than the threshold that its workflow has not heard of. */
-export async function newlyStuckPackets(
-  db: Queryable,
-  slice: Pick<QueueSlice, 'shard' | 'shards'>,
-  stuckAfterMs: number,
-): Promise<string[]> {
-  const { rows } = await db.query<{ packet_id: string }>(
-    `SELECT DISTINCT packet_id FROM credit_failures
-     WHERE reported_at IS NULL AND first_failed_at <= clock_timestamp() - make_interval(secs => $3::float8 / 1000)
-       AND ${IN_SHARD_SQL('packet_id', '$1', '$2')}`,
-    [...shardHashRange(slice), stuckAfterMs],
-  );
-  return rows.map((row) => row.packet_id);
-}
-
-/**
- * A packet's stuck credits (failing longer than the threshold). Read only: they are marked reported by
- * markStuckReported once its workflow has them, so a lost signal is sent again at the next check.
- */
-export async function stuckClaimsOf(
-  db: Queryable,
-  packetId: string,
-  stuckAfterMs: number,
-): Promise<StuckClaimRow[]> {
-  const { rows } = await db.query<StuckClaimRow & { sinceMs: number | string }>(
-    `SELECT f.claim_id AS "claimId", f.packet_id AS "packetId", c.user_id AS "userId",
-       c.amount_fen AS "amountFen", (extract(epoch FROM f.first_failed_at) * 1000)::float8 AS "sinceMs",
-       f.last_error AS "lastError"
-     FROM credit_failures f JOIN claims c ON c.id = f.claim_id
-     WHERE f.packet_id = $1
-       AND f.first_failed_at <= clock_timestamp() - make_interval(secs => $2::float8 / 1000)`,
-    [packetId, stuckAfterMs],
-  );
-  return rows.map((row) => ({ ...row, sinceMs: Math.round(Number(row.sinceMs)) }));
-}
-
-/** Marks these stuck credits of a packet reported, after its workflow was told of them. */
-export async function markStuckReported(
-  db: Queryable,
-  packetId: string,
-  claimIds: readonly string[],
-): Promise<void> {
-  if (claimIds.length === 0) return;
-  await db.query(
-    `UPDATE credit_failures SET reported_at = coalesce(reported_at, clock_timestamp())
-     WHERE packet_id = $1 AND claim_id = ANY($2::text[])`,
-    [packetId, claimIds],
   );
 }
 

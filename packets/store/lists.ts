@@ -18,6 +18,8 @@ export interface ListPage<T> {
   items: T[];
   /** Position of the last item when another page exists, else null. */
   next: ListPosition | null;
+  /** Each item's own position: a merge of several cells' pages (api/cells/received.ts) continues from any. */
+  positions: ListPosition[];
 }
 
 export interface SentPacket extends Pick<
@@ -69,6 +71,7 @@ function pageOf<R extends { created_us: number; id: string }, T>(
   const last = items[items.length - 1];
   return {
     items: items.map(toItem),
+    positions: items.map((row) => ({ createdUs: row.created_us, id: row.id })),
     next: rows.length > limit && last ? { createdUs: last.created_us, id: last.id } : null,
   };
 }
@@ -140,12 +143,12 @@ export async function listReceivedClaims(
   const { rows } = await db.query<ReceivedRow>(
     `SELECT c.id, c.created_us, c.packet_id, p.sender_id, p.type, p.greeting, c.amount_fen,
             c.credited_at IS NOT NULL AS credited, c.created_at
-       FROM (SELECT id, ${CREATED_US} AS created_us, packet_id, amount_fen, credited_at, created_at
+       FROM (SELECT day, id, ${CREATED_US} AS created_us, packet_id, amount_fen, credited_at, created_at
                FROM claims
               WHERE user_id = $1 AND ${AFTER_CLAUSE}
               ORDER BY created_at DESC, id DESC
               LIMIT $4) AS c
-       JOIN packets p ON p.id = c.packet_id
+       JOIN packets p ON p.day = c.day AND p.id = c.packet_id
       ORDER BY c.created_at DESC, c.id DESC`,
     [userId, afterUs, afterId, limit + 1],
   );

@@ -40,7 +40,8 @@ export async function findClaim(
   userId: string,
 ): Promise<OpenedClaim | undefined> {
   const { rows } = await db.query<ClaimRecord>(
-    'SELECT id, seq, amount_fen, created_at, credited_at FROM claims WHERE packet_id = $1 AND user_id = $2',
+    `SELECT id, seq, amount_fen, created_at, credited_at FROM claims
+      WHERE day = day_of_id($1) AND packet_id = $1 AND user_id = $2`,
     [packetId, userId],
   );
   const row = rows[0];
@@ -117,7 +118,7 @@ function claimOfRow(packetId: string, userId: string, row: OpenShareRow | undefi
 /**
  * Opens one share in one round trip: open_share locks the packet row, answers a repeat open with the earlier
  * claim, refuses (unknown or not claimable, expired by Postgres' clock, exhausted), draws the share by the
- * rule of domain/allocation.ts, inserts the claim and decrements what remains. It runs as one autocommitted
+ * rule of share_from_draw, inserts the claim and decrements what remains. It runs as one autocommitted
  * statement, so the row lock is released inside Postgres and never held while this process is busy.
  * Postgres decides eligibility and expiry whatever Redis said.
  */

@@ -52,7 +52,8 @@ export async function decisionOwnedBy(
 export async function refuseUndecidedPayment(db: Queryable, packetId: string): Promise<boolean> {
   const { rows } = await db.query<{ packet_id: string }>(
     `UPDATE payment_decisions d SET outcome = 'refused', decided_at = now()
-      WHERE d.packet_id = $1 AND d.outcome IS NULL AND NOT EXISTS (SELECT 1 FROM packets p WHERE p.id = $1)
+      WHERE d.packet_id = $1 AND d.outcome IS NULL AND NOT EXISTS (
+        SELECT 1 FROM packets p WHERE p.day = day_of_id($1) AND p.id = $1)
       RETURNING d.packet_id`,
     [packetId],
   );
