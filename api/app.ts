@@ -1,11 +1,14 @@
 /** Builds the Express app from its dependencies; server.ts listens, tests drive it in-process. */
 import express, { type Express } from 'express';
+import { createCellRouting } from './cells/router';
+import { dependencyDownProblem } from './cells/unavailable';
 import { createContext, type AppContext, type AppDeps } from './context';
 import { toProblem } from './errorMapping';
 import { laneErrors, mountHotLane } from './hotLane';
 import { requestLogging, requestMetrics } from './logging';
 import { errorHandler, malformedPathHandler, notFoundHandler } from './problems';
 import { routeFactories, type RouteFactory } from './routes';
+import { internalRoutes } from './routes/internal';
 import type { GatedDeclaration } from './routes/gated';
 
 export type { AppContext, AppDeps };
@@ -22,6 +25,10 @@ export interface AppOptions {
 export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Express; ctx: AppContext } {
   const ctx = createContext(deps);
   if (options.gated) ctx.gated = options.gated(ctx.gated);
+  // With more than one cell, requests another cell owns are forwarded there (api/cells/router.ts); with one
+  // cell nothing of it is mounted and no request pays for it.
+  ctx.cellRouting = createCellRouting(ctx);
+  const routing = ctx.cellRouting;
   const app = express();
   app.disable('x-powered-by');
   // Per-IP limits need the client address; behind N trusted proxies it is the Nth X-Forwarded-For hop.
@@ -31,12 +38,17 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   const withLane = options.hotLane ?? true;
   if (withLane) app.use(laneErrors());
   app.use(malformedPathHandler);
+  // Calls from other cells (several cells only): before routing, which must not forward them elsewhere, and
+  // ahead of the public body limit, since a batch of cross-cell credits is larger.
+  if (routing) app.use(internalRoutes(ctx), routing.beforeBody);
   app.use(express.json({ limit: ctx.config.http.bodyLimitBytes, strict: true }));
+  if (routing) app.use(routing.afterBody);
 
   for (const factory of options.routes ?? routeFactories) app.use(factory(ctx));
 
   app.use(notFoundHandler);
-  app.use(errorHandler(ctx.log, [toProblem]));
+  // A request that met its own Postgres, Redis or Temporal down is a 503 with Retry-After, never a 500.
+  app.use(errorHandler(ctx.log, [toProblem, dependencyDownProblem(ctx.config.cells.self, Boolean(routing))]));
   if (withLane) mountHotLane(app, ctx);
   return { app, ctx };
 }

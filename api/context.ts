@@ -12,6 +12,8 @@ import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { createPacketServices, type PacketServices } from '../packets/runtime/services';
 import type { TemporalDeps } from '../temporal/client';
+import { createDrainSwitch, type DrainSwitch } from './cells/drain';
+import type { CellRouting } from './cells/router';
 import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { createMetrics, type Metrics } from './metrics';
@@ -46,6 +48,10 @@ export interface AppContext extends AppDeps {
   underPressure: () => boolean;
   /** Grab and open's steps (routes/gated.ts), which their Express routes and the hot lane both run. */
   gated: GatedDeclaration;
+  /** This cell's drain switch (api/cells/drain.ts): sends refuse while it is on. */
+  drain: DrainSwitch;
+  /** Routing to the owning cell (api/cells/router.ts); undefined with one cell, where nothing routes. */
+  cellRouting?: CellRouting | undefined;
 }
 
 export function createContext(deps: AppDeps): AppContext {
@@ -63,6 +69,7 @@ export function createContext(deps: AppDeps): AppContext {
     redisDown,
     underPressure: () => deps.config.lists.underPressure || redisDown(),
     gated: { admit: [], act: [] },
+    drain: createDrainSwitch(deps.db, deps.config.cells.self),
   };
   ctx.gated = gatedDeclaration(ctx);
   return ctx;

@@ -36,6 +36,7 @@ const DOMAIN_PROBLEMS: Record<ErrorCode, ProblemShape> = {
   [ErrorCode.AudienceUnclaimable]: { status: 422, title: 'Audience cannot claim every share' },
   [ErrorCode.PacketNotFound]: { status: 404, title: 'Packet not found', detail: NOT_FOUND_DETAIL },
   [ErrorCode.PacketExpired]: { status: 410, title: 'Packet expired' },
+  [ErrorCode.DayArchived]: { status: 410, title: 'Day archived' },
   // Not 410: an unopened hold returns its share to the pool, so an exhausted packet may offer one again.
   [ErrorCode.PacketExhausted]: { status: 409, title: 'Packet exhausted' },
   [ErrorCode.AlreadyClaimed]: { status: 409, title: 'Already claimed' },

@@ -21,11 +21,13 @@ export interface ListRouteSpec<P extends z.ZodType, T> {
   description?: string;
   /** Where a page ends, as the cursor carries it (validated when a cursor comes back). */
   position: P;
+  /** Fields a page carries besides its items and cursor (the bills' `archived`), with their schemas. */
+  extra?: z.ZodRawShape;
   /** One page of `userId`'s list after `after`, and the position after its last item (null: no more). */
   list(
     userId: string,
     page: { limit: number; after: z.output<P> | undefined },
-  ): Promise<{ items: T[]; next: z.output<P> | null }>;
+  ): Promise<{ items: T[]; next: z.output<P> | null; extra?: Record<string, unknown> }>;
 }
 
 export function defineListRoute<P extends z.ZodType, T>(
@@ -46,13 +48,13 @@ export function defineListRoute<P extends z.ZodType, T>(
       status: 200,
       description: spec.description ?? 'one page',
       schema: z
-        .object({ items: z.array(spec.item), nextCursor: z.string().nullable() })
+        .object({ items: z.array(spec.item), nextCursor: z.string().nullable(), ...spec.extra })
         .meta({ id: spec.pageId }),
     },
     handler: async ({ user, query }) => {
       const page = pageRequest(spec.position, query, pressure);
       const result = await spec.list(user.id, { limit: page.limit, after: page.after });
-      return { body: pageOf(page, result.items, result.next) };
+      return { body: { ...pageOf(page, result.items, result.next), ...result.extra } };
     },
   });
 }

@@ -32,8 +32,12 @@ export interface Metrics {
   rateLimited: Counter<'scope'>;
   /** Idempotency-Key outcomes: started, replayed, in_flight, reused. */
   idempotency: Counter<'outcome'>;
+  /** Cross-cell credits this (home) cell received: applied, replayed, conflict, refused (docs/cells.md). */
+  xcredits: Counter<'outcome'>;
   /** 1 while a dependency is down and the API runs degraded (e.g. Redis: no gate, memory rate limits). */
   degraded: Gauge<'dependency'>;
+  /** Requests forwarded to the cell that owns them (api/cells/), by cell and outcome: answered, unavailable. */
+  cellForwards: Counter<'cell' | 'outcome'>;
 }
 
 const PREFIX = 'redpacket_';
@@ -54,6 +58,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'HTTP request duration by method, route template and status class',
       labelNames: ['method', 'route', 'status_class'],
       buckets: HTTP_BUCKETS_SECONDS,
+      registers,
+    }),
+    cellForwards: new Counter({
+      name: `${PREFIX}cell_forwards_total`,
+      help: 'Requests forwarded to the cell that owns them, by cell and outcome (answered, unavailable)',
+      labelNames: ['cell', 'outcome'],
       registers,
     }),
     hotLane: new Counter({
@@ -100,6 +110,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     idempotency: new Counter({
       name: `${PREFIX}idempotency_total`,
       help: 'Idempotency-Key outcomes',
+      labelNames: ['outcome'],
+      registers,
+    }),
+    xcredits: new Counter({
+      name: `${PREFIX}xcredits_total`,
+      help: 'Cross-cell credits received from packet cells, by outcome (conflict and refused are alarms)',
       labelNames: ['outcome'],
       registers,
     }),

@@ -45,7 +45,10 @@ export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   415: 'unsupported_media_type: send application/json',
   422: 'idempotency_key_reused, or a business rule (limit_exceeded, invalid_amount, audience_unclaimable, ...)',
   429: 'rate_limited; see Retry-After',
-  503: 'list_depth_limited or a dependency down; see Retry-After',
+  503:
+    'region_unavailable (the owning cell is down or unreachable: retry, with the same Idempotency-Key for a ' +
+    'POST), service_unavailable (one cell: its database, Redis or Temporal is down, as in a failover), ' +
+    'list_depth_limited, packet_busy or payment_pending; see Retry-After',
 };
 
 export function createApiRegistry(): OpenAPIRegistry {
@@ -85,6 +88,9 @@ function documentedProblems<B extends Schema, Q extends ObjectSchema, P extends 
 ): number[] {
   const statuses = new Set(spec.problems ?? []);
   if (spec.auth !== 'public') [400, 401, 429].forEach((status) => statuses.add(status));
+  // Any user operation may meet its Postgres, Redis or Temporal down (a failover's gap): 503, with several
+  // cells region_unavailable (api/cells/unavailable.ts).
+  if (spec.auth !== 'public') statuses.add(503);
   if (spec.auth === 'admin') statuses.add(403);
   if (spec.body) [400, 413, 415].forEach((status) => statuses.add(status));
   if (spec.method === 'post' && spec.auth !== 'public') [409, 422].forEach((status) => statuses.add(status));

@@ -37,6 +37,7 @@
  */
 import type { Router } from 'express';
 import type { AppContext } from '../context';
+import { drainRoutes } from './drain';
 import { ledgerRoutes } from './ledger';
 import { listRoutes } from './lists';
 import { packetRoutes } from './packets';
@@ -44,4 +45,10 @@ import { systemRoutes } from './system';
 
 export type RouteFactory = (ctx: AppContext) => Router;
 
-export const routeFactories: RouteFactory[] = [systemRoutes, ledgerRoutes, packetRoutes, listRoutes];
+export const routeFactories: RouteFactory[] = [
+  systemRoutes,
+  ledgerRoutes,
+  packetRoutes,
+  listRoutes,
+  drainRoutes,
+];

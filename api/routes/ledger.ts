@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { Router } from 'express';
 import { z } from 'zod';
 import { deposit } from '../../ledger/deposits';
-import { getBalance, listBills } from '../../ledger/reads';
+import { balanceAcrossCells } from '../../ledger/balanceAcrossCells';
+import { BILLS_ARCHIVED, listBills } from '../../ledger/reads';
 import type { AppContext } from '../context';
 import { defineListRoute } from '../listRoute';
 import { defineRoute } from '../pipeline';
@@ -25,14 +26,21 @@ const BalanceSchema = z
   .object({
     userId: z.string(),
     balanceFen: z.int().meta({ description: 'Wallet balance in fen' }),
-    pendingFen: z.int().meta({ description: 'Opened shares not yet credited, in fen' }),
+    pendingFen: z.int().meta({
+      description:
+        'Opened shares not yet credited, in fen, including shares opened in other cells and not yet delivered',
+    }),
+    pendingUnknownCells: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Cells that did not answer in time: their part of pendingFen is not included' }),
   })
   .meta({ id: 'Balance' });
 
 const BillSchema = z
   .object({
     transferId: z.string(),
-    kind: z.enum(['deposit', 'pay', 'credit', 'refund']),
+    kind: z.enum(['deposit', 'pay', 'credit', 'refund', 'xcredit']),
     amountFen: z.int().meta({ description: 'Positive into the wallet, negative out of it' }),
     packetId: z.string().nullable(),
     claimId: z.string().nullable(),
@@ -40,8 +48,20 @@ const BillSchema = z
   })
   .meta({ id: 'Bill' });
 
-/** Bills page by the ledger's monotonic transfer sequence. */
-const BillPosition = z.strictObject({ seq: z.int().min(1) });
+/**
+ * Lines older than the hot window are archived (docs/day-tables.md, "Cold days"); the last page says so
+ * instead of ending as if there were none.
+ */
+const BillsArchivedSchema = z
+  .object({
+    code: z.literal(BILLS_ARCHIVED),
+    throughDay: z.string().meta({ description: 'The newest archived day (YYYY-MM-DD) with lines of yours' }),
+  })
+  .nullable()
+  .meta({ id: 'BillsArchived' });
+
+/** A bills cursor's position (ledger/reads.ts): the last line's day and seq. */
+const BillPosition = z.strictObject({ day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), seq: z.int().min(1) });
 
 /**
  * The deposit's ledger key is derived from the admin's Idempotency-Key, scoped by the admin: a retry funds the
@@ -94,7 +114,7 @@ export function ledgerRoutes(ctx: AppContext): Router {
     tags: ['ledger'],
     auth: 'user',
     response: { status: 200, description: 'the balance', schema: BalanceSchema },
-    handler: async ({ user }) => ({ body: await getBalance(ctx.db, user.id) }),
+    handler: async ({ user }) => ({ body: await balanceAcrossCells(ctx.db, ctx.config.cells, user.id) }),
   });
 
   defineListRoute(ctx, router, {
@@ -105,9 +125,10 @@ export function ledgerRoutes(ctx: AppContext): Router {
     pageId: 'BillsPage',
     description: 'one page of bills',
     position: BillPosition,
+    extra: { archived: BillsArchivedSchema },
     list: async (userId, page) => {
-      const bills = await listBills(ctx.db, userId, { limit: page.limit, afterSeq: page.after?.seq });
-      return { items: bills.items, next: bills.nextAfterSeq === null ? null : { seq: bills.nextAfterSeq } };
+      const bills = await listBills(ctx.db, userId, { limit: page.limit, after: page.after });
+      return { items: bills.items, next: bills.next, extra: { archived: bills.archived } };
     },
   });
 

@@ -2,6 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { listReceivedClaims, listSentPackets } from '../../packets/store/lists';
+import { defineReceivedAcrossCells } from '../cells/received';
 import type { AppContext } from '../context';
 import { defineListRoute } from '../listRoute';
 
@@ -55,15 +56,21 @@ export function listRoutes(ctx: AppContext): Router {
     list: (userId, page) => listSentPackets(ctx.db, userId, page),
   });
 
-  defineListRoute(ctx, router, {
+  const received = {
     path: '/v1/me/packets/received',
     summary: 'Shares I opened, newest first',
     tags: ['lists'],
     item: ReceivedClaimSchema,
     pageId: 'ReceivedClaimsPage',
     position: ListPosition,
-    list: (userId, page) => listReceivedClaims(ctx.db, userId, page),
-  });
+  };
+  // A user's claims live in the cells of the packets they opened: with several cells the list is merged.
+  if (ctx.cellRouting) defineReceivedAcrossCells(ctx, router, ctx.cellRouting, received);
+  else
+    defineListRoute(ctx, router, {
+      ...received,
+      list: (userId, page) => listReceivedClaims(ctx.db, userId, page),
+    });
 
   return router;
 }

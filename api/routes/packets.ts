@@ -91,9 +91,11 @@ export function packetRoutes(ctx: AppContext): Router {
     rateLimits: ['send'],
     // A send that timed out or answered 503 must be retried with the same key, or it may pay twice.
     idempotency: 'required',
-    problems: [402, 422],
+    problems: [402, 422, 503],
     response: { status: 201, description: 'the paid packet', schema: PacketSchema },
     handler: async ({ body, user, idempotencyKey, annotate }) => {
+      // A send reaches its user's home cell; a drained home refuses it (503, so the key is not kept).
+      await ctx.drain.refuseSendIfDrained();
       const packet = await sendPacket(ctx, user.id, body, { idempotencyKey });
       annotate({ packetId: packet.packetId });
       return { status: 201, body: packet };

@@ -63,7 +63,10 @@ export function systemRoutes(ctx: AppContext): Router {
       const down = Object.entries(readiness.checks)
         .filter(([, check]) => check.status === 'down')
         .map(([name]) => name);
-      const degraded = ctx.redisDown() ? ['redis'] : [];
+      const degraded = [
+        ...(ctx.redisDown() ? ['redis'] : []),
+        ...(readiness.dayPartitionsShort ? ['day_partitions'] : []),
+      ];
       const status = readiness.ready ? 'ready' : 'not_ready';
       return {
         status: readiness.ready ? 200 : 503,
