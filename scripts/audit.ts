@@ -3,12 +3,14 @@
  * exits 1 on any violation, so it can gate a deploy or page someone from a cron job. When the configured
  * Temporal answers, packets holding escrow are also checked against their workflows; when it does not,
  * that check is skipped with a line saying so, and the rest of the audit still decides the exit code.
+ * `--cells` audits every cell's database and the pair audit between them instead (scripts/lib/cellsAudit.ts).
  */
 import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../config';
 import { createDb, type Db } from '../db';
 import { runAudit, type AuditReport } from '../ledger/audit';
 import { createTemporal, pingTemporal, type TemporalDeps } from '../temporal/client';
+import { auditCells } from './lib/cellsAudit';
 
 /** How long the audit waits for Temporal to answer before it skips the workflow check. */
 const TEMPORAL_PING_TIMEOUT_MS = 3_000;
@@ -30,7 +32,8 @@ function formatReport(report: AuditReport, schema: string, unreachable: string |
     `transfers: ${transfers.deposit} deposit, ${transfers.pay} pay, ${transfers.credit} credit, ${transfers.refund} refund`,
     `packets:   ${packets.open} open, ${packets.closed} closed, ${packets.finished} finished; ` +
       `${claims.total} claims, ${claims.uncredited} uncredited (${totals.uncreditedClaimsFen} fen)`,
-    `fen:       wallets ${totals.walletsFen}, escrows ${totals.escrowsFen}, external ${totals.externalFen}`,
+    `fen:       wallets ${totals.walletsFen}, escrows ${totals.escrowsFen}, clearing ${totals.clearingFen}, ` +
+      `external ${totals.externalFen}`,
     formatWorkflows(report, unreachable),
     `limits:    settled ${openPastExpiryGraceMs} ms after expiry, credited ${uncreditedMaxAgeMs} ms after opening, ` +
       `claims up to ${lateClaimToleranceMs} ms past expiry`,
@@ -57,6 +60,12 @@ async function reachTemporal(
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  if (process.argv.includes('--cells')) {
+    const { ok, lines } = await auditCells(config);
+    console.log(lines.join('\n'));
+    process.exitCode = ok ? 0 : 1;
+    return;
+  }
   const db: Db = createDb(config, { applicationName: 'redpacket-audit' });
   const temporal = createTemporal(config);
   const close = async () => {

@@ -1,6 +1,6 @@
 /**
  * `npm run build`: the production output in dist/. TypeScript compiled to CommonJS (tsconfig.build.json), the
- * files the code reads beside itself at run time (SQL migrations, Lua scripts: db/migrate.ts and
+ * files the code reads beside itself at run time (SQL migrations and functions, Lua scripts: db/migrate.ts and
  * redis/commands.ts find them through __dirname), and the workflow bundle that production workers load
  * instead of running webpack at every start. `node dist/...` then needs no TypeScript toolchain.
  */
@@ -13,7 +13,7 @@ import { WORKFLOW_BUNDLE_FILE } from '../workers/workflowSource';
 const ROOT = resolve(__dirname, '..');
 const DIST = join(ROOT, 'dist');
 /** Directories of non-TypeScript files that compiled modules read relative to themselves. */
-const RUNTIME_ASSET_DIRS = ['db/migrations', 'redis/scripts'];
+const RUNTIME_ASSET_DIRS = ['db/migrations', 'db/functions', 'redis/scripts'];
 /** Entry points that must exist after a build: the image and `npm start` run them. */
 const ENTRY_POINTS = ['api/server.js', 'workers/main.js', 'scripts/start.js', 'scripts/migrate.js'];
 

@@ -9,8 +9,9 @@ async function main(): Promise<void> {
   await ensurePostgres(config, console.log);
   const db = createDb(config, { applicationName: 'redpacket-migrate' });
   try {
-    const { applied } = await migrate(db);
+    const { applied, functions } = await migrate(db);
     console.log(applied.length ? `applied ${applied.join(', ')}` : 'migrations up to date');
+    if (functions.length) console.log(`applied functions ${functions.join(', ')}`);
   } finally {
     await db.close();
   }

@@ -15,8 +15,9 @@ async function main(): Promise<void> {
   await ensureRedis(config, log);
   const db = createDb(config, { applicationName: 'redpacket-provision' });
   try {
-    const { applied } = await migrate(db);
+    const { applied, functions } = await migrate(db);
     log(applied.length ? `applied ${applied.join(', ')}` : 'migrations up to date');
+    if (functions.length) log(`applied functions ${functions.join(', ')}`);
   } finally {
     await db.close();
   }

@@ -67,6 +67,22 @@ export async function ensurePostgres(config: Config, log: (line: string) => void
 }
 
 export async function ensureRedis(config: Config, log: (line: string) => void): Promise<void> {
+  const cluster = config.redis.cluster;
+  if (cluster) {
+    // A Redis Cluster is started by its operator (or the test setup), never here: one seed must answer.
+    const auth =
+      cluster.password === undefined
+        ? ''
+        : `${encodeURIComponent(cluster.username ?? '')}:${encodeURIComponent(cluster.password)}@`;
+    await Promise.any(
+      cluster.nodes.map((node) => pingRedis(`redis://${auth}${node.host}:${node.port}`)),
+    ).catch((err: unknown) => {
+      throw new ServiceUnavailable('no Redis Cluster seed node answers (REDIS_URL / REDIS_CLUSTER_NODES)', {
+        cause: err,
+      });
+    });
+    return;
+  }
   const url = config.redis.url;
   try {
     await pingRedis(url);

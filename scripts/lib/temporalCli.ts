@@ -187,3 +187,16 @@ export function registerSearchAttributes(cliPath: string, address: string, names
     throw new Error(`registering search attributes failed: ${(result.stderr || result.stdout).trim()}`);
   }
 }
+
+/**
+ * Creates a namespace on a dev server unless it exists (multi-cell dev mode: one namespace per cell, e.g.
+ * `rp-n`). The dev server registers only the namespace of its --namespace flag; the others come here.
+ */
+export function ensureNamespace(cliPath: string, address: string, namespace: string): void {
+  const args = ['operator', 'namespace', 'create', '--address', address, '--namespace', namespace];
+  const result = spawnSync(cliPath, args, { encoding: 'utf8' });
+  const output = (result.stderr || result.stdout).trim();
+  if (result.status !== 0 && !/already (exists|registered)/i.test(output)) {
+    throw new Error(`creating namespace ${namespace} failed: ${output}`);
+  }
+}
