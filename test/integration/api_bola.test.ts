@@ -87,7 +87,7 @@ const CASES: BolaCase[] = [
         'bola-fund-a',
       ),
     status: 201,
-    check: (body) => expect(body['transferId']).toMatch(/^deposit:bola_admin_b:/),
+    check: (body) => expect(body['transferId']).toMatch(/^deposit:\d{8}:bola_admin_b:/),
   },
   {
     name: "B cannot read A's packet offered to others",

@@ -17,22 +17,24 @@ describe('lists', () => {
     // packets share one created_at (to the microsecond), and a page boundary falls among them, so pages must
     // break ties by id.
     await h.db.query(
-      `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count, expires_at, created_at)
-       SELECT 'lp' || lpad(i::text, 3, '0'), 'list_sender', 'fixed', 100, 2, 100, 2, now() + interval '1 day',
+      `INSERT INTO packets (day, id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
+                            expires_at, created_at)
+       SELECT day_of_id('lp'), 'lp' || lpad(i::text, 3, '0'), 'list_sender', 'fixed', 100, 2, 100, 2, now() + interval '1 day',
               CASE WHEN i <= 10 THEN timestamptz '2026-01-01 00:00:00.123456+00'
                    ELSE timestamptz '2026-01-01 00:00:01+00' + i * interval '1 microsecond' END
        FROM generate_series(1, $1) AS i`,
       [SENT_COUNT],
     );
     await h.db.query(
-      `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count, expires_at)
-       SELECT 'rp' || lpad(i::text, 3, '0'), 'list_other', 'random', 100, 2, 90, 1, now() + interval '1 day'
+      `INSERT INTO packets (day, id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
+                            expires_at)
+       SELECT day_of_id('rp'), 'rp' || lpad(i::text, 3, '0'), 'list_other', 'random', 100, 2, 90, 1, now() + interval '1 day'
        FROM generate_series(1, $1) AS i`,
       [RECEIVED_COUNT],
     );
     await h.db.query(
-      `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen, created_at, credited_at)
-       SELECT 'rc' || lpad(i::text, 3, '0'), 'rp' || lpad(i::text, 3, '0'), 'list_receiver', 1, 10,
+      `INSERT INTO claims (day, id, packet_id, user_id, seq, amount_fen, created_at, credited_at)
+       SELECT day_of_id('rc'), 'rc' || lpad(i::text, 3, '0'), 'rp' || lpad(i::text, 3, '0'), 'list_receiver', 1, 10,
               timestamptz '2026-02-01' + (i / 3) * interval '1 second', CASE WHEN i % 2 = 0 THEN now() END
        FROM generate_series(1, $1) AS i`,
       [RECEIVED_COUNT],

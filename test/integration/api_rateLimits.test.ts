@@ -50,21 +50,30 @@ describe('rate limits', () => {
       RATE_LIMIT_SEND_PER_SECOND: String(SEND_LIMIT),
     });
     app = h.app({}, { routes: [...routeFactories, limitedRoutes] });
+    // createHarness waits for the Redis client: until it is ready, limits are counted in this process
+    // (api/rateLimits.ts), and a burst that straddled the connect would split its count (seen in CI).
   });
   afterAll(async () => {
     await h.close();
   });
 
-  async function burst(count: number, send: () => request.Test): Promise<request.Response[]> {
-    const answers: request.Response[] = [];
-    for (let i = 0; i < count; i += 1) answers.push(await send());
-    return answers;
+  /**
+   * All at once, so every request falls in the window the first one opened: one after another, a slow start
+   * on a loaded CI machine (the file's first request opens connections) can outlast the 1 s window, and the
+   * burst then never reaches the limit.
+   */
+  async function burst(
+    count: number,
+    send: () => PromiseLike<request.Response>,
+  ): Promise<request.Response[]> {
+    return Promise.all(Array.from({ length: count }, () => send()));
   }
 
+  /** `allowed` answers 200, the rest 429 (which ones is the order the limiter saw them, not the array's). */
   function expectLimited(answers: request.Response[], allowed: number, scope: string): void {
-    expect(answers.slice(0, allowed).map((res) => res.status)).toEqual(Array(allowed).fill(200));
+    expect(answers.filter((res) => res.status === 200)).toHaveLength(allowed);
     const limited = answers.filter((res) => res.status === 429);
-    expect(limited.length).toBeGreaterThan(0);
+    expect(limited).toHaveLength(answers.length - allowed);
     for (const res of limited) {
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(res.body).toMatchObject({ code: 'rate_limited', scope });
@@ -91,21 +100,20 @@ describe('rate limits', () => {
       request(app)
         .post(`/test/packets/${packetId}/poke`)
         .set('Authorization', `Bearer ${await h.tokenFor(userId)}`);
-    const answers: request.Response[] = [];
-    for (let i = 0; i < PACKET_LIMIT + 2; i += 1) answers.push(await poke('hot', `rl_fan${i}`));
+    let fan = 0;
+    const answers = await burst(PACKET_LIMIT + 2, () => poke('hot', `rl_fan${fan++}`));
     expectLimited(answers, PACKET_LIMIT, 'packet');
     expect((await poke('cold', 'rl_fan0')).status).toBe(200);
   });
 
   test('sending is limited globally, across users', async () => {
-    const answers: request.Response[] = [];
-    for (let i = 0; i < SEND_LIMIT + 2; i += 1) {
-      answers.push(
-        await request(app)
-          .post('/test/send')
-          .set('Authorization', `Bearer ${await h.tokenFor(`rl_sender${i}`)}`),
-      );
-    }
+    const tokens = await Promise.all(
+      Array.from({ length: SEND_LIMIT + 2 }, (_, i) => h.tokenFor(`rl_sender${i}`)),
+    );
+    let sender = 0;
+    const answers = await burst(SEND_LIMIT + 2, () =>
+      request(app).post('/test/send').set('Authorization', `Bearer ${tokens[sender++]}`),
+    );
     expectLimited(answers, SEND_LIMIT, 'send');
   });
 
@@ -116,8 +124,8 @@ describe('rate limits', () => {
     const guess = (ip: string) =>
       request(strict).get('/v1/me/balance').set('X-Forwarded-For', ip).set('Authorization', 'Bearer guess');
     const answers = await burst(6, () => guess('203.0.113.7'));
-    expect(answers.slice(0, 3).map((res) => res.status)).toEqual([401, 401, 401]);
-    expect(answers.slice(3).some((res) => res.status === 429 && res.body.scope === 'ip')).toBe(true);
+    expect(answers.filter((res) => res.status === 401)).toHaveLength(3);
+    expect(answers.filter((res) => res.status === 429 && res.body.scope === 'ip')).toHaveLength(3);
     expect((await guess('203.0.113.8')).status).toBe(401);
   });
 

@@ -3,7 +3,9 @@
  * applied inside a transaction that is rolled back after auditing it, so the cases stay independent. The
  * workflow check, which needs real workflows, is tested in auditWorkflows.test.ts.
  */
+import { homeCellOf } from '../../domain/cells';
 import { AUDIT_DETAILS_PER_CHECK_MAX, AuditCheck, runAudit } from '../../ledger/audit';
+import { creditLockedClaims, type CreditableClaim } from '../../packets/store/credits';
 import { expectAuditClean } from '../support/audit';
 import { buildHonestBooks, exec, P3, P3_UNCREDITED, runAuditScript } from '../support/auditBooks';
 import {
@@ -30,11 +32,17 @@ describe('money audit', () => {
   test('honest books pass, and the report counts accounts, transfers, packets and where the money sits', async () => {
     const report = await expectAuditClean(h.db);
     expect(report.stats).toEqual({
-      accounts: { wallets: 4, escrows: 3, external: 1 },
-      transfers: { deposit: 1, pay: 3, credit: 5, refund: 1 },
+      accounts: { wallets: 4, escrows: 3, external: 1, clearing: 0 },
+      transfers: { deposit: 1, pay: 3, credit: 5, refund: 1, xcredit: 0 },
       packets: { open: 1, closed: 0, finished: 2 },
       claims: { total: 6, uncredited: 1 },
-      totals: { walletsFen: 1_550, escrowsFen: 450, externalFen: -2_000, uncreditedClaimsFen: 70 },
+      totals: {
+        walletsFen: 1_550,
+        escrowsFen: 450,
+        clearingFen: 0,
+        externalFen: -2_000,
+        uncreditedClaimsFen: 70,
+      },
     });
   });
 
@@ -48,6 +56,22 @@ describe('money audit', () => {
     // The workflow check needs real workflows; auditWorkflows.test.ts trips it.
     const tripped = new Set([...CORRUPTIONS.map(({ check }) => check), AuditCheck.EscrowHasLiveWorkflow]);
     expect([...tripped].sort()).toEqual(Object.values(AuditCheck).sort());
+  });
+
+  test('a claim of a user homed in another cell, credited into clearing with its outbox row, is honest', async () => {
+    const all = ['n', 's'];
+    // The cell that is not b's home: there, b's claim goes into clearing for b's home.
+    const self = homeCellOf('b', all) === 'n' ? 's' : 'n';
+    const report = await auditCorrupted(h.db, async (tx) => {
+      const { rows } = await tx.query<CreditableClaim>(
+        `SELECT id, packet_id AS "packetId", user_id AS "userId", amount_fen AS "amountFen" FROM claims
+          WHERE id = $1 FOR UPDATE`,
+        [P3_UNCREDITED],
+      );
+      await creditLockedClaims(tx, rows, { self, all, lanes: 2, lane: 1 });
+    });
+    expect(report.violations).toEqual([]);
+    expect(report.stats.totals.clearingFen).toBe(70);
   });
 
   test.each(HONEST_EDGES)('$state passes $check', async ({ check, change }) => {
@@ -89,7 +113,7 @@ describe('money audit', () => {
     const env = { TEMPORAL_ADDRESS: '127.0.0.1:1' };
     const clean = await runAuditScript(h, env);
     expect(clean.stdout).toContain('ok');
-    expect(clean.stdout).toContain('fen:       wallets 1550, escrows 450, external -2000');
+    expect(clean.stdout).toContain('fen:       wallets 1550, escrows 450, clearing 0, external -2000');
     expect(clean.stdout).toContain('workflows: skipped: Temporal unreachable at 127.0.0.1:1: no answer');
 
     // The script reads committed data from its own connection, so this damage is committed and then undone.

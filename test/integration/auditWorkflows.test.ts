@@ -32,8 +32,9 @@ describe('money audit with Temporal', () => {
           [`escrow:${id}`, id],
         );
         await tx.query(
-          `INSERT INTO packets (id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count, expires_at)
-           VALUES ($1, 'ws', 'random', 100, 1, 100, 1, now() + interval '1 day')`,
+          `INSERT INTO packets (day, id, sender_id, type, total_fen, share_count, remaining_fen, remaining_count,
+                                expires_at)
+           VALUES (day_of_id($1), $1, 'ws', 'random', 100, 1, 100, 1, now() + interval '1 day')`,
           [id],
         );
       }

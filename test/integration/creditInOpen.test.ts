@@ -28,8 +28,8 @@ describe('credit inside the open transaction', () => {
       const id = `${packetId}-${seq}`;
       await tx.query(
         `WITH taken AS (UPDATE packets SET remaining_fen = remaining_fen - $4, remaining_count = remaining_count - 1
-           WHERE id = $2)
-         INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ($1, $2, $3, $5, $4)`,
+           WHERE day = day_of_id($2) AND id = $2)
+         INSERT INTO claims (day, id, packet_id, user_id, seq, amount_fen) VALUES (day_of_id($2), $1, $2, $3, $5, $4)`,
         [id, packetId, userId, amountFen, seq],
       );
       return creditInOpen(tx, { id, packetId, userId, amountFen }, h.config.credit.syncMinFen);

@@ -45,6 +45,13 @@ describe('the credit queue with a million uncredited claims', () => {
   }, 120_000);
 
   test('a batch reads the top of an index: no sort of the backlog, no sequential scan of claims', async () => {
+    // claims is partitioned by day (docs/day-tables.md): a day without claims is a partition the planner may
+    // as well read whole, at no cost. Only the partitions holding the backlog must be read through an index.
+    const { rows: empty } = await h.db.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'claims'::regclass AND NOT EXISTS (SELECT 1 FROM claims WHERE tableoid = c.oid)`,
+    );
+    const emptyScan = new Set(empty.map((row) => `Seq Scan ${row.name}`));
     const recorded = recordingDb(h.db);
     const sent: typeof recorded.statements = [];
     await recorded.db.withTransaction(async (tx) => {
@@ -56,7 +63,11 @@ describe('the credit queue with a million uncredited claims', () => {
         for (const [kind, nodes] of Object.entries(plans)) {
           const shape = planShape(nodes);
           process.stdout.write(`queue plan (${kind}): ${shape.join(' > ')}\n`);
-          expect(shape.filter((node) => node.includes('Sort') || node.startsWith('Seq Scan'))).toEqual([]);
+          expect(
+            shape.filter(
+              (node) => node.includes('Sort') || (node.startsWith('Seq Scan') && !emptyScan.has(node)),
+            ),
+          ).toEqual([]);
         }
       }
     });

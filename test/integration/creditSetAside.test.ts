@@ -5,13 +5,8 @@
  */
 import { createActivities } from '../../activities';
 import { reportStuckCredits } from '../../packets/creditHealth';
-import {
-  creditLockedClaims,
-  lockClaimIfQueued,
-  newlyStuckPackets,
-  recordCreditFailure,
-  type CreditableClaim,
-} from '../../packets/store/credits';
+import { creditLockedClaims, lockClaimIfQueued, type CreditableClaim } from '../../packets/store/credits';
+import { newlyStuckPackets, recordCreditFailure } from '../../packets/store/creditFailures';
 import { openShare } from '../../packets/store/openShare';
 import type { StuckCredit } from '../../saga';
 import { expectAuditClean } from '../support/audit';

@@ -1,16 +1,16 @@
 /**
  * The grab and open routes check their rate limits (IP, user, packet) in the gate's own script, one Redis
- * round trip; with Redis down the same limits hold in memory. Either way a refused request answers 429 with
+ * round trip (on a Redis Cluster the IP and user counters are a call each first, their slots being another
+ * node's); with Redis down the same limits hold in memory. Either way a refused request answers 429 with
  * Retry-After, and a refused grab takes no hold.
  */
-import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import type { Express } from 'express';
 import type { Config } from '../../config';
 import type { RedisDeps } from '../../redis';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
-import { fund } from '../support/packets';
+import { sendThroughApi } from '../support/packets';
 
 const LIMIT = 3;
 const BURST = LIMIT + 4;
@@ -46,17 +46,7 @@ describe('rate limits in the gate', () => {
     return h.app({ config, ...(redis ? { redis } : {}) });
   }
 
-  async function freshPacket(): Promise<string> {
-    const senderId = `gl_sender${++packetSeq}`;
-    await fund(h, senderId, 5_000);
-    const res = await request(h.app())
-      .post('/v1/packets')
-      .set('Authorization', `Bearer ${await h.tokenFor(senderId)}`)
-      .set('Idempotency-Key', `send-${randomUUID()}`)
-      .send({ type: 'random', amountFen: 5_000, count: 50 });
-    expect(res.status).toBe(201);
-    return res.body.packetId as string;
-  }
+  const freshPacket = () => sendThroughApi(h, `gl_sender${++packetSeq}`);
 
   /**
    * BURST requests at once that share only the limited key: one IP for `ip`, one user for `user` (grabbing
@@ -120,6 +110,27 @@ describe('rate limits in the gate', () => {
       expect(limited.length).toBeGreaterThan(0);
       for (const res of limited) expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     });
+  });
+
+  test('a limited grab is one Redis call on one Redis; on a Cluster the IP and user counters are two more', async () => {
+    const packetId = await freshPacket();
+    const client = h.redis.client as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const calls = (['consumeLimit', 'grabShare', 'grabShareAnyKeys'] as const).map((name) =>
+      jest.spyOn(client, name),
+    );
+    try {
+      const res = await request(appLimiting('packet'))
+        .post(`/v1/packets/${packetId}/grab`)
+        .set('Authorization', `Bearer ${await h.tokenFor('gl_roundtrips')}`);
+      expect(res.status).toBe(200);
+      const cluster = h.config.redis.cluster !== undefined;
+      // Calls on the client itself: ioredis' auto-pipelining calls the command once more on its pipeline.
+      const onClient = (spy: (typeof calls)[number]) =>
+        spy.mock.contexts.filter((context) => context === client).length;
+      expect(calls.map(onClient)).toEqual(cluster ? [2, 1, 0] : [0, 0, 1]);
+    } finally {
+      for (const spy of calls) spy.mockRestore();
+    }
   });
 
   test('a 429 from the gate is not stored as the answer to an Idempotency-Key', async () => {

@@ -55,7 +55,7 @@ describe('ledger', () => {
       const posted = await deposit(h.db, { key: `k-${userId}`, userId, amountFen: 1_234 });
       expect(posted.replayed).toBe(false);
       expect(posted.transfer).toMatchObject({
-        id: `deposit:k-${userId}`,
+        id: expect.stringMatching(new RegExp(`^deposit:\\d{8}:k-${userId}$`)) as unknown,
         kind: 'deposit',
         debitAccountId: EXTERNAL_FUNDING_ACCOUNT,
         creditAccountId: walletAccount(userId),

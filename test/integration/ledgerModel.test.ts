@@ -10,7 +10,6 @@ import fc from 'fast-check';
 import { createActivities } from '../../activities';
 import type { Db } from '../../db';
 import { escrowAccount, transferIds, walletAccount } from '../../domain/accounts';
-import { maxShareFen } from '../../domain/allocation';
 import { ErrorCode, isDomainError } from '../../domain/errors';
 import { deposit } from '../../ledger/deposits';
 import { postTransfer } from '../../ledger/transfers';
@@ -159,7 +158,7 @@ class Model {
     const packet = this.packets.get(packetId);
     if (!packet || packet.remainingCount < 1) return requestedFen;
     if (packet.remainingCount === 1) return packet.remainingFen;
-    return Math.min(requestedFen, maxShareFen(packet.remainingFen, packet.remainingCount));
+    return Math.min(requestedFen, modelCapFen(packet.remainingFen, packet.remainingCount));
   }
 
   /** An open, then the pump's credit: a user's second open answers the first claim. */
@@ -346,6 +345,15 @@ class Run {
     );
     return new Map(rows.map((row) => [row.id, row.balance_fen]));
   }
+}
+
+/**
+ * The model's own statement of the double-average cap (DESIGN's allocation rule), written from the spec
+ * rather than imported: the open under test draws with share_from_draw, the rule's one owner.
+ */
+function modelCapFen(remainingFen: number, remainingCount: number): number {
+  const keepOneFenEach = remainingFen - (remainingCount - 1);
+  return Math.max(1, Math.min(Math.floor((2 * remainingFen) / remainingCount), keepOneFenEach));
 }
 
 describe('ledger against an in-memory model', () => {

@@ -1,6 +1,7 @@
 import { EXTERNAL_FUNDING_ACCOUNT, transferIds, walletAccount } from '../../domain/accounts';
 import { ErrorCode } from '../../domain/errors';
-import { BILLS_PAGE_MAX, getBalance, listBills, type Bill } from '../../ledger/reads';
+import { formatPacketId } from '../../packets/gate/ids';
+import { BILLS_PAGE_MAX, getBalance, listBills, type Bill, type BillsPosition } from '../../ledger/reads';
 import { postTransfers } from '../../ledger/transfers';
 import { expectAuditClean } from '../support/audit';
 import { creditQueuedClaims } from '../support/credits';
@@ -26,15 +27,15 @@ describe('ledger reads', () => {
     await h.close();
   });
 
-  /** Every page from the first until nextAfterSeq runs out. */
+  /** Every page from the first until next runs out. */
   async function allPages(userId: string, limit: number): Promise<Bill[][]> {
     const pages: Bill[][] = [];
-    let afterSeq: number | undefined;
+    let after: BillsPosition | undefined;
     do {
-      const page = await listBills(h.db, userId, { limit, afterSeq });
+      const page = await listBills(h.db, userId, { limit, after });
       pages.push(page.items);
-      afterSeq = page.nextAfterSeq ?? undefined;
-    } while (afterSeq !== undefined);
+      after = page.next ?? undefined;
+    } while (after !== undefined);
     return pages;
   }
 
@@ -84,22 +85,26 @@ describe('ledger reads', () => {
   describe('bills', () => {
     test('bills carry kind, a signed amount and the packet and claim they belong to', async () => {
       const tag = uniqueTag();
-      const [senderId, userId, packetId] = [`s-${tag}`, `u-${tag}`, `p-${tag}`];
+      // Packet ids of today, as the API allocates them: bills order lines by (day, seq), and a deposit is
+      // made today, so every line here is of one day and in commit order.
+      const today = new Date().toISOString().slice(0, 10).replace(/-/g, '');
+      const [senderId, userId] = [`s-${tag}`, `u-${tag}`];
+      const [packetId, other] = [formatPacketId(today, 'rd', 'r', 1), formatPacketId(today, 'rd', 'r', 2)];
       await fund(h.db, userId, 1_000);
       await pay({ packetId, senderId: userId, totalFen: 600, shareCount: 2 });
       await fund(h.db, senderId, 500);
-      await pay({ packetId: `q-${tag}`, senderId, totalFen: 500, shareCount: 2 });
-      await open(`q-${tag}`, userId, 70);
+      await pay({ packetId: other, senderId, totalFen: 500, shareCount: 2 });
+      await open(other, userId, 70);
       await creditQueuedClaims(h.db);
       await activities.settlePacket(packetId);
 
-      const { items, nextAfterSeq } = await listBills(h.db, userId, { limit: 10 });
-      expect(nextAfterSeq).toBeNull();
+      const { items, next } = await listBills(h.db, userId, { limit: 10 });
+      expect(next).toBeNull();
       expect(
         items.map(({ kind, amountFen, packetId: p, claimId }) => ({ kind, amountFen, p, claimId })),
       ).toEqual([
         { kind: 'refund', amountFen: 600, p: packetId, claimId: null },
-        { kind: 'credit', amountFen: 70, p: `q-${tag}`, claimId: claimIdOf(`q-${tag}`, 1) },
+        { kind: 'credit', amountFen: 70, p: other, claimId: claimIdOf(other, 1) },
         { kind: 'pay', amountFen: -600, p: packetId, claimId: null },
         { kind: 'deposit', amountFen: 1_000, p: null, claimId: null },
       ]);
@@ -123,10 +128,10 @@ describe('ledger reads', () => {
       for (let i = 0; i < 6; i += 1) await fund(h.db, userId, 10);
       const first = await listBills(h.db, userId, { limit: 3 });
       await fund(h.db, userId, 99);
-      const second = await listBills(h.db, userId, { limit: 3, afterSeq: first.nextAfterSeq! });
+      const second = await listBills(h.db, userId, { limit: 3, after: first.next! });
       const seen = [...first.items, ...second.items].map((bill) => bill.transferId);
       expect(new Set(seen).size).toBe(6);
-      expect(second.nextAfterSeq).toBeNull();
+      expect(second.next).toBeNull();
       expect((await listBills(h.db, userId, { limit: 1 })).items[0]?.amountFen).toBe(99);
     });
 
@@ -154,18 +159,21 @@ describe('ledger reads', () => {
       );
       const page = await listBills(h.db, userId, { limit: 10_000 });
       expect(page.items).toHaveLength(BILLS_PAGE_MAX);
-      expect(page.nextAfterSeq).not.toBeNull();
+      expect(page.next).not.toBeNull();
       expect((await allPages(userId, 10_000)).flat()).toHaveLength(count + 1);
     });
 
     test('a user without a wallet has no bills, and a nonsense page size is refused', async () => {
       await expect(listBills(h.db, `nobody-${uniqueTag()}`, { limit: 10 })).resolves.toEqual({
         items: [],
-        nextAfterSeq: null,
+        next: null,
+        archived: null,
       });
       await expect(listBills(h.db, 'someone', { limit: 0 })).rejects.toThrow(RangeError);
       await expect(listBills(h.db, 'someone', { limit: 1.5 })).rejects.toThrow(RangeError);
-      await expect(listBills(h.db, 'someone', { limit: 5, afterSeq: -1 })).rejects.toThrow(RangeError);
+      await expect(
+        listBills(h.db, 'someone', { limit: 5, after: { day: '2026-01-01', seq: -1 } }),
+      ).rejects.toThrow(RangeError);
     });
   });
 });

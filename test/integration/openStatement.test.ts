@@ -1,65 +1,20 @@
 /**
- * The open in one statement (open_share, migration 0008): its share is the allocation rule of
- * domain/allocation.ts, and it alone refuses openers the packet is not for and opens past expiry by the
+ * The open in one statement (open_share, db/functions/open_share.sql): its share is the allocation rule of
+ * share_from_draw (its properties: allocation.test.ts), and it alone refuses openers the packet is not for and opens past expiry by the
  * database's clock, whatever the Redis gate said.
  */
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import request from 'supertest';
 import type { Express } from 'express';
-import { DRAW_SCALE, shareFromDraw } from '../../domain/allocation';
 import { ErrorCode } from '../../domain/errors';
 import type { PacketType } from '../../domain/limits';
 import { openShare, openShares, type OpenedClaim } from '../../packets/store/openShare';
 import { expectAuditClean } from '../support/audit';
 import { countOpenStatements, type CountedDb } from '../support/openCounter';
+import { drawArbitrary } from '../support/draws';
 import { createHarness, type Harness } from '../support/harness';
 import { fund } from '../support/packets';
-
-interface DrawCase {
-  type: PacketType;
-  remainingFen: number;
-  remainingCount: number;
-  draw: number;
-}
-
-/** Uniform draws as production makes them, and any double in [0, 1), with the edges. */
-const drawArbitrary = fc.oneof(
-  fc.integer({ min: 0, max: DRAW_SCALE - 1 }).map((k) => k / DRAW_SCALE),
-  fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
-  fc.constantFrom(0, (DRAW_SCALE - 1) / DRAW_SCALE, 1 - Number.EPSILON / 2, 0.5),
-);
-
-const caseArbitrary: fc.Arbitrary<DrawCase> = fc.oneof(
-  // Random packets, the last share (count 1) included, up to amounts far past the default limits.
-  fc
-    .record({
-      remainingCount: fc.integer({ min: 1, max: 100 }),
-      extraFen: fc.oneof(fc.integer({ min: 0, max: 20_000 }), fc.integer({ min: 0, max: 2 ** 40 })),
-      draw: drawArbitrary,
-    })
-    .map(({ remainingCount, extraFen, draw }) => ({
-      type: 'random' as const,
-      remainingFen: remainingCount + extraFen,
-      remainingCount,
-      draw,
-    })),
-  fc
-    .record({
-      remainingCount: fc.integer({ min: 1, max: 100 }),
-      eachFen: fc.integer({ min: 1, max: 200 }),
-      draw: drawArbitrary,
-    })
-    .map(({ remainingCount, eachFen, draw }) => ({
-      type: 'fixed' as const,
-      remainingFen: remainingCount * eachFen,
-      remainingCount,
-      draw,
-    })),
-  fc
-    .record({ remainingFen: fc.integer({ min: 1, max: 20_000 }), draw: drawArbitrary })
-    .map(({ remainingFen, draw }) => ({ type: 'personal' as const, remainingFen, remainingCount: 1, draw })),
-);
 
 describe('the open statement', () => {
   let h: Harness;
@@ -97,41 +52,30 @@ describe('the open statement', () => {
     await h.close();
   });
 
-  test('share_from_draw in Postgres and shareFromDraw in TypeScript give the same share for every draw', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(caseArbitrary, { minLength: 1, maxLength: 500 }), async (cases) => {
-        const { rows } = await h.db.query<{ share: number }>(
-          `SELECT share_from_draw(t, r, c, u) AS share
-           FROM unnest($1::text[], $2::bigint[], $3::int[], $4::float8[]) WITH ORDINALITY AS x(t, r, c, u, i)
-           ORDER BY i`,
-          [
-            cases.map((one) => one.type),
-            cases.map((one) => one.remainingFen),
-            cases.map((one) => one.remainingCount),
-            cases.map((one) => one.draw),
-          ],
-        );
-        expect(rows.map((row) => row.share)).toEqual(
-          cases.map((one) => shareFromDraw(one.type, one.remainingFen, one.remainingCount, one.draw)),
-        );
-      }),
-      { numRuns: 40 },
-    );
-  });
+  /** The share the rule's owner, Postgres' share_from_draw, gives for this draw. */
+  const ruleShare = async (type: PacketType, remainingFen: number, remainingCount: number, draw: number) => {
+    const { rows } = await h.db.query<{ share: number }>('SELECT share_from_draw($1, $2, $3, $4) AS share', [
+      type,
+      remainingFen,
+      remainingCount,
+      draw,
+    ]);
+    return rows[0]?.share;
+  };
 
   test.each([
     ['random', 20_000, 100],
     ['random', 100, 100],
     ['fixed', 9_900, 100],
   ] as const)(
-    'open_share draws every share of a %s packet (%i fen, %i shares) by the TypeScript rule, to the last',
+    'open_share draws every share of a %s packet (%i fen, %i shares) by share_from_draw, to the last',
     async (type, amountFen, count) => {
       const packetId = await sent(`draws-${type}-${count}`, { type, amountFen, count });
       const draws = fc.sample(drawArbitrary, { numRuns: count, seed: amountFen + count });
       let remainingFen: number = amountFen;
       for (let i = 0; i < count; i += 1) {
         const draw = draws[i] as number;
-        const expected = shareFromDraw(type, remainingFen, count - i, draw);
+        const expected = (await ruleShare(type, remainingFen, count - i, draw)) as number;
         const claim = await openShare(h.db, packetId, `drawer${i}`, { draw: () => draw });
         expect(claim).toMatchObject({ created: true, seq: i + 1, amountFen: expected });
         remainingFen -= expected;
@@ -143,7 +87,7 @@ describe('the open statement', () => {
     },
   );
 
-  test('a batch of opens in one statement draws each share by the TypeScript rule, in order, as single opens would', async () => {
+  test('a batch of opens in one statement draws each share by share_from_draw, in order, as single opens would', async () => {
     const count = 40;
     const amountFen = 8_000;
     const packetId = await sent('batchsender', { type: 'random', amountFen, count });
@@ -159,24 +103,24 @@ describe('the open statement', () => {
     let remainingFen = amountFen;
     let drawn = 0;
     const claims = new Map<string, OpenedClaim>();
-    openers.forEach((userId, i) => {
+    for (const [i, userId] of openers.entries()) {
       const result = results[i];
       if (userId === 'batchlate') {
         expect(result).toMatchObject({ code: ErrorCode.PacketExhausted });
-        return;
+        continue;
       }
       if (i === 5) {
         // The repeat gets the claim its first tap made, and no draw is spent on it.
         expect(result).toEqual({ ...claims.get('batcher3'), created: false });
-        return;
+        continue;
       }
       const draw = draws[i] as number;
-      const expected = shareFromDraw('random', remainingFen, count - drawn, draw);
+      const expected = (await ruleShare('random', remainingFen, count - drawn, draw)) as number;
       expect(result).toMatchObject({ created: true, userId, seq: drawn + 1, amountFen: expected });
       claims.set(userId, result as OpenedClaim);
       remainingFen -= expected;
       drawn += 1;
-    });
+    }
     expect(remainingFen).toBe(0);
   });
 

@@ -53,10 +53,10 @@ describe('reconciler', () => {
     // A transfer that breaks two balances, a claim over its packet's total (whose credit then fails and is
     // set aside), a gate offering shares Postgres has not (P3's, armed before its two opens) without a TTL,
     // a stale cached detail, and a half gate. P3 and P4 were paid outside any workflow: escrow without one.
-    await h.db.query(`INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount_fen)
-                      VALUES ('deposit:rogue', 'deposit', 'external:funding', 'wallet:a', 7)`);
-    await h.db.query(`INSERT INTO claims (id, packet_id, user_id, seq, amount_fen)
-                      VALUES ('${ROGUE_CLAIM}', '${P3}', 'z', 9, 5000)`);
+    await h.db.query(`INSERT INTO transfers (day, id, kind, debit_account_id, credit_account_id, amount_fen)
+                      VALUES (transfer_day('deposit:rogue'), 'deposit:rogue', 'deposit', 'external:funding', 'wallet:a', 7)`);
+    await h.db.query(`INSERT INTO claims (day, id, packet_id, user_id, seq, amount_fen)
+                      VALUES (day_of_id('${P3}'), '${ROGUE_CLAIM}', '${P3}', 'z', 9, 5000)`);
     await h.redis.client.persist(keys.gate(P3));
     await h.redis.client.set(
       keys.detail(P3),

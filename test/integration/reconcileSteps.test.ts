@@ -3,28 +3,25 @@
  * has passed it, until it is gone; a closed packet's gate is exhausted and a half gate removed; a packet with
  * an open or credit in the last moments is not compared by count.
  */
-import { createActivities } from '../../activities';
 import { AuditCheck } from '../../ledger/audit';
 import { reconcileGates } from '../../packets/gate/reconcileGates';
 import { buildHonestBooks, P1, P2, P3 } from '../support/auditBooks';
 import { createHarness, type Harness } from '../support/harness';
-import { linesOf } from '../support/reconcile';
+import { linesOf, reconcileNow } from '../support/reconcile';
+import { eventually } from '../support/credits';
+import { uniqueTag } from '../support/ledgerFixtures';
+import { fund, open, send } from '../support/packets';
+import { creditHealthSignal, packetWorkflowId } from '../../saga';
 import { createWorkerMetrics, portOf, serveMetrics } from '../../workers/metrics';
 
 describe('reconcile steps', () => {
   let h: Harness;
-  let reconcile: () => ReturnType<ReturnType<typeof createActivities>['reconcile']>;
+  let reconcile: ReturnType<typeof reconcileNow>;
 
   beforeAll(async () => {
     h = await createHarness();
     await buildHonestBooks(h);
-    const activities = createActivities({
-      db: h.db,
-      redis: h.redis,
-      credit: h.config.credit,
-      reconcile: { settings: h.config.reconcile, temporal: h.temporal.client },
-    });
-    reconcile = () => activities.reconcile({ budgetMs: 30_000, adoptLimit: 200 });
+    reconcile = reconcileNow(h);
   });
   afterAll(async () => {
     await h.close();
@@ -33,8 +30,8 @@ describe('reconcile steps', () => {
   test('a violation the watermark has passed stays reported until it is gone', async () => {
     // The books and the damage written a minute ago, so the first run moves the watermark past all of it.
     const { rows: rogue } = await h.db.query<{ seq: number }>(
-      `INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount_fen)
-       VALUES ('deposit:old-rogue', 'deposit', 'external:funding', 'wallet:c', 3) RETURNING seq`,
+      `INSERT INTO transfers (day, id, kind, debit_account_id, credit_account_id, amount_fen)
+       VALUES (transfer_day('deposit:old-rogue'), 'deposit:old-rogue', 'deposit', 'external:funding', 'wallet:c', 3) RETURNING seq`,
     );
     await h.db.query(`UPDATE transfers SET created_at = created_at - interval '1 minute'`);
     const first = await reconcile();
@@ -100,5 +97,52 @@ describe('reconcile steps', () => {
     } finally {
       server.close();
     }
+  });
+
+  test('a CreditStuck flag whose "all through" report was lost is cleared, a real one is left', async () => {
+    const flagged = async (packetId: string) => {
+      for await (const _ of h.temporal.client.workflow.list({
+        query: `WorkflowId = '${packetWorkflowId(packetId)}' AND CreditStuck = true`,
+      }))
+        return true;
+      return false;
+    };
+    // Workflows run, pumps do not: a claim opened here stays as the test leaves it.
+    await h.startWorker();
+    await h.stopPumps();
+    const [lost, real] = [`stale-${uniqueTag()}`, `real-${uniqueTag()}`];
+    await fund(h, 'flag-sender', 200);
+    const lostPacket = await send(h, 'flag-sender', { type: 'fixed', amountFen: 100, count: 1 });
+    const realPacket = await send(h, 'flag-sender', { type: 'fixed', amountFen: 100, count: 1 });
+    // Both workflows told of a stuck credit; only the second one's is still set aside in Postgres, so the
+    // first stands for a packet whose empty report (the credit went through) never arrived.
+    const { claimId } = await open(h, realPacket.packetId, real);
+    await h.db.query(
+      `INSERT INTO credit_failures (claim_id, packet_id, attempts, first_failed_at, last_error, retry_at)
+       VALUES ($1, $2, 1, clock_timestamp() - interval '1 hour', 'lock timeout', clock_timestamp() + interval '1 hour')`,
+      [claimId, realPacket.packetId],
+    );
+    for (const packetId of [lostPacket.packetId, realPacket.packetId]) {
+      const stuck = [{ claimId: `${packetId}-1`, userId: lost, amountFen: 100, sinceMs: 0, lastError: 'x' }];
+      await h.temporal.client.workflow
+        .getHandle(packetWorkflowId(packetId))
+        .signal(creditHealthSignal, { stuck });
+      await eventually(
+        async () => ((await flagged(packetId)) ? true : undefined),
+        10_000,
+        `${packetId} flagged`,
+      );
+    }
+
+    const report = await reconcile();
+    expect(report.repairs).toContainEqual({ kind: 'stuck_flag_cleared', packetId: lostPacket.packetId });
+    expect(report.repairs).not.toContainEqual(expect.objectContaining({ packetId: realPacket.packetId }));
+    await eventually(
+      async () => ((await flagged(lostPacket.packetId)) ? undefined : true),
+      10_000,
+      'the stale flag cleared',
+    );
+    expect(await flagged(realPacket.packetId)).toBe(true);
+    await h.db.query('DELETE FROM credit_failures WHERE claim_id = $1', [claimId]);
   });
 });

@@ -35,8 +35,8 @@ export function post(id: string, kind: string, from: string, to: string, amountF
   const claimId = kind === 'credit' ? P3_CREDITED : null;
   return async (tx: Tx): Promise<void> => {
     await tx.query(
-      `INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount_fen, packet_id, claim_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      `INSERT INTO transfers (day, id, kind, debit_account_id, credit_account_id, amount_fen, packet_id, claim_id)
+       VALUES (transfer_day($1), $1, $2, $3, $4, $5, $6, $7)`,
       [id, kind, from, to, amountFen, packetId, claimId],
     );
     await tx.query('UPDATE accounts SET balance_fen = balance_fen - $2 WHERE id = $1', [from, amountFen]);

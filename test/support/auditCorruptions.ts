@@ -52,8 +52,8 @@ export const LEDGER_CORRUPTIONS: Corruption[] = [
     check: AuditCheck.TransferReferencesExist,
     mentions: 'credit:ghost',
     corrupt:
-      exec(`INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount_fen, packet_id, claim_id)
-                   VALUES ('credit:ghost', 'credit', 'escrow:${P3}', 'wallet:a', 1, '${P3}', 'ghost')`),
+      exec(`INSERT INTO transfers (day, id, kind, debit_account_id, credit_account_id, amount_fen, packet_id, claim_id)
+                   VALUES (transfer_day('credit:ghost'), 'credit:ghost', 'credit', 'escrow:${P3}', 'wallet:a', 1, '${P3}', 'ghost')`),
   },
   {
     damage: 'an escrow with no packet',
@@ -87,7 +87,8 @@ export const LEDGER_CORRUPTIONS: Corruption[] = [
     mentions: 'user a',
     corrupt: exec(
       'ALTER TABLE claims DROP CONSTRAINT claims_one_per_user',
-      `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ('p3-3', '${P3}', 'a', 3, 1)`,
+      `INSERT INTO claims (day, id, packet_id, user_id, seq, amount_fen)
+       VALUES (day_of_id('${P3}'), 'p3-3', '${P3}', 'a', 3, 1)`,
       `UPDATE packets SET remaining_fen = remaining_fen - 1, remaining_count = remaining_count - 1 WHERE id = '${P3}'`,
     ),
   },
@@ -102,7 +103,8 @@ export const LEDGER_CORRUPTIONS: Corruption[] = [
     check: AuditCheck.FinishedPacketSettled,
     mentions: P1,
     corrupt: exec(
-      `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen) VALUES ('p1-late', '${P1}', 'c', 3, 1)`,
+      `INSERT INTO claims (day, id, packet_id, user_id, seq, amount_fen)
+       VALUES (day_of_id('${P1}'), 'p1-late', '${P1}', 'c', 3, 1)`,
     ),
   },
   {
@@ -122,6 +124,24 @@ export const LEDGER_CORRUPTIONS: Corruption[] = [
     check: AuditCheck.CreditMatchesClaim,
     mentions: `credit:${P3_CREDITED}`,
     corrupt: exec(`UPDATE transfers SET credit_account_id = 'wallet:c' WHERE id = 'credit:${P3_CREDITED}'`),
+  },
+  {
+    damage: 'a credit into clearing without its outbox row',
+    check: AuditCheck.CreditMatchesClaim,
+    mentions: `credit:${P3_CREDITED}`,
+    corrupt: exec(
+      `INSERT INTO accounts (id, kind, owner_id) VALUES ('clearing:s:0', 'clearing', 's:0')`,
+      `UPDATE transfers SET credit_account_id = 'clearing:s:0' WHERE id = 'credit:${P3_CREDITED}'`,
+    ),
+  },
+  {
+    damage: 'an outbox row with no credit into clearing behind it',
+    check: AuditCheck.OutboxMatchesCredit,
+    mentions: P3_UNCREDITED,
+    corrupt: exec(
+      `INSERT INTO xcredit_outbox (claim_id, packet_id, user_id, home_cell, lane, clearing_account_id, amount_fen)
+       VALUES ('${P3_UNCREDITED}', '${P3}', 'b', 's', 0, 'clearing:s:0', 70)`,
+    ),
   },
   {
     damage: 'a refund that disagrees with refund_fen',

@@ -13,6 +13,7 @@ import { findTemporalCli, registerSearchAttributes, startDevServer } from '../..
 import { WORKFLOWS_PATH } from '../../workers/createWorker';
 import { setRunState, type RunState } from './runState';
 import { freePort, withDatabase } from '../../scripts/lib/isolation';
+import { startTestRedisCluster } from './redisCluster';
 
 export default async function globalSetup(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[test setup] ${line}\n`);
@@ -23,11 +24,13 @@ export default async function globalSetup(): Promise<void> {
 
   await ensurePostgres(config, log);
   await ensureRedis(config, log);
+  const cluster = await startTestRedisCluster(runId, log);
 
   const state: RunState = {
     runId,
     databaseUrl,
     redisKeyPrefix: `rp:test:${runId}:`,
+    ...(cluster ? { redisUrl: cluster.url, redisClusterPorts: cluster.nodes.map((node) => node.port) } : {}),
     temporalAddress: '',
     bundlePath: '',
   };

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { loadConfig } from '../../config';
 import { dropDatabase } from '../../db/admin';
 import { createRedis, deleteByPrefix } from '../../redis';
+import type { RedisClusterProcess } from '../../scripts/lib/redisCluster';
 import type { DevServer } from '../../scripts/lib/temporalCli';
 import { getRunState } from './runState';
 
@@ -15,6 +16,13 @@ export default async function globalTeardown(): Promise<void> {
   });
   // Connected before the first command: the client queues nothing offline, so a command sent while it
   // connects would fail and leave the run's keys behind.
+  const cluster = (globalThis as { __redisCluster?: RedisClusterProcess }).__redisCluster;
+  if (cluster) {
+    // The cluster's keys go with its processes.
+    await cluster.stop();
+    rmSync(state.bundlePath, { force: true });
+    return;
+  }
   const redis = createRedis(loadConfig({ REDIS_KEY_PREFIX: state.redisKeyPrefix }), { lazyConnect: true });
   try {
     await redis.client.connect();

@@ -18,7 +18,8 @@ import { signToken } from '../../api/auth';
 import type { ActivityDeps } from '../../activities';
 import { startCreditPumps } from '../../workers/creditPumps';
 import { createWorker } from '../../workers/createWorker';
-import { creditPumpWorkflowId } from '../../saga';
+import { creditPumpWorkflowId, settlePumpWorkflowId } from '../../saga';
+import { startSettlePumps } from '../../workers/settlePumps';
 import { getRunState } from './runState';
 
 // Worker state changes at INFO drown test output; warnings and errors still show.
@@ -84,11 +85,13 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     DATABASE_SCHEMA: `t_${id}`,
     DATABASE_POOL_MAX: '10',
     REDIS_KEY_PREFIX: `${run.redisKeyPrefix}${id}:`,
+    ...(run.redisUrl ? { REDIS_URL: run.redisUrl } : {}),
     TEMPORAL_ADDRESS: run.temporalAddress,
     TEMPORAL_TASK_QUEUE: `test-${id}`,
     PACKET_MIN_EXPIRY_SECONDS: '1',
     // Workflow ids are per namespace, which every test file shares: each file gets its own pumps.
     CREDIT_PUMP_ID_PREFIX: `credit-pump-${id}-`,
+    SETTLE_PUMP_ID_PREFIX: `settle-pump-${id}-`,
     CREDIT_FINISH_SIGNAL_MIN_SHARES: '1',
     CREDIT_POLL_INTERVAL_MS: '500',
     ...env,
@@ -96,6 +99,9 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
   const db = createDb(config, { applicationName: `test-${id}` });
   await migrate(db);
   const redis = createRedis(config);
+  // The client refuses commands until it is connected (no offline queue, as in production), so a test that
+  // runs its first command at once would see a connection error instead of what it tests.
+  if (redis.client.status !== 'ready') await new Promise((resolve) => redis.client.once('ready', resolve));
   const temporal = createTemporal(config);
   const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
   const servers: Server[] = [];
@@ -107,6 +113,12 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     for (let shard = 0; shard < config.credit.shards; shard++) {
       const handle = temporal.client.workflow.getHandle(
         creditPumpWorkflowId(config.credit.pumpIdPrefix, shard),
+      );
+      await handle.terminate('test finished').catch(() => undefined);
+    }
+    for (const homeCell of config.cells.all.filter((cell) => cell !== config.cells.self)) {
+      const handle = temporal.client.workflow.getHandle(
+        settlePumpWorkflowId(config.clearing.pumpIdPrefix, homeCell),
       );
       await handle.terminate('test finished').catch(() => undefined);
     }
@@ -123,12 +135,21 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
         connection,
         namespace: config.temporal.namespace,
         taskQueue: config.temporal.taskQueue,
-        deps: { db, redis, credit: config.credit, reconcile: { settings: config.reconcile }, ...deps },
+        deps: {
+          db,
+          redis,
+          credit: config.credit,
+          cells: config.cells,
+          clearing: config.clearing,
+          reconcile: { settings: config.reconcile },
+          ...deps,
+        },
         workflowBundle: { codePath: run.bundlePath },
         overrides,
       });
       workers.push({ worker, connection, running: worker.run() });
       await startCreditPumps(temporal.client, config);
+      await startSettlePumps(temporal.client, config);
       return worker;
     },
     async stopWorkers() {
@@ -140,6 +161,7 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     },
     async startPumps() {
       await startCreditPumps(temporal.client, config);
+      await startSettlePumps(temporal.client, config);
     },
     stopPumps,
     app: (deps, options) => appWithContext(deps, options).app,

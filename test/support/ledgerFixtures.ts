@@ -5,11 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Db, Queryable, Tx } from '../../db';
-import { maxShareFen, shareFromDraw } from '../../domain/allocation';
-import type { PacketType } from '../../domain/limits';
 import { auditWith, type AuditOptions, type AuditReport } from '../../ledger/audit';
 import { deposit } from '../../ledger/deposits';
 import type { PostedTransfer } from '../../ledger/transfers';
+import { TOP_DRAW } from './draws';
 import type { PacketInput } from '../../saga';
 
 export async function balanceOf(db: Queryable, accountId: string): Promise<number | undefined> {
@@ -57,18 +56,20 @@ export function packetInput(spec: PacketSpec): PacketInput {
  * could draw; the last share is always the rest.
  */
 export async function drawFor(db: Queryable, packetId: string, amountFen: number): Promise<number> {
-  const { rows } = await db.query<{ type: PacketType; remaining_fen: number; remaining_count: number }>(
-    'SELECT type, remaining_fen, remaining_count FROM packets WHERE id = $1',
-    [packetId],
+  // A random share is 1 + floor(draw * cap), so the middle of the amount's slot of the draw range draws it;
+  // the cap is the share of the top draw. share_from_draw, the rule's owner, says whether it does.
+  const { rows } = await db.query<{ cap: number; drawn: number | null; draw: number }>(
+    `SELECT cap, share_from_draw(type, remaining_fen, remaining_count, ($2::float8 - 0.5) / cap) AS drawn,
+            ($2::float8 - 0.5) / cap AS draw
+       FROM packets, share_from_draw(type, remaining_fen, remaining_count, $3) AS cap
+      WHERE id = $1 AND remaining_count > 0`,
+    [packetId, amountFen, TOP_DRAW],
   );
   const packet = rows[0];
   if (!packet) return 0;
-  const { type, remaining_fen: remainingFen, remaining_count: remainingCount } = packet;
-  if (remainingCount < 1) return 0;
-  const draw = (amountFen - 0.5) / maxShareFen(remainingFen, remainingCount);
-  if (shareFromDraw(type, remainingFen, remainingCount, draw) !== amountFen)
+  if (packet.drawn !== amountFen)
     throw new Error(`packet ${packetId} cannot draw a share of ${amountFen} fen`);
-  return draw;
+  return packet.draw;
 }
 
 /** A draw option that always draws `draw`. */

@@ -1,4 +1,6 @@
 /** Small helpers for packet scenarios: fund wallets, send, open, wait for the workflow. */
+import { randomUUID } from 'node:crypto';
+import request from 'supertest';
 import { transferIds, walletAccount, EXTERNAL_FUNDING_ACCOUNT } from '../../domain/accounts';
 import { ensureWallet, postTransfer } from '../../ledger/transfers';
 import { openShare, type OpenedClaim } from '../../packets/store/openShare';
@@ -38,6 +40,18 @@ export const FAST_SWEEP = { baseMs: 100, maxMs: 1_000 };
 
 export function send(h: Harness, senderId: string, request: SendRequest, options: SendOptions = {}) {
   return sendPacket(h, senderId, request, { sweep: FAST_SWEEP, ...options });
+}
+
+/** A funded sender's 50-share random packet of 5,000 fen, sent through the API; its id. */
+export async function sendThroughApi(h: Harness, senderId: string): Promise<string> {
+  await fund(h, senderId, 5_000);
+  const res = await request(h.app())
+    .post('/v1/packets')
+    .set('Authorization', `Bearer ${await h.tokenFor(senderId)}`)
+    .set('Idempotency-Key', `send-${randomUUID()}`)
+    .send({ type: 'random', amountFen: 5_000, count: 50 });
+  if (res.status !== 201) throw new Error(`send answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body.packetId as string;
 }
 
 /** Opens a share the way the API does: the open statement, and nothing else (the credit pumps find the claim). */

@@ -1,6 +1,23 @@
 /** Waiting for the reconcile schedule's runs: each run's report, as its workflow returns it. */
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { createActivities } from '../../activities';
 import { reconcileScheduleId, type ReconcileReport } from '../../saga';
+import type { Harness } from './harness';
+
+/** The reconcile schedule's activity over the harness's services, called directly: one run per call. */
+export function reconcileNow(h: Harness): () => Promise<ReconcileReport> {
+  const activities = createActivities({
+    db: h.db,
+    redis: h.redis,
+    credit: h.config.credit,
+    reconcile: {
+      settings: h.config.reconcile,
+      temporal: h.temporal.client,
+      taskQueue: h.config.temporal.taskQueue,
+    },
+  });
+  return () => activities.reconcile({ budgetMs: 30_000, adoptLimit: 200 });
+}
 
 export interface ScheduledRun {
   workflowId: string;

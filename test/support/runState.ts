@@ -6,6 +6,10 @@ export interface RunState {
   runId: string;
   databaseUrl: string;
   redisKeyPrefix: string;
+  /** Set when the run's Redis is a Redis Cluster that global setup started (REDPACKET_TEST_REDIS=cluster). */
+  redisUrl?: string | undefined;
+  /** Ports of that cluster's nodes (chaos and failover tests kill them by port). */
+  redisClusterPorts?: number[] | undefined;
   temporalAddress: string;
   bundlePath: string;
   devServerPid?: number | undefined;

@@ -6,7 +6,9 @@
 import { join } from 'node:path';
 import {
   BENCH_RATE_LIMITS,
+  CELL_PLACEMENT_VARIABLES,
   PLACEMENT_VARIABLES,
+  cellServiceEnv,
   configOf,
   configurationOf,
   serviceEnv,
@@ -36,6 +38,28 @@ describe("the bench's service environment is docker-compose.yml's", () => {
     const differing = names.filter((name) => shipped[name] !== bench[name]);
     expect(differing.filter((name) => !allowed.has(name))).toEqual([]);
   });
+
+  it.each(SERVICES)(
+    '%s of a cell differs from compose only in placement, the cell and rate limits',
+    (service) => {
+      const shipped = serviceEnvironment(compose, service, shell);
+      const bench = cellServiceEnv(service, world, 4321, {
+        REGION: 's',
+        CELLS: 'n,s',
+        CELL_URLS: 'n=http://127.0.0.1:4322',
+        CELL_INTERNAL_TOKEN: 'x'.repeat(32),
+        WORKER_METRICS_PORT: '4323',
+      });
+      const allowed = new Set<string>([
+        ...PLACEMENT_VARIABLES,
+        ...CELL_PLACEMENT_VARIABLES,
+        ...Object.keys(BENCH_RATE_LIMITS),
+      ]);
+      const names = [...new Set([...Object.keys(shipped), ...Object.keys(bench)])];
+      expect(names.filter((name) => shipped[name] !== bench[name] && !allowed.has(name))).toEqual([]);
+      expect(() => cellServiceEnv(service, world, 4321, { LOG_LEVEL: 'warn' } as never)).toThrow(/LOG_LEVEL/);
+    },
+  );
 
   it('places only: addresses, names, the port and the secret, and declares only rate limits', () => {
     expect([...PLACEMENT_VARIABLES].sort()).toEqual(

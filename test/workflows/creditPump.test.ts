@@ -5,7 +5,7 @@
  */
 import { creditNextBatch } from '../../packets/creditBatch';
 import { openShare } from '../../packets/store/openShare';
-import { creditPumpViewQuery, creditPumpWorkflowId } from '../../saga';
+import { allCreditedSignal, creditPumpViewQuery, creditPumpWorkflowId, packetWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
 import { allCreditedWithin, creditsPerClaim, eventually } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
@@ -74,8 +74,15 @@ describe('credit pumps', () => {
     const stray = { shard: 0, shards: 2, largeMinFen: h.config.credit.largeMinFen, limit: 3 };
     let opening = true;
     // A stray run of shard 0 (as after a heartbeat timeout whose worker still lives) races the real pumps.
+    // Like the pump's activity, it tells the workflows of the packets its batches finished: a stray run that
+    // credits a packet's last claim is the only one to see it finish, and without the signal that packet's
+    // workflow would wait for its expiry (a day) and the test for its timeout.
     const strayRun = (async () => {
-      while (opening) await creditNextBatch(h.db, stray);
+      while (opening) {
+        const { finished } = await creditNextBatch(h.db, stray);
+        for (const packet of finished)
+          await h.temporal.client.workflow.getHandle(packetWorkflowId(packet.id)).signal(allCreditedSignal);
+      }
     })();
     await Promise.all(
       packetIds.flatMap((packetId) =>

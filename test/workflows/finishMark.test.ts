@@ -47,7 +47,7 @@ describe('a packet whose last credit was not marked by the pump that made it', (
         if (
           failNextMark &&
           text.includes('UPDATE packets p SET status') &&
-          text.includes('ANY($1::text[])')
+          text.includes('unnest($1::text[])')
         ) {
           const { rows } = await h.db.query(
             `SELECT 1 FROM packets p WHERE p.id = ANY($1::text[]) AND p.remaining_count = 0
