@@ -53,7 +53,7 @@ export async function readFacts(db: Db): Promise<Facts> {
            extract(epoch FROM c.credited_at) * 1000 AS credited_ms,
            count(t.id)::int AS credits, coalesce(sum(t.amount_fen), 0)::bigint AS credited_fen
       FROM claims c LEFT JOIN transfers t ON t.kind = 'credit' AND t.claim_id = c.id
-     GROUP BY c.id`);
+     GROUP BY c.id, c.packet_id, c.user_id, c.amount_fen, c.created_at, c.credited_at`);
   const packets = await db.query<Record<string, unknown>>(`
     SELECT p.id, p.total_fen, p.share_count, p.status, p.refund_fen, p.expires_at < now() AS expired,
            (SELECT count(*)::int FROM claims c WHERE c.packet_id = p.id) AS claims,
@@ -64,13 +64,15 @@ export async function readFacts(db: Db): Promise<Facts> {
            (SELECT count(*)::int FROM transfers t WHERE t.kind = 'refund' AND t.packet_id = p.id) AS refunds,
            (SELECT coalesce(sum(amount_fen), 0)::bigint FROM transfers t WHERE t.kind = 'refund' AND t.packet_id = p.id)
              AS refunded_fen,
-           coalesce((SELECT balance_fen FROM accounts a WHERE a.id = 'escrow:' || p.id), 0) AS escrow_fen
+           coalesce((SELECT balance_fen FROM accounts a WHERE a.id = escrow_account(p.id)), 0) AS escrow_fen
       FROM packets p`);
   const requests = await db.query<{ sender_id: string; idempotency_key: string; packet_id: string }>(
     'SELECT sender_id, idempotency_key, packet_id FROM packet_requests',
   );
   const deposits = await db.query<{ id: string; amount_fen: number; credit_account_id: string }>(
-    `SELECT id, amount_fen, credit_account_id FROM transfers WHERE kind = 'deposit'`,
+    // Keyed by the caller's key as `deposit:<key>` (the id before ids carried a day, docs/day-tables.md).
+    `SELECT coalesce('deposit:' || k.key, t.id) AS id, t.amount_fen, t.credit_account_id
+       FROM transfers t LEFT JOIN deposit_keys k ON k.transfer_id = t.id WHERE t.kind = 'deposit'`,
   );
   const refused = await db.query<{ packet_id: string }>(
     `SELECT packet_id FROM payment_decisions WHERE outcome = 'refused'`,

@@ -26,11 +26,23 @@ function targetOf(fault: PlannedFault): string {
   if (fault.kind.startsWith('worker')) return `worker${fault.workerIndex}`;
   if (fault.kind === 'cut-api-postgres') return 'proxy-postgres';
   if (fault.kind === 'cut-api-redis') return 'proxy-redis';
+  if (fault.kind === 'redis-master-kill') return 'redis';
   return fault.kind.split('-')[0] as string;
+}
+
+/** The node a `temporal-node-kill` hits: its drawn index among the nodes the world may lose. */
+function nodeOf(world: ChaosWorld, fault: PlannedFault): Component | undefined {
+  const nodes = world.temporalNodes ?? [];
+  return nodes[fault.workerIndex % Math.max(nodes.length, 1)];
 }
 
 function componentOf(world: ChaosWorld, fault: PlannedFault): Component {
   if (fault.kind.startsWith('api')) return world.api;
+  if (fault.kind === 'temporal-node-kill') {
+    const node = nodeOf(world, fault);
+    if (!node) throw new Error('temporal-node-kill needs --temporal cluster');
+    return node;
+  }
   if (fault.kind.startsWith('temporal')) return world.temporalServer;
   const worker = world.workers[fault.workerIndex];
   if (!worker) throw new Error(`no worker ${fault.workerIndex}`);
@@ -42,7 +54,8 @@ async function inject(world: ChaosWorld, fault: PlannedFault): Promise<void> {
   switch (fault.kind) {
     case 'api-kill':
     case 'worker-kill':
-    case 'temporal-kill': {
+    case 'temporal-kill':
+    case 'temporal-node-kill': {
       const component = componentOf(world, fault);
       await component.kill();
       await sleep(holdMs);
@@ -66,14 +79,31 @@ async function inject(world: ChaosWorld, fault: PlannedFault): Promise<void> {
       await sleep(holdMs);
       await world.postgres.start();
       return;
-    case 'redis-wipe':
-      await world.redis.kill();
+    case 'redis-wipe': {
+      const redis = world.redis;
+      if (!redis) throw new Error('redis-wipe needs one Redis');
+      await redis.kill();
       await sleep(holdMs);
-      await world.redis.start();
+      await redis.start();
       return;
+    }
+    case 'redis-master-kill': {
+      const cluster = world.redisCluster;
+      if (!cluster) throw new Error('redis-master-kill needs --redis-cluster');
+      // Which master is drawn with the schedule (workerIndex is the fault's 0-or-1 draw).
+      const masters = (await cluster.masters()).sort((a, b) => a - b);
+      const victim = masters[fault.workerIndex % masters.length] as number;
+      log(`redis-master-kill: SIGKILL the master on port ${victim}`);
+      await cluster.kill(victim);
+      await sleep(holdMs);
+      await cluster.restart(victim);
+      await cluster.waitHealthy(30_000);
+      return;
+    }
     case 'cut-api-postgres':
     case 'cut-api-redis': {
       const proxy = fault.kind === 'cut-api-postgres' ? world.proxies.postgres : world.proxies.redis;
+      if (!proxy) throw new Error(`${fault.kind} needs one Redis`);
       proxy.cut();
       try {
         await sleep(holdMs);
@@ -97,16 +127,21 @@ export async function runFaults(
     const target = targetOf(fault);
     const previous = queues.get(target) ?? Promise.resolve();
     const mine = previous.then(async () => {
+      // A node fault queues with the whole server's ('temporal') but names its node in the log and report.
+      const shown =
+        fault.kind === 'temporal-node-kill'
+          ? (world.temporalNodes?.[fault.workerIndex % 2]?.name ?? target)
+          : target;
       const record: FaultRecord = {
         kind: fault.kind,
-        target,
+        target: shown,
         plannedAtMs: fault.atMs,
         startedAtMs: Date.now() - loadStartMs,
         endedAtMs: 0,
         holdMs: fault.holdMs,
       };
       log(
-        `fault ${fault.kind} on ${target} for ${fault.holdMs} ms at +${(record.startedAtMs / 1000).toFixed(1)} s`,
+        `fault ${fault.kind} on ${shown} for ${fault.holdMs} ms at +${(record.startedAtMs / 1000).toFixed(1)} s`,
       );
       try {
         await inject(world, fault);

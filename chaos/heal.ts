@@ -11,6 +11,9 @@ import type { ChaosWorld } from './world';
 
 const POLL_MS = 1_000;
 
+/** What the heal reads: one cell's API, database and Temporal (the chaos world, or one cell of --cells). */
+export type HealTarget = Pick<ChaosWorld, 'url' | 'db' | 'temporal'>;
+
 export interface HealResult {
   /** From the faults' end until healed, or undefined when the budget ran out first. */
   healMs?: number;
@@ -28,7 +31,7 @@ interface State {
   packetWorkflows: number;
 }
 
-async function readState(world: ChaosWorld): Promise<State> {
+async function readState(world: HealTarget): Promise<State> {
   let ready = false;
   try {
     ready = (await fetch(`${world.url}/readyz`, { signal: AbortSignal.timeout(3_000) })).ok;
@@ -54,7 +57,7 @@ async function readState(world: ChaosWorld): Promise<State> {
   };
 }
 
-export async function heal(world: ChaosWorld, faultsEndMs: number, budgetMs: number): Promise<HealResult> {
+export async function heal(world: HealTarget, faultsEndMs: number, budgetMs: number): Promise<HealResult> {
   const result: HealResult = { last: '' };
   const deadlineMs = faultsEndMs + budgetMs;
   while (Date.now() < deadlineMs) {

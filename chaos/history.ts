@@ -7,7 +7,7 @@
 import type { HttpAnswer } from '../bench/http';
 
 export type Outcome = 'ok' | 'failed' | 'unknown';
-export type OpKind = 'deposit' | 'send' | 'grab' | 'open' | 'balance' | 'bills' | 'detail';
+export type OpKind = 'deposit' | 'send' | 'grab' | 'open' | 'balance' | 'bills' | 'detail' | 'received';
 
 export interface Op {
   kind: OpKind;
@@ -25,6 +25,8 @@ export interface Op {
   amountFen?: number;
   /** The wallet a deposit funds. */
   forUserId?: string;
+  /** With --cells: the cell whose API the request entered by (it forwards what the other cell owns). */
+  entry?: string;
 }
 
 /** Codes that sound like refusals but leave the outcome open: the first request may still commit. */

@@ -8,6 +8,7 @@ import { Cleanup, cleanupOnSignals } from '../bench/cleanup';
 import { childEnv } from '../bench/env';
 import { log, setLogPrefix } from '../bench/progress';
 import { runAudit } from '../ledger/audit';
+import { cellsMain } from './cellsMain';
 import { checkCredits, checkHistory, invariant, type Invariant } from './checker';
 import { ChaosClient } from './client';
 import { readFacts } from './facts';
@@ -25,8 +26,11 @@ import type { ChaosWorld } from './world';
 import { buildWorld } from './world';
 
 function replayCommand(options: ChaosOptions): string {
-  if (options.quick) return 'npm run chaos -- --quick';
-  return `npm run chaos -- --seed ${options.seed} --duration ${options.durationS} --per-kind ${options.perKind} --faults ${options.faults.join(',')}`;
+  const world =
+    (options.redisCluster ? ' --redis-cluster' : '') +
+    (options.temporal === 'cluster' ? ' --temporal cluster' : '');
+  if (options.quick) return `npm run chaos -- --quick${world}`;
+  return `npm run chaos -- --seed ${options.seed} --duration ${options.durationS} --per-kind ${options.perKind} --faults ${options.faults.join(',')}${world}`;
 }
 
 /** `npm run audit` itself, the production build's script against the private world, as an operator runs it. */
@@ -66,11 +70,15 @@ async function judge(world: ChaosWorld, history: History, healDeadlineMs: number
 export async function main(argv: readonly string[]): Promise<number> {
   setLogPrefix('chaos');
   const options = parseOptions(argv);
+  if (options.cells) return cellsMain(options);
   const cleanup = new Cleanup();
   cleanupOnSignals(cleanup);
   const startedAt = new Date().toISOString();
   try {
-    const world = await buildWorld(cleanup);
+    const world = await buildWorld(cleanup, {
+      redisCluster: options.redisCluster,
+      temporal: options.temporal,
+    });
     const history = new History();
     const client = new ChaosClient(world.url, world.config.auth.secret, history);
     cleanup.add('close the load client', () => Promise.resolve(client.close()));

@@ -23,7 +23,7 @@ interface DbPacket {
 
 async function checkUser(client: ChaosClient, db: Db, userId: string, offending: string[]): Promise<void> {
   const { rows } = await db.query<{ balance_fen: number }>(
-    `SELECT balance_fen FROM accounts WHERE id = 'wallet:' || $1`,
+    `SELECT balance_fen FROM accounts WHERE id = wallet_account($1)`,
     [userId],
   );
   const walletFen = Number(rows[0]?.balance_fen ?? 0);

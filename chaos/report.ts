@@ -91,7 +91,8 @@ export function renderMarkdown(report: ChaosReport): string {
     `# Chaos run ${report.startedAt}: ${report.ok ? 'PASSED' : 'FAILED'}`,
     '',
     `Seed ${options.seed}, ${options.durationS} s of load, ${options.perKind} of each of ${options.faults.length} fault kinds` +
-      `${options.quick ? ' (--quick)' : ''}, heal budget ${options.healBudgetS} s, commit ${report.commit}.`,
+      `${options.quick ? ' (--quick)' : ''}, heal budget ${options.healBudgetS} s, commit ${report.commit}` +
+      `${options.temporal === 'cluster' ? ', Temporal as two server nodes on Postgres (--temporal cluster)' : ''}.`,
     `Replay the same fault schedule: \`${report.replay}\`.`,
     '',
     `The last fault ended at +${s(report.lastFaultEndedAtMs)} and the load at +${s(report.loadMs)}; from then, ` +

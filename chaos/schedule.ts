@@ -29,10 +29,16 @@ const HOLD_RANGE_MS: Record<FaultKind, [number, number]> = {
   'worker-pause': [2_000, 6_000],
   'temporal-kill': [300, 2_000],
   'temporal-pause': [2_000, 6_000],
+  // Down long enough for the ring to declare the node gone and move its shards to the other node.
+  'temporal-node-kill': [3_000, 12_000],
   'postgres-crash': [300, 2_000],
   'redis-wipe': [300, 2_000],
   'cut-api-postgres': [2_000, 8_000],
   'cut-api-redis': [2_000, 8_000],
+  // Down time before the killed master starts again. Its replica is promoted about 2-3 s after the kill
+  // (cluster-node-timeout 1 s): a longer hold restarts it as a replica, a shorter one before the failover,
+  // when it comes back an empty master (no persistence) and its slots lose their gates, like a wipe.
+  'redis-master-kill': [300, 4_000],
 };
 
 export function buildSchedule(

@@ -18,11 +18,14 @@ import { ensureDatabase } from '../db/admin';
 import { migrate } from '../db/migrate';
 import { API_NODE_ARGS } from '../scripts/lib/nodeArgs';
 import { freePort } from '../scripts/lib/isolation';
+import { freePortBlock, startRedisCluster, type RedisClusterProcess } from '../scripts/lib/redisCluster';
 import { startTcpProxy, type TcpProxy } from '../scripts/lib/tcpProxy';
 import { findTemporalCli, registerSearchAttributes } from '../scripts/lib/temporalCli';
 import { createTemporal, type TemporalDeps } from '../temporal/client';
-import { apiListening, NodeComponent, TemporalComponent } from './components';
+import { apiListening, NodeComponent, TemporalComponent, type Component } from './components';
+import type { TemporalMode } from '../scripts/lib/devTemporalCluster';
 import { PrivatePostgres, PrivateRedis } from './servers';
+import { startChaosCluster } from './temporalCluster';
 
 const ENTRIES = { api: 'dist/api/server.js', worker: 'dist/workers/main.js' };
 const WORKER_READY_TIMEOUT_MS = 180_000;
@@ -41,11 +44,17 @@ export interface ChaosWorld {
   temporal: TemporalDeps;
   url: string;
   postgres: PrivatePostgres;
-  redis: PrivateRedis;
-  temporalServer: TemporalComponent;
+  /** One Redis, unless the run is on a Redis Cluster (`--redis-cluster`). */
+  redis: PrivateRedis | undefined;
+  redisCluster: RedisClusterProcess | undefined;
+  /** The dev server, or both nodes of the cluster (`--temporal cluster`). */
+  temporalServer: Component & { address: string };
+  /** With `--temporal cluster`: the nodes `temporal-node-kill` may kill (the fault's index picks one). */
+  temporalNodes?: Component[];
   api: NodeComponent;
   workers: NodeComponent[];
-  proxies: { postgres: TcpProxy; redis: TcpProxy };
+  /** The API reaches a Redis Cluster directly: a proxy in front of one node would not cut the others. */
+  proxies: { postgres: TcpProxy; redis: TcpProxy | undefined };
 }
 
 function worldConfig(runId: string, secret: string, urls: { db: string; redis: string; temporal: string }) {
@@ -68,7 +77,7 @@ function worldConfig(runId: string, secret: string, urls: { db: string; redis: s
  * start also runs the service's self-check workflow end to end; a restart does not, because a self-check
  * that meets a crashed Postgres fails for reasons that are the schedule's, not the worker's.
  */
-function workerReady(temporal: TemporalDeps, config: Config, runId: string, index: number) {
+export function workerReady(temporal: TemporalDeps, config: Config, runId: string, index: number) {
   let started = 0;
   return async (child: Child): Promise<void> => {
     const exited = new Promise<never>((_, reject) => {
@@ -106,7 +115,26 @@ async function pollerSeen(temporal: TemporalDeps, config: Config, pid: number): 
   throw new Error(`worker pid ${pid} did not poll within ${WORKER_READY_TIMEOUT_MS} ms`);
 }
 
-export async function buildWorld(cleanup: Cleanup): Promise<ChaosWorld> {
+/** One private Redis, or a 3+3 Redis Cluster on ports from 7100 (docs/redis-cluster.md). */
+async function startRedis(cleanup: Cleanup, dir: string, onCluster: boolean) {
+  if (onCluster) {
+    const basePort = await freePortBlock(7100, 7200);
+    const cluster = await startRedisCluster({ basePort, dir: join(dir, 'redis-cluster') });
+    cleanup.add('stop the Redis Cluster', () => cluster.stop());
+    log(`Redis Cluster (3 masters, 3 replicas) on ${basePort}-${basePort + 5} in ${cluster.startMs} ms`);
+    return { redis: undefined, redisCluster: cluster, url: cluster.url };
+  }
+  const redis = new PrivateRedis(dir, await freePort());
+  await redis.start();
+  cleanup.add('stop the private Redis', () => redis.kill());
+  return { redis, redisCluster: undefined, url: redis.url };
+}
+
+export async function buildWorld(
+  cleanup: Cleanup,
+  options: { redisCluster?: boolean; temporal?: TemporalMode } = {},
+): Promise<ChaosWorld> {
+  const temporalMode = options.temporal ?? 'dev';
   const missing = Object.values(ENTRIES).filter((entry) => !existsSync(join(ROOT, entry)));
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first.`);
   const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
@@ -114,46 +142,55 @@ export async function buildWorld(cleanup: Cleanup): Promise<ChaosWorld> {
   cleanup.add('remove the run directory', () =>
     Promise.resolve(rmSync(dir, { recursive: true, force: true })),
   );
-  const [pgPort, redisPort, temporalPort, apiPort] = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+  const [pgPort, temporalPort, apiPort] = await Promise.all([1, 2, 3].map(() => freePort()));
 
   const postgres = new PrivatePostgres(dir, pgPort as number);
   await postgres.init(dir);
   await postgres.start();
   cleanup.add('stop the private Postgres', () => postgres.stop());
-  const redis = new PrivateRedis(dir, redisPort as number);
-  await redis.start();
-  cleanup.add('stop the private Redis', () => redis.kill());
-  log(`private Postgres on ${pgPort}, Redis on ${redisPort} under ${dir}`);
+  const {
+    redis,
+    redisCluster,
+    url: redisUrl,
+  } = await startRedis(cleanup, dir, options.redisCluster ?? false);
+  log(`private Postgres on ${pgPort}, Redis ${redisUrl} under ${dir}`);
 
-  const cli = await findTemporalCli(loadConfig().temporal.cliPath, log);
-  const temporalServer = new TemporalComponent({
-    cliPath: cli,
-    port: temporalPort as number,
-    dbFile: join(dir, 'temporal.sqlite'),
-    namespace: 'default',
-    logFile: join(dir, 'temporal.log'),
-  });
-  await temporalServer.start();
-  cleanup.add('stop the Temporal dev server', () => temporalServer.stop());
-  registerSearchAttributes(cli, temporalServer.address, 'default');
-  log(`Temporal dev server on ${temporalServer.address}, state in ${dir}/temporal.sqlite`);
+  let temporalServer: ChaosWorld['temporalServer'];
+  let temporalNodes: Component[] | undefined;
+  if (temporalMode === 'cluster') {
+    ({ server: temporalServer, nodes: temporalNodes } = await startChaosCluster(runId, cleanup));
+  } else {
+    const cli = await findTemporalCli(loadConfig().temporal.cliPath, log);
+    const devServer = new TemporalComponent({
+      cliPath: cli,
+      port: temporalPort as number,
+      dbFile: join(dir, 'temporal.sqlite'),
+      namespace: 'default',
+      logFile: join(dir, 'temporal.log'),
+    });
+    await devServer.start();
+    cleanup.add('stop the Temporal dev server', () => devServer.stop());
+    registerSearchAttributes(cli, devServer.address, 'default');
+    log(`Temporal dev server on ${devServer.address}, state in ${dir}/temporal.sqlite`);
+    temporalServer = devServer;
+  }
 
   const proxies = {
     postgres: await startTcpProxy('127.0.0.1', postgres.port),
-    redis: await startTcpProxy('127.0.0.1', redis.port),
+    redis: redis ? await startTcpProxy('127.0.0.1', redis.port) : undefined,
   };
   cleanup.add('close the proxies', async () => {
-    await Promise.all([proxies.postgres.close(), proxies.redis.close()]);
+    await Promise.all([proxies.postgres.close(), proxies.redis?.close()]);
   });
   const secret = randomBytes(24).toString('hex');
   const config = worldConfig(runId, secret, {
     db: postgres.url,
-    redis: redis.url,
+    redis: redisUrl,
     temporal: temporalServer.address,
   });
   const apiConfig = worldConfig(runId, secret, {
     db: `postgres://postgres@127.0.0.1:${proxies.postgres.port}/redpacket`,
-    redis: `redis://127.0.0.1:${proxies.redis.port}`,
+    redis: proxies.redis ? `redis://127.0.0.1:${proxies.redis.port}` : redisUrl,
     temporal: temporalServer.address,
   });
 
@@ -192,5 +229,20 @@ export async function buildWorld(cleanup: Cleanup): Promise<ChaosWorld> {
   for (const component of [...workers, api]) cleanup.add(`stop ${component.name}`, () => component.stop());
   await Promise.all([...workers.map((worker) => worker.start()), api.start()]);
   log(`API ${url} and two workers ready (run ${runId})`);
-  return { runId, dir, config, db, temporal, url, postgres, redis, temporalServer, api, workers, proxies };
+  return {
+    runId,
+    dir,
+    config,
+    db,
+    temporal,
+    url,
+    postgres,
+    redis,
+    redisCluster,
+    temporalServer,
+    ...(temporalNodes ? { temporalNodes } : {}),
+    api,
+    workers,
+    proxies,
+  };
 }
