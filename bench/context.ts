@@ -59,6 +59,8 @@ export function cpuMeter(ctx: BenchContext): CpuMeter {
 
 /** Below this many cores busy (API, worker and Temporal together) for QUIET_WINDOWS windows, the service is idle. */
 const QUIET_CORES = 0.15;
+/** The bench's own service's processes: what `quiesce` waits on unless a phase names more. */
+const SERVICE_PROCESSES = ['api', 'worker', 'temporal'];
 const QUIET_WINDOW_MS = 500;
 const QUIET_WINDOWS = 2;
 const QUIESCE_MAX_MS = 60_000;
@@ -67,15 +69,19 @@ const QUIESCE_MAX_MS = 60_000;
  * Waits (bounded) until the service has finished what earlier work left behind (credit waves, sweeps,
  * workflow tasks), so a measurement does not pay for its predecessor's backlog.
  */
-export async function quiesce(ctx: BenchContext, label: string): Promise<void> {
+export async function quiesce(
+  ctx: BenchContext,
+  label: string,
+  processes: readonly string[] = SERVICE_PROCESSES,
+): Promise<void> {
   const startedMs = Date.now();
   let quiet = 0;
   while (Date.now() - startedMs < QUIESCE_MAX_MS) {
     const mark = ctx.world.procs.cpuMark();
     await sleep(QUIET_WINDOW_MS);
     const cpu = ctx.world.procs.cpuSince(mark);
-    const cores =
-      ((cpu['api'] ?? 0) + (cpu['worker'] ?? 0) + (cpu['temporal'] ?? 0)) / (QUIET_WINDOW_MS / 1000);
+    const busySeconds = processes.reduce((sum, name) => sum + (cpu[name] ?? 0), 0);
+    const cores = busySeconds / (QUIET_WINDOW_MS / 1000);
     quiet = cores < QUIET_CORES ? quiet + 1 : 0;
     if (quiet >= QUIET_WINDOWS) {
       const waitedS = (Date.now() - startedMs) / 1000;

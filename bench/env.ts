@@ -67,6 +67,32 @@ export function serviceEnv(service: ServiceName, config: Config, port: number): 
   return { ...composeEnvironment(service), ...placement(config, port), ...BENCH_RATE_LIMITS };
 }
 
+/**
+ * Variables of a cell in the two-cell phase (bench/cellPair.ts) on top of its placement: which cell it is, the
+ * others and how to reach them, never how the service behaves.
+ */
+export const CELL_PLACEMENT_VARIABLES = [
+  'REGION',
+  'CELLS',
+  'CELL_URLS',
+  'CELL_INTERNAL_TOKEN',
+  'CELL_DATABASE_URLS',
+  'WORKER_METRICS_PORT',
+] as const;
+
+/** A cell's `api` or `worker` child: the service's environment, and the cell's placement. */
+export function cellServiceEnv(
+  service: ServiceName,
+  config: Config,
+  port: number,
+  cell: Partial<Record<(typeof CELL_PLACEMENT_VARIABLES)[number], string>>,
+): Record<string, string> {
+  const known = new Set<string>(CELL_PLACEMENT_VARIABLES);
+  const stray = Object.keys(cell).filter((name) => !known.has(name));
+  if (stray.length > 0) throw new Error(`not a cell placement variable: ${stray.join(', ')}`);
+  return { ...serviceEnv(service, config, port), ...(cell as Record<string, string>) };
+}
+
 /** The configuration a child started with `env` alone runs with (every unset variable at its default). */
 export function configOf(env: Readonly<Record<string, string>>): Config {
   const unset = Object.fromEntries(ENV_VARIABLES.map((name) => [name, undefined]));

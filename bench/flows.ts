@@ -26,16 +26,21 @@ export interface FlowRun {
   errors: number;
   errorExamples: string[];
   requests: number;
+  /** performance.now() when the run began: `timeline` start times count from it. */
+  startedAtMs: number;
   /** Wall clock (ms) when the last flow ended. */
   lastDoneMs: number;
+  /** Closed loop only: each flow's start (ms after the run began), latency and outcome, in completion order. */
+  timeline: { startMs: number; latencyMs: number; outcome: string }[];
   /** Open loop only: flows started late (the generator or the in-flight bound could not keep the rate). */
   late?: number;
 }
 
 const ERROR_EXAMPLES_KEPT = 5;
 
-function collector(count: number) {
-  const run: FlowRun = {
+/** A run of `count` flows before any has finished. */
+export function emptyFlowRun(count: number): FlowRun {
+  return {
     count,
     durationMs: 0,
     latenciesMs: [],
@@ -44,8 +49,14 @@ function collector(count: number) {
     errors: 0,
     errorExamples: [],
     requests: 0,
+    startedAtMs: performance.now(),
     lastDoneMs: 0,
+    timeline: [],
   };
+}
+
+function collector(count: number) {
+  const run = emptyFlowRun(count);
   const record = (result: FlowResult, latencyMs: number) => {
     run.latenciesMs.push(latencyMs);
     for (const [step, ms] of Object.entries(result.steps ?? {})) (run.stepLatenciesMs[step] ??= []).push(ms);
@@ -70,13 +81,17 @@ export async function runFlows(
 ): Promise<FlowRun> {
   const { run, record } = collector(count);
   const bar = progress(label, count);
+  const runStartedMs = performance.now();
+  run.startedAtMs = runStartedMs;
   const loop = await closedLoop(
     count,
     concurrency,
     async (index) => {
       const startedMs = performance.now();
       const result = await flow(index);
-      record(result, performance.now() - startedMs);
+      const latencyMs = performance.now() - startedMs;
+      record(result, latencyMs);
+      run.timeline.push({ startMs: startedMs - runStartedMs, latencyMs, outcome: result.outcome });
     },
     bar,
   );
@@ -133,4 +148,18 @@ export function outcomeOf(
     requests,
     detail: answer.error ?? answer.body.slice(0, 160),
   };
+}
+
+/**
+ * Where in a run its slowest flows started: the run cut into `parts` equal spans of time, and how many of the
+ * `slowest` flows with outcome `outcome` began in each. A tail made by one stall shows as one busy span; a
+ * tail spread evenly is queueing, not an event.
+ */
+export function slowestByTime(run: FlowRun, outcome: string, slowest: number, parts = 10): number[] {
+  const flows = run.timeline.filter((flow) => flow.outcome === outcome);
+  const cut = [...flows].sort((a, b) => b.latencyMs - a.latencyMs).slice(0, slowest);
+  const spanMs = Math.max(1, run.durationMs) / parts;
+  const counts = new Array<number>(parts).fill(0);
+  for (const flow of cut) counts[Math.min(parts - 1, Math.floor(flow.startMs / spanMs))]! += 1;
+  return counts;
 }

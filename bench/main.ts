@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { audit } from './audit';
+import { BENCH_CELLS, startCellPair } from './cellPair';
 import { Cleanup, cleanupOnSignals } from './cleanup';
 import { ROOT } from './children';
 import { phase, tokenCache, type BenchContext } from './context';
@@ -30,13 +32,17 @@ import { signalReference, trivialWorkflowReference } from './references/temporal
 import { renderMarkdown } from './render';
 import { Report } from './report';
 import { burstScenario } from './scenarios/bursts';
+import { cellsScenario } from './scenarios/cells';
 import { sendScenario } from './scenarios/send';
 import { spreadScenario } from './scenarios/spread';
 import { opensAloneScenario } from './scenarios/opens';
+import { redisClusterPhase } from './scenarios/rcluster';
+import { temporalClusterPhase } from './scenarios/tcluster';
 import { grabOnlyScenario, stormScenario } from './scenarios/storm';
 import { warmUp } from './warmup';
 import { buildWorld } from './world';
 import { creditPumpWorkflowId } from '../saga';
+import { runPairAudit } from '../ledger/pairAudit';
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -59,7 +65,7 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-async function runScenarios(ctx: BenchContext, only: BenchOptions['only']): Promise<void> {
+async function runScenarios(ctx: BenchContext, only: BenchOptions['only'], cleanup: Cleanup): Promise<void> {
   const { sizes } = ctx;
   await phase(ctx, 'warm-up', () => warmUp(ctx));
   if (only.has('machine'))
@@ -104,6 +110,42 @@ async function runScenarios(ctx: BenchContext, only: BenchOptions['only']): Prom
   if (only.has('send')) await phase(ctx, '4. send', () => sendScenario(ctx));
   if (only.has('spread'))
     await phase(ctx, '3. spread opens', () => spreadScenario(ctx, ctx.report.figure('ref.signals.spread')));
+  if (only.has('cells')) await twoCells(ctx, cleanup);
+  // Issue 29's engines, opt-in (OPT_IN_PHASES): each starts its engine and a second service beside this one.
+  if (only.has('rcluster')) await redisClusterPhase(ctx, cleanup);
+  if (only.has('tcluster')) await temporalClusterPhase(ctx, cleanup);
+}
+
+/** Scenario 6: the service as two cells next to the single-cell one; each cell audited, and the pair. */
+async function twoCells(ctx: BenchContext, cleanup: Cleanup): Promise<void> {
+  const { world } = ctx;
+  if (!world.local) return ctx.report.note('two cells: skipped with --url (the bench starts its own cells)');
+  const pair = await startCellPair(
+    {
+      runId: world.runId,
+      base: world.service.config,
+      cliPath: world.cliPath,
+      temporalAddress: world.temporalAddress,
+    },
+    cleanup,
+  );
+  for (const cell of BENCH_CELLS) {
+    world.procs.add(`api-${cell}`, pair[cell].api.pid);
+    world.procs.add(`worker-${cell}`, pair[cell].worker.pid);
+  }
+  await phase(ctx, '6. two cells', () => cellsScenario(ctx, pair));
+  for (const cell of BENCH_CELLS)
+    ctx.report.data.audits.push(await audit(pair[cell].db, '6. two cells', `cell ${cell}`));
+  const pairAudit = await runPairAudit(BENCH_CELLS.map((cell) => ({ cell, db: pair[cell].db })));
+  const matched = pairAudit.pairs.map(
+    (p) => `${p.packetCell}->${p.homeCell} ${p.matched} matched, ${p.inTransit} in transit`,
+  );
+  ctx.report.goal(
+    '6. two cells',
+    'pair audit clean',
+    `${pairAudit.violations.length} violations; ${matched.join('; ')}`,
+    pairAudit.ok,
+  );
 }
 
 function writeResults(report: Report): { json: string; md: string; markdown: string } {
@@ -172,7 +214,7 @@ async function run(options: BenchOptions, cleanup: Cleanup): Promise<void> {
     const ctx: BenchContext = { world, sizes: options.sizes, report, api, bare, full, tokens: tokenCache() };
     // Memory and CPU of start-up alone, before any load.
     report.data.phases.push({ phase: 'after start-up (idle)', reading: world.procs.take() });
-    await runScenarios(ctx, options.only);
+    await runScenarios(ctx, options.only, cleanup);
     await pumpFacts(ctx);
     judgeGoals(report, STORM_SHARES);
     if (options.profile) await profileNotes(ctx);

@@ -71,8 +71,24 @@ const FULL: Sizes = {
   pgConcurrency: 20,
 };
 
-export const PHASES = ['machine', 'storm', 'temporal', 'bursts', 'spread', 'send'] as const;
+export const PHASES = [
+  'machine',
+  'storm',
+  'temporal',
+  'bursts',
+  'spread',
+  'send',
+  'cells',
+  'rcluster',
+  'tcluster',
+] as const;
 export type PhaseName = (typeof PHASES)[number];
+/**
+ * Phases only `--only` runs: each starts a distributed engine and a second service and adds minutes (issue 29,
+ * docs/redis-cluster.md and docs/temporal-cluster.md), which a plain `npm run bench` should not pay.
+ */
+export const OPT_IN_PHASES: readonly PhaseName[] = ['rcluster', 'tcluster'];
+const DEFAULT_PHASES = PHASES.filter((name) => !OPT_IN_PHASES.includes(name));
 
 export interface BenchOptions {
   quick: boolean;
@@ -87,7 +103,8 @@ export interface BenchOptions {
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only PHASE,...] [--url http://127.0.0.1:PORT] [--profile]
   --quick    a smaller run, under two minutes
-  --only     some of ${PHASES.join(', ')} (spread brings temporal, whose signal rate sets its steps)
+  --only     some of ${PHASES.join(', ')} (spread brings temporal, whose signal rate sets its steps;
+             ${OPT_IN_PHASES.join(' and ')} run only when named here)
   --url      measure a running service (its DATABASE_URL, REDIS_*, TEMPORAL_ADDRESS and AUTH_SECRET come from
              the environment, as for the service itself); references still run in a world of their own
   --profile  run the API child under node --cpu-prof and print where its CPU time went`;
@@ -104,7 +121,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let quick = false;
   let url: string | undefined;
   let profile = false;
-  let only = new Set<PhaseName>(PHASES);
+  let only = new Set<PhaseName>(DEFAULT_PHASES);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;

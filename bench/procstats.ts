@@ -76,6 +76,17 @@ export class ProcSampler {
     this.timer.unref();
   }
 
+  /** The processes sampled, by name. */
+  processes(): ReadonlyMap<string, number> {
+    return this.pids;
+  }
+
+  /** Samples one more process from now on (the two-cell phase's children). */
+  add(name: string, pid: number): void {
+    this.pids.set(name, pid);
+    this.window.ticks.set(name, cpuTicks(pid));
+  }
+
   /** A point to measure CPU from (independent of the phase windows); see `cpuSince`. */
   cpuMark(): CpuMark {
     return this.mark();

@@ -1,4 +1,5 @@
 /** Renders a report as Markdown: the results table, goals, spread steps, CPU and memory, audits. */
+import { REDIS_CLUSTER_PROCESSES, ONE_REDIS_PROCESS, TEMPORAL_NODE_PROCESSES } from './engineRounds';
 import type { ReportData } from './report';
 import type { Figure } from './stats';
 
@@ -27,10 +28,16 @@ function figureRow(figure: Figure): string[] {
   ];
 }
 
+/**
+ * The two-cell phase's processes (bench/cellPair.ts) and the engine phases' second services
+ * (bench/sideService.ts) count in the api and worker columns, the Temporal cluster's nodes in temporal.
+ * Redis has a column only in runs that sampled it (the Redis Cluster phase); otherwise it is in `other`.
+ */
 const CPU_COLUMNS: [string, string[]][] = [
-  ['api', ['api']],
-  ['worker', ['worker']],
-  ['temporal', ['temporal']],
+  ['api', ['api', 'api-n', 'api-s', 'api-rc', 'api-tc']],
+  ['worker', ['worker', 'worker-n', 'worker-s', 'worker-rc', 'worker-tc']],
+  ['temporal', ['temporal', ...TEMPORAL_NODE_PROCESSES]],
+  ['redis', [ONE_REDIS_PROCESS, ...REDIS_CLUSTER_PROCESSES]],
   ['refs', ['reference', 'refWorker']],
   ['bench', ['bench']],
   ['other (pg, redis, rest)', ['other']],
@@ -43,14 +50,17 @@ const cpuMs = (value: number) =>
   value >= 10 ? value.toFixed(0) : value >= 1 ? value.toFixed(1) : value.toFixed(2);
 
 function cpuTable(data: ReportData): string {
+  const sampled = (names: string[]) =>
+    names.some((name) => data.figures.some((figure) => figure.cpuMsPerUnit?.[name] !== undefined));
+  const columns = CPU_COLUMNS.filter(([label, names]) => label !== 'redis' || sampled(names));
   const rows = data.figures.flatMap((figure) => {
     const perUnit = figure.cpuMsPerUnit;
     if (!perUnit) return [];
-    const cells = CPU_COLUMNS.map(([, names]) => cpuOf(perUnit, names));
+    const cells = columns.map(([, names]) => cpuOf(perUnit, names));
     const total = cells.reduce((sum, value) => sum + value, 0);
     return [[`\`${figure.id}\` per ${figure.unit.replace(/s$/, '')}`, ...cells.map(cpuMs), cpuMs(total)]];
   });
-  return table(['CPU ms per unit', ...CPU_COLUMNS.map(([label]) => label), 'total'], rows);
+  return table(['CPU ms per unit', ...columns.map(([label]) => label), 'total'], rows);
 }
 
 /** Which configuration the service ran: its LOG_LEVEL, where its environment came from, the environment. */
@@ -161,9 +171,12 @@ export function renderMarkdown(data: ReportData): string {
       ],
       data.phases.map(({ phase, reading }) => {
         const p = (name: string) => reading.processes[name];
+        // CPU summed over the process and its cells' (api, api-n, api-s); memory is the largest one's.
         const cell = (name: string) => {
-          const proc = p(name);
-          return proc ? `${proc.cpuSeconds.toFixed(1)} / ${proc.peakMb}` : 'n/a';
+          const procs = [name, `${name}-n`, `${name}-s`].flatMap((n) => (p(n) ? [p(n)!] : []));
+          if (procs.length === 0) return 'n/a';
+          const cpu = procs.reduce((sum, proc) => sum + proc.cpuSeconds, 0);
+          return `${cpu.toFixed(1)} / ${Math.max(...procs.map((proc) => proc.peakMb))}`;
         };
         const refsCpu = (p('reference')?.cpuSeconds ?? 0) + (p('refWorker')?.cpuSeconds ?? 0);
         return [

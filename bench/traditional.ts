@@ -13,7 +13,7 @@ import type { AppContext } from '../api/context';
 import { ResourceIdSchema } from '../api/validation';
 import type { Db } from '../db';
 import { escrowAccount, transferIds, walletAccount } from '../domain/accounts';
-import { drawShareFen } from '../domain/allocation';
+import { drawFrom } from '../domain/allocation';
 import { DomainError, ErrorCode } from '../domain/errors';
 import { ensureWallet, postTransfer } from '../ledger/transfers';
 import { claimIdOf } from '../packets/store/openShare';
@@ -35,19 +35,31 @@ export async function traditionalGrab(db: Db, packetId: string, userId: string):
       throw new DomainError(ErrorCode.PacketExhausted, 'every share has been taken');
     if (packet.status !== 'open' || packet.expiresAt.getTime() <= Date.now())
       throw new DomainError(ErrorCode.PacketExpired, 'the packet has expired');
-    const { rowCount } = await tx.query('SELECT 1 FROM claims WHERE packet_id = $1 AND user_id = $2', [
-      packetId,
-      userId,
-    ]);
+    const { rowCount } = await tx.query(
+      'SELECT 1 FROM claims WHERE day = day_of_id($1) AND packet_id = $1 AND user_id = $2',
+      [packetId, userId],
+    );
     if (rowCount) throw new DomainError(ErrorCode.AlreadyClaimed, 'you have already opened this packet');
-    const amountFen = drawShareFen(packet.type, packet.remainingFen, packet.remainingCount, randomInt);
     const seq = packet.shareCount - packet.remainingCount + 1;
     const claimId = claimIdOf(packetId, seq);
-    await tx.query(
-      `INSERT INTO claims (id, packet_id, user_id, seq, amount_fen, credited_at)
-       VALUES ($1, $2, $3, $4, $5, clock_timestamp())`,
-      [claimId, packetId, userId, seq, amountFen],
+    // The share by the allocation rule's one owner, share_from_draw, inside the insert: no extra round trip.
+    const { rows: inserted } = await tx.query<{ amount_fen: number }>(
+      `INSERT INTO claims (day, id, packet_id, user_id, seq, amount_fen, credited_at)
+       VALUES (day_of_id($2), $1, $2, $3, $4, share_from_draw($5, $6, $7, $8), clock_timestamp())
+       RETURNING amount_fen`,
+      [
+        claimId,
+        packetId,
+        userId,
+        seq,
+        packet.type,
+        packet.remainingFen,
+        packet.remainingCount,
+        drawFrom(randomInt),
+      ],
     );
+    const amountFen = inserted[0]?.amount_fen;
+    if (amountFen === undefined) throw new Error('the claim insert returned no row');
     await ensureWallet(tx, userId);
     await postTransfer(tx, {
       id: transferIds.credit(claimId),

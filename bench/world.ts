@@ -31,7 +31,36 @@ const READY_TIMEOUT_MS = 180_000;
  * The service runs from the production build (`npm run bench` builds it first), so the figures, memory above
  * all, are those of what ships: plain node, the prebuilt workflow bundle, no TypeScript loader.
  */
-const SERVICE_ENTRIES = { api: 'dist/api/server.js', worker: 'dist/workers/main.js' };
+export const SERVICE_ENTRIES = { api: 'dist/api/server.js', worker: 'dist/workers/main.js' };
+
+/**
+ * Starts a second service's worker and API (`worker-<tag>`, `api-<tag>`) from the production build, each with
+ * the environment `envOf` gives it, and registers their stops with `cleanup` under `label`.
+ */
+export function startServiceChildren(
+  tag: string,
+  label: string,
+  envOf: (service: 'api' | 'worker') => Record<string, string>,
+  cleanup: Cleanup,
+): { api: Child; worker: Child } {
+  const worker = startChild({
+    name: `worker-${tag}`,
+    entry: SERVICE_ENTRIES.worker,
+    env: envOf('worker'),
+    nodeArgs: [...WORKER_NODE_ARGS],
+    configFromEnvOnly: true,
+  });
+  cleanup.add(`stop ${label} worker`, () => worker.stop());
+  const api = startChild({
+    name: `api-${tag}`,
+    entry: SERVICE_ENTRIES.api,
+    env: envOf('api'),
+    nodeArgs: [...API_NODE_ARGS],
+    configFromEnvOnly: true,
+  });
+  cleanup.add(`stop ${label} API`, () => api.stop());
+  return { api, worker };
+}
 
 export interface Service {
   url: string;
@@ -56,6 +85,9 @@ export interface World {
   temporal: TemporalDeps;
   config: Config;
   procs: ProcSampler;
+  /** The Temporal CLI, and the server the service's own world runs on (the two-cell phase adds namespaces). */
+  cliPath: string;
+  temporalAddress: string;
 }
 
 /** Service clients fail fast instead of queueing while disconnected, so the bench waits for the connection. */
@@ -100,7 +132,7 @@ async function isolatedConfig(base: Config, runId: string, temporalAddress: stri
   return { config, db, redis };
 }
 
-async function waitForApi(url: string, api: Child | undefined): Promise<void> {
+export async function waitForApi(url: string, api: Child | undefined): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = '';
   while (Date.now() < deadline) {
@@ -118,7 +150,7 @@ async function waitForApi(url: string, api: Child | undefined): Promise<void> {
 }
 
 /** The worker is ready when it has run the service's own self-check workflow end to end. */
-async function waitForWorker(
+export async function waitForWorker(
   temporal: TemporalDeps,
   config: Config,
   runId: string,
@@ -237,5 +269,15 @@ export async function buildWorld(
   pids.set('refWorker', refs.worker.pid);
   const procs = new ProcSampler(pids);
   cleanup.add('stop sampling memory', () => Promise.resolve(procs.stop()));
-  return { runId, local: !options.url, service, refs, ...own, temporal, procs };
+  return {
+    runId,
+    local: !options.url,
+    service,
+    refs,
+    ...own,
+    temporal,
+    procs,
+    cliPath: cli,
+    temporalAddress,
+  };
 }

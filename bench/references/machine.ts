@@ -38,11 +38,7 @@ export async function redisGrabReference(ctx: BenchContext): Promise<Figure> {
   const run = await runFlows('Redis grabShare, raw ioredis', calls, ctx.sizes.redisConcurrency, async (i) => {
     const packetId = gates[i % REDIS_GATES] as string;
     const [status] = await scripts.grabShare(
-      4,
-      keys.gate(packetId),
-      keys.holders(packetId),
-      keys.claimed(packetId),
-      keys.audience(packetId),
+      ...keys.gateScript(packetId),
       `ru${i}`,
       config.packet.holdMs,
       GATE_EXPIRY_GRACE_MS,

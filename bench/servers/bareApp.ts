@@ -29,11 +29,7 @@ export function bareApp(deps: { db: Db; redis: RedisDeps; holdMs: number }): Exp
     const userId = req.get('x-user-id') ?? 'anonymous';
     const { keys, scripts } = redis;
     const [status, holdExpiresAtMs, remaining] = await scripts.grabShare(
-      4,
-      keys.gate(packetId),
-      keys.holders(packetId),
-      keys.claimed(packetId),
-      keys.audience(packetId),
+      ...keys.gateScript(packetId),
       userId,
       holdMs,
       GATE_EXPIRY_GRACE_MS,
