@@ -89,13 +89,15 @@ function assertPageArgs(limit: number, after: BillsPosition | undefined): void {
 /**
  * One side of the wallet's lines (the debit or the credit column), newest first by (day, seq). After a
  * position, `day <= $2` lets Postgres skip the newer days' partitions before it starts, and the row
- * comparison places the page within the day.
+ * comparison places the page within the day. The ORDER BY names the table's column: a bare `day` would be
+ * the text the SELECT list formats, which no index holds, and Postgres would read and sort every line the
+ * wallet ever had instead of walking the days' indexes newest first and stopping at the page.
  */
 const billSide = (column: string, signedFen: string, after: boolean) =>
   `(SELECT to_char(day, 'YYYY-MM-DD') AS day, id, seq, kind, ${signedFen} AS signed_fen, packet_id, claim_id,
           created_at FROM transfers
      WHERE ${column} = $1${after ? ' AND day <= $2::date AND (day, seq) < ($2::date, $3::bigint)' : ''}
-     ORDER BY day DESC, seq DESC LIMIT ${after ? '$4' : '$2'})`;
+     ORDER BY transfers.day DESC, seq DESC LIMIT ${after ? '$4' : '$2'})`;
 
 const billsSql = (after: boolean) =>
   `SELECT * FROM (${billSide('debit_account_id', '-amount_fen', after)}
