@@ -87,24 +87,37 @@ function assertPageArgs(limit: number, after: BillsPosition | undefined): void {
 }
 
 /**
- * One side of the wallet's lines (the debit or the credit column), newest first by (day, seq). After a
- * position, `day <= $2` lets Postgres skip the newer days' partitions before it starts, and the row
- * comparison places the page within the day. The ORDER BY names the table's column: a bare `day` would be
- * the text the SELECT list formats, which no index holds, and Postgres would read and sort every line the
- * wallet ever had instead of walking the days' indexes newest first and stopping at the page.
+ * One side of the wallet's lines (the debit or the credit column) in one window of days, newest first by
+ * (day, seq), strictly before a position. The window's bounds are parameters, so Postgres prunes the days
+ * outside it before it plans or starts a scan ($2, $3), and only the window's partitions cost anything. The
+ * ORDER BY names the table's column: a bare `day` would be the text the SELECT list formats, which no index
+ * holds, and Postgres would read and sort every line the wallet ever had.
  */
-const billSide = (column: string, signedFen: string, after: boolean) =>
+const billSide = (column: string, signedFen: string) =>
   `(SELECT to_char(day, 'YYYY-MM-DD') AS day, id, seq, kind, ${signedFen} AS signed_fen, packet_id, claim_id,
           created_at FROM transfers
-     WHERE ${column} = $1${after ? ' AND day <= $2::date AND (day, seq) < ($2::date, $3::bigint)' : ''}
-     ORDER BY transfers.day DESC, seq DESC LIMIT ${after ? '$4' : '$2'})`;
+     WHERE ${column} = $1 AND day BETWEEN $2::date AND $3::date AND (day, seq) < ($4::date, $5::bigint)
+     ORDER BY transfers.day DESC, seq DESC LIMIT $6)`;
 
-const billsSql = (after: boolean) =>
-  `SELECT * FROM (${billSide('debit_account_id', '-amount_fen', after)}
-                  UNION ALL ${billSide('credit_account_id', 'amount_fen', after)}) AS lines
-    ORDER BY day DESC, seq DESC LIMIT ${after ? '$4' : '$2'}`;
-const FIRST_PAGE_SQL = billsSql(false);
-const NEXT_PAGE_SQL = billsSql(true);
+const BILLS_WINDOW_SQL = `SELECT * FROM (${billSide('debit_account_id', '-amount_fen')}
+                  UNION ALL ${billSide('credit_account_id', 'amount_fen')}) AS lines
+    ORDER BY day DESC, seq DESC LIMIT $6`;
+
+/**
+ * The windows a page walks, newest first, as days back from where it starts: the last week, the month
+ * before it, and everything older. A wallet in use fills its page in the first (one query over a week's
+ * partitions, however many days the tables hold); a quiet one walks on, a query a window.
+ */
+const BILLS_WINDOWS_DAYS: readonly (readonly [number, number])[] = [
+  [0, 6],
+  [7, 36],
+  [37, Number.POSITIVE_INFINITY],
+];
+
+const dayBefore = (day: string, days: number): string =>
+  days === Number.POSITIVE_INFINITY
+    ? '-infinity'
+    : new Date(Date.parse(`${day}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
 
 interface BillRow {
   day: string;
@@ -131,15 +144,24 @@ export async function listBills(
   const limit = Math.min(page.limit, BILLS_PAGE_MAX);
   // Each branch walks its own (account, day DESC, seq DESC) index, partition by partition from the newest
   // day, and stops after limit + 1 rows; the extra row only tells whether another page exists. A transfer
-  // never has the same account on both sides, so the union holds no duplicates.
-  const { rows } = page.after
-    ? await db.query<BillRow>(NEXT_PAGE_SQL, [
-        walletAccount(userId),
-        page.after.day,
-        page.after.seq,
-        limit + 1,
-      ])
-    : await db.query<BillRow>(FIRST_PAGE_SQL, [walletAccount(userId), limit + 1]);
+  // never has the same account on both sides, so the union holds no duplicates. The first page starts at
+  // tomorrow (UTC), which holds the lines of a clock a little ahead; the days after it are empty.
+  const want = limit + 1;
+  const startDay = page.after?.day ?? dayBefore(new Date().toISOString().slice(0, 10), -1);
+  const before = page.after ? [page.after.day, page.after.seq] : ['infinity', 0];
+  const rows: BillRow[] = [];
+  for (const [newestBack, oldestBack] of BILLS_WINDOWS_DAYS) {
+    const hi = newestBack === 0 && !page.after ? 'infinity' : dayBefore(startDay, newestBack);
+    const window = await db.query<BillRow>(BILLS_WINDOW_SQL, [
+      walletAccount(userId),
+      dayBefore(startDay, oldestBack),
+      hi,
+      ...before,
+      want - rows.length,
+    ]);
+    rows.push(...window.rows);
+    if (rows.length >= want) break;
+  }
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   const next = rows.length > limit && last ? { day: last.day, seq: last.seq } : null;

@@ -123,6 +123,43 @@ describe('ledger reads', () => {
       );
     });
 
+    test('pages walk across the week, month and older windows without skipping or repeating a line', async () => {
+      // Lines on days either side of each window's edge (days back 0, 5-8, 35-38, 60 and tomorrow), posted
+      // oldest day first, as a wallet's history is written.
+      const userId = `u-${uniqueTag()}`;
+      await fund(h.db, userId, 1);
+      const dayKey = (back: number) =>
+        new Date(Date.now() - back * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
+      const daysBack = [60, 38, 37, 36, 35, 8, 7, 6, 5, 0, -1];
+      for (const back of daysBack) {
+        // Only the days used, each in its own statement: sixty days of partitions at once outlast the
+        // test's statement timeout on a loaded machine.
+        await h.db.query(`SELECT ensure_day_partitions(current_date - $1::int, current_date - $1::int)`, [
+          back,
+        ]);
+        for (let i = 0; i < 2; i += 1)
+          await postTransfers(h.db, [
+            {
+              id: transferIds.deposit(`${dayKey(back)}:${userId}-${i}`),
+              debitAccountId: EXTERNAL_FUNDING_ACCOUNT,
+              creditAccountId: walletAccount(userId),
+              amountFen: 1,
+              kind: 'deposit' as const,
+            },
+          ]);
+      }
+      const { rows } = await h.db.query<{ id: string }>(
+        'SELECT id FROM transfers WHERE credit_account_id = $1 ORDER BY day DESC, seq DESC',
+        [walletAccount(userId)],
+      );
+      const expected = rows.map((row) => row.id);
+      expect(expected).toHaveLength(daysBack.length * 2 + 1);
+      for (const limit of [1, 3, 100]) {
+        const pages = await allPages(userId, limit);
+        expect(pages.flat().map((bill) => bill.transferId)).toEqual(expected);
+      }
+    });
+
     test('a line posted while paging appears on a fresh first page and shifts no later page', async () => {
       const userId = `u-${uniqueTag()}`;
       for (let i = 0; i < 6; i += 1) await fund(h.db, userId, 10);
