@@ -10,10 +10,12 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
 import { createDb } from '../db';
-import { createTemporal } from '../temporal/client';
+import { createTemporal, pingTemporal } from '../temporal/client';
 import { describeAnswers, retryCredits } from './lib/retryCredits';
 
 const USAGE = 'usage: npm run retry-credits -- [--packet <packet id>]';
+/** How long Temporal may take to answer a cheap call before the script gives up with one clear line. */
+const TEMPORAL_PING_TIMEOUT_MS = 3_000;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -33,6 +35,12 @@ async function main(): Promise<number> {
       `cell ${config.cells.self}: namespace ${config.temporal.namespace} at ${config.temporal.address}, ` +
         `${config.credit.shards} credit pump(s) ${config.credit.pumpIdPrefix}<shard>`,
     );
+    await pingTemporal(temporal, TEMPORAL_PING_TIMEOUT_MS).catch((err: unknown) => {
+      throw new Error(
+        `Temporal did not answer at ${config.temporal.address} within ${TEMPORAL_PING_TIMEOUT_MS} ms: ` +
+          (err instanceof Error ? err.message : String(err)),
+      );
+    });
     const answers = await retryCredits(
       { client: temporal.client, db, credit: config.credit, cells: config.cells },
       values.packet,

@@ -55,7 +55,9 @@ function messageOf(err: unknown, workflowId: string): string {
   if (err instanceof WorkflowUpdateFailedError) return err.cause?.message ?? err.message;
   if (err instanceof WorkflowNotFoundError)
     return `${workflowId} is not running: a worker starts the pumps (npm run dev, npm start)`;
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  // The client's errors wrap the gRPC one ("Workflow Update failed" over "14 UNAVAILABLE: ..."): say both.
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
 }
 
 /** Asks the pumps; one answer per pump, in shard order. */
