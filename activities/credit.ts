@@ -13,7 +13,12 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import type { CreditSettings } from '../config';
 import type { Db } from '../db';
 import { listen } from '../db/listen';
-import { creditDueSetAside, creditNextBatch, type BatchOutcome } from '../packets/creditBatch';
+import {
+  creditDueSetAside,
+  creditNextBatch,
+  SET_ASIDE_RETRIES_PER_PASS,
+  type BatchOutcome,
+} from '../packets/creditBatch';
 import { reportStuckCredits } from '../packets/creditHealth';
 import {
   finishAwaitingPackets,
@@ -38,9 +43,29 @@ const FINISH_SWEEP_LIMIT = 100;
 
 export const creditChannel = (schema: string): string => `credit_claims_${schema}`;
 
-/** Whether a NOTIFY payload (the packet's shard hash) belongs to this shard. */
-const ofShard = (slice: QueueSlice) => (payload: string | undefined) =>
-  payload === undefined || payload === '' || shardOfHash(Number(payload), slice.shards) === slice.shard;
+/**
+ * The NOTIFY payload of a retry-now request (activities/creditRetryNow.ts) for one shard. It shares the claims'
+ * channel, so a running pump needs no second connection to hear it; the claims trigger's payloads are bare
+ * numbers (shard hashes), so the two cannot be confused, and a pump of older code reads this one as another
+ * shard's and ignores it (the claims are then taken at its next set-aside pass, within a second).
+ */
+const RETRY_NOW_PAYLOAD_PREFIX = 'retry-now:';
+export const retryNowPayload = (shard: number): string => `${RETRY_NOW_PAYLOAD_PREFIX}${shard}`;
+
+/**
+ * Whether a NOTIFY payload belongs to this shard: a claim's (its packet's shard hash), or a retry-now request
+ * for this shard, which also calls `onRetryNow`.
+ */
+const ofShard = (slice: QueueSlice, onRetryNow: () => void) => (payload: string | undefined) => {
+  if (payload?.startsWith(RETRY_NOW_PAYLOAD_PREFIX)) {
+    const mine = payload === retryNowPayload(slice.shard);
+    if (mine) onRetryNow();
+    return mine;
+  }
+  return (
+    payload === undefined || payload === '' || shardOfHash(Number(payload), slice.shards) === slice.shard
+  );
+};
 
 export function createCreditActivities(deps: {
   db: Db;
@@ -119,7 +144,13 @@ export function createCreditActivities(deps: {
         largestBatch: 0,
         backlog: 0,
       };
-      const listener = await listen(db, creditChannel(db.schema), ofShard(slice));
+      // A retry-now request makes claims due and wakes the run: their pass is then due at once.
+      let retryNowAsked = false;
+      const listener = await listen(
+        db,
+        creditChannel(db.schema),
+        ofShard(slice, () => (retryNowAsked = true)),
+      );
       const abort = ctx.cancellationSignal;
       const endMs = Date.now() + (input.runMs ?? credit.pumpRunMs);
       let nextSetAsideCheckMs = 0;
@@ -133,25 +164,35 @@ export function createCreditActivities(deps: {
       try {
         do {
           ctx.heartbeat(run);
+          if (retryNowAsked) {
+            retryNowAsked = false;
+            nextSetAsideCheckMs = 0;
+          }
           const outcome = await creditNextBatch(db, slice, credit.lockTimeoutMs, cells);
           if (outcome.picked > 0) run.batches++;
           run.largestBatch = Math.max(run.largestBatch, outcome.picked);
           await count(outcome);
+          // A full pass that credited every claim it tried says their cause is gone (a retry-now after a fix,
+          // typically): the next pass follows at once, as a full batch does, rather than a second later.
+          let setAsideLeft = false;
           if (Date.now() >= nextSetAsideCheckMs) {
-            nextSetAsideCheckMs = Date.now() + SET_ASIDE_CHECK_INTERVAL_MS;
-            await count(await creditDueSetAside(db, slice, credit.lockTimeoutMs, cells));
+            const pass = await creditDueSetAside(db, slice, credit.lockTimeoutMs, cells);
+            setAsideLeft = pass.credited >= SET_ASIDE_RETRIES_PER_PASS;
+            nextSetAsideCheckMs = setAsideLeft ? 0 : Date.now() + SET_ASIDE_CHECK_INTERVAL_MS;
+            await count(pass);
             await reportStuck(await newlyStuckPackets(db, slice, credit.stuckAfterMs));
           }
           if (Date.now() >= nextFinishSweepMs) {
             nextFinishSweepMs = Date.now() + FINISH_SWEEP_INTERVAL_MS;
             await tellFinished(await finishAwaitingPackets(db, slice, FINISH_SWEEP_LIMIT));
           }
-          if (outcome.picked >= slice.limit) continue;
+          if (outcome.picked >= slice.limit || setAsideLeft) continue;
           const untilEndMs = endMs - Date.now();
           if (untilEndMs <= 0) break;
           await listener.wait(Math.min(credit.pollIntervalMs, untilEndMs), abort);
-          // Opens arrive one by one: a short gap after a wake-up lets one batch take many of them.
-          if (credit.batchGapMs > 0 && !abort.aborted)
+          // Opens arrive one by one: a short gap after a wake-up lets one batch take many of them. An operator
+          // waiting on a retry-now is one request, not a crowd: no gap for it.
+          if (credit.batchGapMs > 0 && !abort.aborted && !retryNowAsked)
             await new Promise((r) => setTimeout(r, credit.batchGapMs));
         } while (Date.now() < endMs && !abort.aborted);
       } finally {

@@ -8,6 +8,7 @@ import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { createAdoptActivities } from './adopt';
 import { createCreditActivities } from './credit';
+import { createCreditRetryActivities } from './creditRetryNow';
 import { createGateActivities } from './gate';
 import { createPaymentActivities } from './payment';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
@@ -32,6 +33,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...createPaymentActivities(deps),
   ...createGateActivities(deps),
   ...createCreditActivities(deps),
+  ...createCreditRetryActivities(deps),
   ...createSettleActivities(deps),
   ...createSettlePumpActivities(deps),
   ...createAdoptActivities(deps),

@@ -6,3 +6,4 @@
 export * from './messages';
 export * from './reconcile';
 export * from './searchAttributes';
+export * from './retryNow';

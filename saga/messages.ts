@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ValidSend } from '../domain/limits';
+import type { RetryNowRecord } from './retryNow';
 
 export const PACKET_WORKFLOW_ID_PREFIX = 'packet-';
 export const packetWorkflowId = (packetId: string): string => `${PACKET_WORKFLOW_ID_PREFIX}${packetId}`;
@@ -159,6 +160,8 @@ export interface CreditPumpView {
   creditStuck: boolean;
   failingSinceMs: number | null;
   lastError: string | null;
+  /** The last retry-now request (saga/retryNow.ts); absent until one is made. */
+  lastRetryNow?: RetryNowRecord;
 }
 
 export const creditPumpViewQuery = defineQuery<CreditPumpView>('creditPumpView');

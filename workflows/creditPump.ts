@@ -6,6 +6,8 @@
  * last known backlog; it clears on the next successful run. Continues-as-new when Temporal suggests it.
  */
 import {
+  allHandlersFinished,
+  condition,
   continueAsNew,
   isCancellation,
   log,
@@ -17,6 +19,7 @@ import {
 import {
   creditPumpViewQuery,
   CreditStuckKey,
+  describeRetryNow,
   PendingCreditsKey,
   type CreditPumpInput,
   type CreditPumpView,
@@ -30,6 +33,7 @@ import {
   pumpProbe,
   pumpRuns,
 } from './pumpRuns';
+import { handleRetryNow } from './creditPumpRetry';
 
 export async function creditPumpWorkflow(input: CreditPumpInput, carried?: CreditPumpView): Promise<void> {
   const view: CreditPumpView = carried ?? {
@@ -42,6 +46,19 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
   };
   setHandler(creditPumpViewQuery, () => view);
 
+  const show = () => {
+    const t = view.totals;
+    setCurrentDetails(
+      [
+        `**credit pump** shard ${view.shard}: ${t.credited} claims credited in ${t.batches} batches ` +
+          `(largest ${t.largestBatch}), ${t.setAside} set aside, backlog ${t.backlog}`,
+        ...failingLines(view),
+        ...(view.lastRetryNow ? [describeRetryNow(view.lastRetryNow)] : []),
+      ].join('\n'),
+    );
+  };
+  handleRetryNow(view, show);
+
   let published = { stuck: false, backlog: -1 };
   const publish = () => {
     // Each upsert is a history event: only the stuck flag and a backlog worth a look are written.
@@ -53,14 +70,7 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
       ]);
       published = { stuck: view.creditStuck, backlog };
     }
-    const t = view.totals;
-    setCurrentDetails(
-      [
-        `**credit pump** shard ${view.shard}: ${t.credited} claims credited in ${t.batches} batches ` +
-          `(largest ${t.largestBatch}), ${t.setAside} set aside, backlog ${t.backlog}`,
-        ...failingLines(view),
-      ].join('\n'),
-    );
+    show();
   };
   publish();
 
@@ -101,6 +111,8 @@ export async function creditPumpWorkflow(input: CreditPumpInput, carried?: Credi
       backoffMs = nextBackoffMs(backoffMs);
     }
     if (historyFull(input.historyMaxEvents)) {
+      // A retry-now request still running finishes here, so its caller gets its answer from this run.
+      if (!allHandlersFinished()) await condition(allHandlersFinished);
       return continueAsNew<typeof creditPumpWorkflow>(input, view);
     }
   }

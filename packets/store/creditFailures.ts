@@ -4,7 +4,13 @@
  * CREDIT_STUCK_AFTER_MS. Split from store/credits.ts, which keeps the queue and the credit itself.
  */
 import type { Queryable } from '../../db';
-import { IN_SHARD_SQL, shardHashRange, type CreditableClaim, type QueueSlice } from './credits';
+import {
+  IN_SHARD_SQL,
+  SHARD_HASH_SQL,
+  shardHashRange,
+  type CreditableClaim,
+  type QueueSlice,
+} from './credits';
 
 /**
  * Sets a claim aside after a failed credit: counts the attempt and schedules the next one. Only while the claim
@@ -95,4 +101,72 @@ export async function markStuckReported(
      WHERE packet_id = $1 AND claim_id = ANY($2::text[])`,
     [packetId, claimIds],
   );
+}
+
+/** Which set-aside claims a retry-now request names: a shard's, or one packet's (which must be in it). */
+export interface RetryScope {
+  shard: number;
+  shards: number;
+  packetId: string | null;
+}
+
+const IN_RETRY_SCOPE_SQL = `${IN_SHARD_SQL('f.packet_id', '$1', '$2')} AND ($3::text IS NULL OR f.packet_id = $3)`;
+const scopeParams = (scope: RetryScope) => [...shardHashRange(scope), scope.packetId];
+
+/**
+ * Makes the scope's set-aside claims due now (retry-now, saga/retryNow.ts) and starts their backoff over, so
+ * that a claim that fails again soon is tried again in seconds, not minutes. Rows are locked in claim order,
+ * the order any other multi-row writer meets them in. Returns how many, and the time written as their retry
+ * time (Postgres' text form, exact to the microsecond): a row whose retry time is later has failed again
+ * since.
+ */
+export async function makeSetAsideDue(
+  db: Queryable,
+  scope: RetryScope,
+): Promise<{ madeDue: number; dueAt: string }> {
+  const { rows } = await db.query<{ n: number; due_at: string }>(
+    `WITH t AS (SELECT clock_timestamp() AS at),
+     due AS (SELECT f.claim_id FROM credit_failures f WHERE ${IN_RETRY_SCOPE_SQL} ORDER BY f.claim_id FOR UPDATE),
+     made AS (UPDATE credit_failures f SET retry_at = t.at, attempts = 1 FROM due, t
+              WHERE f.claim_id = due.claim_id RETURNING f.claim_id)
+     SELECT (SELECT count(*)::int FROM made) AS n, (SELECT at FROM t)::text AS due_at`,
+    scopeParams(scope),
+  );
+  const row = rows[0];
+  if (!row) throw new Error('makeSetAsideDue returned no row');
+  return { madeDue: row.n, dueAt: row.due_at };
+}
+
+/**
+ * The scope's claims made due at `dueAt`, as the set-aside list shows them now: still due (not tried yet),
+ * failed again (their retry time moved past `dueAt`) with the latest error; the rest were credited, which
+ * deleted their rows. Claims first set aside after `dueAt` are not counted.
+ */
+export async function setAsideSince(
+  db: Queryable,
+  scope: RetryScope,
+  dueAt: string,
+): Promise<{ stillDue: number; failedAgain: number; lastError: string | null }> {
+  const { rows } = await db.query<{ still_due: number; failed_again: number; last_error: string | null }>(
+    `SELECT count(*) FILTER (WHERE f.retry_at <= $4::timestamptz)::int AS still_due,
+       count(*) FILTER (WHERE f.retry_at > $4::timestamptz)::int AS failed_again,
+       (array_agg(f.last_error ORDER BY f.retry_at DESC) FILTER (WHERE f.retry_at > $4::timestamptz))[1] AS last_error
+     FROM credit_failures f WHERE ${IN_RETRY_SCOPE_SQL} AND f.first_failed_at <= $4::timestamptz`,
+    [...scopeParams(scope), dueAt],
+  );
+  const row = rows[0];
+  return {
+    stillDue: row?.still_due ?? 0,
+    failedAgain: row?.failed_again ?? 0,
+    lastError: row?.last_error ?? null,
+  };
+}
+
+/** A packet's shard hash (the NOTIFY trigger's), or undefined when this cell's database has no such packet. */
+export async function packetShardHash(db: Queryable, packetId: string): Promise<number | undefined> {
+  const { rows } = await db.query<{ h: number }>(
+    `SELECT ${SHARD_HASH_SQL('p.id')} AS h FROM packets p WHERE p.day = day_of_id($1) AND p.id = $1`,
+    [packetId],
+  );
+  return rows[0]?.h;
 }
