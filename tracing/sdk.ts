@@ -15,6 +15,7 @@ import {
   BatchSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import {
@@ -22,7 +23,10 @@ import {
   OpenTelemetryActivityOutboundInterceptor,
   OpenTelemetryWorkflowClientInterceptor,
   makeWorkflowExporter,
+  type OpenTelemetryWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
+import type { InjectedSink } from '@temporalio/worker';
+import type { WorkflowInfo } from '@temporalio/workflow';
 import type { TracingSettings } from '../config';
 import type { Logger } from '../config/logger';
 import { TRACED_WORKFLOW_MODULES } from '../workers/workflowSource';
@@ -45,6 +49,34 @@ function diagLoggerOf(log: Logger): DiagLogger {
     debug: write('debug'),
     verbose: write('debug'),
   };
+}
+
+/** What a workflow span keeps of its WorkflowInfo: the ids that find the workflow, all plain values. */
+const WORKFLOW_SPAN_FIELDS = [
+  'workflowId',
+  'runId',
+  'workflowType',
+  'taskQueue',
+  'namespace',
+  'attempt',
+] as const;
+
+/**
+ * Temporal's workflow span sink, which copies the whole WorkflowInfo onto every workflow span, given only
+ * WORKFLOW_SPAN_FIELDS of it: the rest (search attributes, memo, nested objects) is not a valid span
+ * attribute, is a kilobyte per span, and would carry the sender's id (SenderId) into the tracing backend.
+ */
+function workflowSpanSink(
+  spanProcessor: SpanProcessor,
+  resource: Resource,
+): InjectedSink<OpenTelemetryWorkflowExporter> {
+  const sink = makeWorkflowExporter(spanProcessor, resource);
+  const exportSpans = sink.export.fn.bind(sink.export);
+  const fn: typeof exportSpans = (info, spans) => {
+    const kept = Object.fromEntries(WORKFLOW_SPAN_FIELDS.map((field) => [field, info[field]]));
+    return exportSpans(kept as unknown as WorkflowInfo, spans);
+  };
+  return { export: { ...sink.export, fn } };
 }
 
 export function createTracing(
@@ -90,7 +122,7 @@ export function createTracing(
       },
       // Workflow code may not do I/O: its spans are handed out of the sandbox through this sink, into the
       // same processor as everything else, once the workflow task is done (never while replaying).
-      sinks: { exporter: makeWorkflowExporter(spanProcessor, resource) },
+      sinks: { exporter: workflowSpanSink(spanProcessor, resource) },
     }),
     traceRequests: (app) => traceRequests(app, tracer),
     async shutdown() {

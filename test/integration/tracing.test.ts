@@ -179,6 +179,15 @@ describe('tracing on: a send is one trace', () => {
     expect(scheduled.parentSpanId).toBe(spanId(run));
     expect(payment.parentSpanId).toBe(spanId(scheduled));
     expect(payment.attributes['temporalWorkflowId']).toBe(`packet-${packetId}`);
+    // Workflow spans keep the workflow's ids and plain values only: no search attributes (the sender's id).
+    expect(run.attributes).toEqual({
+      workflowId: `packet-${packetId}`,
+      runId: expect.any(String),
+      workflowType: 'packetWorkflow',
+      taskQueue: h.config.temporal.taskQueue,
+      namespace: h.config.temporal.namespace,
+      attempt: 1,
+    });
     // The trace as an operator's backend shows it, printed for docs/tracing.md.
     const names = spansOf(traceId).map((span) => span.name);
     process.stderr.write(`[tracing] one send's trace: ${names.join(', ')}\n`);
