@@ -102,13 +102,18 @@ export function createTracing(
   const tracer = provider.getTracer('redpacket');
   const interceptorOptions = { tracer };
 
+  const clientInterceptors = () => ({
+    workflow: [new OpenTelemetryWorkflowClientInterceptor(interceptorOptions)],
+  });
+
   return {
     serviceName,
-    clientInterceptors: () => ({
-      workflow: [new OpenTelemetryWorkflowClientInterceptor(interceptorOptions)],
-    }),
+    clientInterceptors,
     workerOptions: (prebuiltBundle) => ({
       interceptors: {
+        // The client activities reach through their context: a pump's "all credited" signal is then a span
+        // in the pump's trace, and the packet workflow's handling of it that span's child.
+        client: clientInterceptors(),
         // Local activities run through the same activity interceptors, so the payment gets its span too.
         activity: [
           (ctx) => ({

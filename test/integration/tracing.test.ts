@@ -23,7 +23,7 @@ import { createWorker, WORKFLOWS_PATH } from '../../workers/createWorker';
 import { startCreditPumps } from '../../workers/creditPumps';
 import { TRACED_WORKFLOW_MODULES } from '../../workers/workflowSource';
 import { createHarness, type Harness } from '../support/harness';
-import { fund, packetResult } from '../support/packets';
+import { fund, open, packetResult } from '../support/packets';
 
 /** Empty is unset (the OpenTelemetry rule), so the developer's own shell cannot turn tracing on here. */
 const TRACING_OFF = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
@@ -55,6 +55,7 @@ describe('tracing off: nothing is installed', () => {
     expect(isTraced(h.app({ tracing: undefined }))).toBe(false);
     const worker = await h.startWorker();
     expect(worker.options.interceptors.activity).toEqual([]);
+    expect(worker.options.interceptors.client.workflow).toEqual([]);
     expect(worker.options.interceptors.workflowModules).toEqual([]);
     expect(Object.keys(worker.options.sinks ?? {})).not.toContain('exporter');
   });
@@ -116,6 +117,19 @@ describe('tracing on: a send is one trace', () => {
   const spansOf = (traceId: string) =>
     exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId);
 
+  async function waitForSpanWhere(
+    matches: (span: ReadableSpan) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<ReadableSpan> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = exporter.getFinishedSpans().find(matches);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error('no such span');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   async function waitForSpan(traceId: string, name: string, timeoutMs = 15_000): Promise<ReadableSpan> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -131,6 +145,7 @@ describe('tracing on: a send is one trace', () => {
 
   test('the worker carries the interceptors and the sink, and its bundle the workflow module', () => {
     expect(worker.options.interceptors.activity).toHaveLength(1);
+    expect(worker.options.interceptors.client.workflow).toHaveLength(1);
     // The prebuilt bundle already holds the workflow interceptors; the worker is given none at start.
     expect(worker.options.interceptors.workflowModules).toEqual([]);
     expect(Object.keys(worker.options.sinks ?? {})).toContain('exporter');
@@ -191,6 +206,35 @@ describe('tracing on: a send is one trace', () => {
     // The trace as an operator's backend shows it, printed for docs/tracing.md.
     const names = spansOf(traceId).map((span) => span.name);
     process.stderr.write(`[tracing] one send's trace: ${names.join(', ')}\n`);
+  });
+
+  test("the pump's all-credited signal is a span of the pump's trace, and the packet's handling its child", async () => {
+    const senderId = `credited-${randomUUID().slice(0, 8)}`;
+    await fund(h, senderId, 1_000);
+    const sent = await request(h.app({ temporal, tracing }))
+      .post('/v1/packets')
+      .set('Authorization', `Bearer ${await h.tokenFor(senderId)}`)
+      .set('Idempotency-Key', `send-${randomUUID()}`)
+      .send({ type: 'fixed', amountFen: 200, count: 2 });
+    expect(sent.status).toBe(201);
+    const packetId = sent.body.packetId as string;
+    const sendTrace = exporter
+      .getFinishedSpans()
+      .find((span) => span.attributes['temporalWorkflowId'] === `packet-${packetId}`)
+      ?.spanContext().traceId;
+    // Both shares opened: the pump credits them and tells the packet, which then finishes.
+    await open(h, packetId, `opener-a-${senderId}`);
+    await open(h, packetId, `opener-b-${senderId}`);
+    await packetResult(h, packetId);
+    const handled = await waitForSpanWhere(
+      (span) =>
+        span.name === 'HandleSignal:allCredited' && span.attributes['workflowId'] === `packet-${packetId}`,
+    );
+    const signalled = await waitForSpanWhere((span) => span.spanContext().spanId === handled.parentSpanId);
+    expect(signalled.name).toBe('SignalWorkflow:allCredited');
+    expect(signalled.attributes['temporalWorkflowId']).toBe(`packet-${packetId}`);
+    // Credits are the pump's work across packets: their trace is the pump's, not the send's.
+    expect(handled.spanContext().traceId).not.toBe(sendTrace);
   });
 
   test("a grab answered by the hot lane is a server span named by the lane's route template", async () => {
