@@ -68,24 +68,11 @@ describe('tracing on: a send is one trace', () => {
   let worker: Worker;
   let running: Promise<void>;
   let connection: NativeConnection;
+  let bundleCode: string;
   const exporter = new InMemorySpanExporter();
 
-  beforeAll(async () => {
-    // Nothing listens there: the in-memory exporter below takes the spans instead of the OTLP one.
-    h = await createHarness({ ...TRACING_OFF, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9/' });
-    const started = startTracing(h.config.tracing, 'redpacket-test', {
-      spanProcessor: new SimpleSpanProcessor(exporter),
-    });
-    if (!started) throw new Error('an OTLP endpoint is configured, yet tracing did not start');
-    tracing = started;
-    temporal = createTemporal(h.config, tracing);
-    // The production worker's way: a prebuilt bundle that carries the workflow interceptors (scripts/build.ts).
-    const { code } = await bundleWorkflowCode({
-      workflowsPath: WORKFLOWS_PATH,
-      workflowInterceptorModules: [...TRACED_WORKFLOW_MODULES],
-      logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
-    });
-    connection = await NativeConnection.connect({ address: h.config.temporal.address });
+  /** A worker as production runs it when tracing is on: the traced prebuilt bundle and the interceptors. */
+  async function startTracedWorker(): Promise<void> {
     worker = await createWorker({
       connection,
       namespace: h.config.temporal.namespace,
@@ -98,10 +85,29 @@ describe('tracing on: a send is one trace', () => {
         clearing: h.config.clearing,
         reconcile: { settings: h.config.reconcile },
       },
-      workflowBundle: { code },
+      workflowBundle: { code: bundleCode },
       tracing,
     });
     running = worker.run();
+  }
+
+  beforeAll(async () => {
+    // Nothing listens there: the in-memory exporter below takes the spans instead of the OTLP one.
+    h = await createHarness({ ...TRACING_OFF, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9/' });
+    const started = startTracing(h.config.tracing, 'redpacket-test', {
+      spanProcessor: new SimpleSpanProcessor(exporter),
+    });
+    if (!started) throw new Error('an OTLP endpoint is configured, yet tracing did not start');
+    tracing = started;
+    temporal = createTemporal(h.config, tracing);
+    // The production worker's way: a prebuilt bundle that carries the workflow interceptors (scripts/build.ts).
+    ({ code: bundleCode } = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      workflowInterceptorModules: [...TRACED_WORKFLOW_MODULES],
+      logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+    }));
+    connection = await NativeConnection.connect({ address: h.config.temporal.address });
+    await startTracedWorker();
     await startCreditPumps(h.temporal.client, h.config);
   }, 180_000);
 
@@ -236,6 +242,42 @@ describe('tracing on: a send is one trace', () => {
     // Credits are the pump's work across packets: their trace is the pump's, not the send's.
     expect(handled.spanContext().traceId).not.toBe(sendTrace);
   });
+
+  test('a worker restart mid-packet keeps the trace whole: the replayed run span has its first ids', async () => {
+    const senderId = `restart-${randomUUID().slice(0, 8)}`;
+    await fund(h, senderId, 1_000);
+    const sent = await request(h.app({ temporal, tracing }))
+      .post('/v1/packets')
+      .set('Authorization', `Bearer ${await h.tokenFor(senderId)}`)
+      .set('Idempotency-Key', `send-${randomUUID()}`)
+      .send({ type: 'fixed', amountFen: 300, count: 3, expiresInSeconds: 3 });
+    expect(sent.status).toBe(201);
+    const packetId = sent.body.packetId as string;
+    const scheduled = await waitForSpanWhere(
+      (span) =>
+        span.name === 'StartActivity:payPacket' && span.attributes['workflowId'] === `packet-${packetId}`,
+    );
+    // A new worker has none of the packet in its cache: it replays the history to settle at expiry.
+    worker.shutdown();
+    await running;
+    await startTracedWorker();
+    await packetResult(h, packetId);
+    const run = await waitForSpanWhere(
+      (span) =>
+        span.name === 'RunWorkflow:packetWorkflow' && span.attributes['workflowId'] === `packet-${packetId}`,
+      30_000,
+    );
+    expect(run.spanContext().spanId).toBe(scheduled.parentSpanId);
+    expect(run.spanContext().traceId).toBe(scheduled.spanContext().traceId);
+    // Replay exported nothing twice: the payment's span left once, before the restart.
+    const payments = exporter
+      .getFinishedSpans()
+      .filter(
+        (span) =>
+          span.name === 'StartActivity:payPacket' && span.attributes['workflowId'] === `packet-${packetId}`,
+      );
+    expect(payments).toHaveLength(1);
+  }, 60_000);
 
   test("a grab answered by the hot lane is a server span named by the lane's route template", async () => {
     const senderId = `lane-${randomUUID().slice(0, 8)}`;
