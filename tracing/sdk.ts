@@ -111,7 +111,7 @@ export function createTracing(
     clientInterceptors,
     workerOptions: (prebuiltBundle) => ({
       interceptors: {
-        // The client activities reach through their context: a pump's "all credited" signal is then a span
+        // The client that activities reach through their context: a pump's "all credited" signal is then a span
         // in the pump's trace, and the packet workflow's handling of it that span's child.
         client: clientInterceptors(),
         // Local activities run through the same activity interceptors, so the payment gets its span too.
