@@ -50,5 +50,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   // A request that met its own Postgres, Redis or Temporal down is a 503 with Retry-After, never a 500.
   app.use(errorHandler(ctx.log, [toProblem, dependencyDownProblem(ctx.config.cells.self, Boolean(routing))]));
   if (withLane) mountHotLane(app, ctx);
+  // Outermost, around the lane too, and only when tracing is on: off, requests meet no tracing code at all.
+  if (deps.tracing) deps.tracing.traceRequests(app);
   return { app, ctx };
 }

@@ -12,6 +12,7 @@ import type { Db } from '../db';
 import type { RedisDeps } from '../redis';
 import { createPacketServices, type PacketServices } from '../packets/runtime/services';
 import type { TemporalDeps } from '../temporal/client';
+import type { Tracing } from '../tracing';
 import { createDrainSwitch, type DrainSwitch } from './cells/drain';
 import type { CellRouting } from './cells/router';
 import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
@@ -31,6 +32,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The open batcher and the detail cache; made when absent. */
   packets?: PacketServices;
+  /** Set only when tracing is on (tracing/index.ts): every request is then a server span. */
+  tracing?: Tracing | undefined;
 }
 
 export interface AppContext extends AppDeps {

@@ -6,6 +6,7 @@ import { createDb } from '../db';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
+import { startTracing } from '../tracing';
 import { createApp } from './app';
 import { createMetrics } from './metrics';
 
@@ -16,16 +17,18 @@ async function main(): Promise<void> {
   const log = createLogger(config, 'api');
   const db = createDb(config, { applicationName: 'redpacket-api' });
   const redis = createRedis(config);
-  const temporal = createTemporal(config);
+  // Undefined unless an OTLP endpoint is configured; then the client and the app below are traced.
+  const tracing = startTracing(config.tracing, 'redpacket-api', { log });
+  const temporal = createTemporal(config, tracing);
   await migrate(db);
   // Process metrics (CPU, heap, event loop lag) belong to the real process, not to test apps.
   const metrics = createMetrics({ defaultMetrics: true });
-  const { app } = createApp({ config, log, db, redis, temporal, metrics });
+  const { app } = createApp({ config, log, db, redis, temporal, metrics, tracing });
 
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(config.http.port, config.http.host, () => resolve(listening));
   });
-  log.info({ port: config.http.port }, 'api listening');
+  log.info({ port: config.http.port, traces: config.tracing?.tracesUrl ?? 'off' }, 'api listening');
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -38,10 +41,15 @@ async function main(): Promise<void> {
     }, SHUTDOWN_GRACE_MS);
     force.unref();
     server.close(() => {
-      void Promise.allSettled([temporal.close(), redis.close(), db.close()]).then(() => {
-        log.info('api stopped');
-        process.exit(0);
-      });
+      // Tracing last, so the spans of the requests that just finished are exported before the process exits.
+      const closing = [temporal.close(), redis.close(), db.close()];
+      void Promise.allSettled(closing)
+        .then(() => tracing?.shutdown())
+        .catch(() => undefined)
+        .then(() => {
+          log.info('api stopped');
+          process.exit(0);
+        });
     });
     server.closeIdleConnections();
   };

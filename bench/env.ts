@@ -42,9 +42,16 @@ export const PLACEMENT_VARIABLES = [
 /** Compose refuses to start without the operator's AUTH_SECRET; the bench's own replaces this one. */
 const OPERATOR_SHELL = { AUTH_SECRET: 'bench-stands-in-for-the-operator-secret' };
 
-/** docker-compose.yml's environment for `service`, as `docker compose up` gives it. */
-export function composeEnvironment(service: ServiceName): Record<string, string> {
-  return serviceEnvironment(readCompose(join(ROOT, 'docker-compose.yml')), service, OPERATOR_SHELL);
+/**
+ * docker-compose.yml's environment for `service`, as `docker compose up` gives it; with `tracesEndpoint` as
+ * it gives it to an operator who exported OTEL_EXPORTER_OTLP_ENDPOINT (compose passes that variable through),
+ * so a run with tracing on (`--traces`) still runs exactly what ships, with tracing turned on.
+ */
+export function composeEnvironment(service: ServiceName, tracesEndpoint?: string): Record<string, string> {
+  const shell = tracesEndpoint
+    ? { ...OPERATOR_SHELL, OTEL_EXPORTER_OTLP_ENDPOINT: tracesEndpoint }
+    : OPERATOR_SHELL;
+  return serviceEnvironment(readCompose(join(ROOT, 'docker-compose.yml')), service, shell);
 }
 
 function placement(config: Config, port: number): Record<(typeof PLACEMENT_VARIABLES)[number], string> {
@@ -62,9 +69,17 @@ function placement(config: Config, port: number): Record<(typeof PLACEMENT_VARIA
   };
 }
 
-/** The whole environment of the service's `api` or `worker` child, placed in the world `config` names. */
-export function serviceEnv(service: ServiceName, config: Config, port: number): Record<string, string> {
-  return { ...composeEnvironment(service), ...placement(config, port), ...BENCH_RATE_LIMITS };
+/**
+ * The whole environment of the service's `api` or `worker` child, placed in the world `config` names, with
+ * tracing on when `tracesEndpoint` is given (composeEnvironment).
+ */
+export function serviceEnv(
+  service: ServiceName,
+  config: Config,
+  port: number,
+  tracesEndpoint?: string,
+): Record<string, string> {
+  return { ...composeEnvironment(service, tracesEndpoint), ...placement(config, port), ...BENCH_RATE_LIMITS };
 }
 
 /**

@@ -98,16 +98,24 @@ export interface BenchOptions {
   url: string | undefined;
   /** Start the API child under `node --cpu-prof` and summarise where its time went. */
   profile: boolean;
+  /**
+   * Tracing on in the service's children (docs/tracing.md): `sink` exports to a stand-in collector the bench
+   * runs (bench/otlpSink.ts), a URL to that collector; undefined leaves tracing off, as compose ships it.
+   */
+  traces: string | undefined;
   sizes: Sizes;
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only PHASE,...] [--url http://127.0.0.1:PORT] [--profile]
+       [--traces[=URL]]
   --quick    a smaller run, under two minutes
   --only     some of ${PHASES.join(', ')} (spread brings temporal, whose signal rate sets its steps;
              ${OPT_IN_PHASES.join(' and ')} run only when named here)
   --url      measure a running service (its DATABASE_URL, REDIS_*, TEMPORAL_ADDRESS and AUTH_SECRET come from
              the environment, as for the service itself); references still run in a world of their own
-  --profile  run the API child under node --cpu-prof and print where its CPU time went`;
+  --profile  run the API child under node --cpu-prof and print where its CPU time went
+  --traces   tracing on in the API and worker (OTEL_EXPORTER_OTLP_ENDPOINT, as an operator sets it for
+             docker compose): to a stand-in collector in the bench, or with =URL to the collector there`;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -121,6 +129,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let quick = false;
   let url: string | undefined;
   let profile = false;
+  let traces: string | undefined;
   let only = new Set<PhaseName>(DEFAULT_PHASES);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -129,6 +138,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     else if (arg === '--profile') profile = true;
     else if (arg === '--url') url = argv[++i];
     else if (arg?.startsWith('--url=')) url = arg.slice('--url='.length);
+    else if (arg === '--traces') traces = 'sink';
+    else if (arg?.startsWith('--traces=')) traces = parseTracesUrl(arg.slice('--traces='.length));
     else if (arg === '--help' || arg === '-h') {
       const help = new UsageError(USAGE);
       help.helpOnly = true;
@@ -147,9 +158,19 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       throw new UsageError(`--url must be http://127.0.0.1:PORT (loopback only), not ${url}`);
     url = parsed.origin;
     if (profile) throw new UsageError('--profile needs the API the bench starts itself; drop --url');
+    if (traces) throw new UsageError('--traces sets the environment of the API the bench starts; drop --url');
   }
   if (only.has('spread')) only.add('temporal');
-  return { quick, url, profile, only, sizes: quick ? QUICK : FULL };
+  return { quick, url, profile, traces, only, sizes: quick ? QUICK : FULL };
+}
+
+function parseTracesUrl(url: string): string {
+  try {
+    if (['http:', 'https:'].includes(new URL(url).protocol)) return url;
+  } catch {
+    // Answered below, as any other value that is not a collector's URL.
+  }
+  throw new UsageError(`--traces=URL takes a collector's OTLP/HTTP base URL, not ${url}`);
 }
 
 function parsePhases(list: string | undefined): Set<PhaseName> {

@@ -21,6 +21,7 @@ import { API_NODE_ARGS, WORKER_NODE_ARGS } from '../scripts/lib/nodeArgs';
 import { ROOT, startChild, type Child } from './children';
 import { configurationOf, serviceEnv, type ServiceConfiguration } from './env';
 import { log, sleep } from './progress';
+import { startOtlpSink } from './otlpSink';
 import { ProcSampler } from './procstats';
 import { PROFILE_DIR } from './profile';
 import { startReferences, type References } from './references/servers';
@@ -190,18 +191,19 @@ async function startService(
   own: { config: Config; db: Db },
   temporal: TemporalDeps,
   runId: string,
-  profile: boolean,
+  launch: { profile: boolean; tracesEndpoint: string | undefined },
   cleanup: Cleanup,
 ): Promise<Service> {
   const missing = Object.values(SERVICE_ENTRIES).filter((entry) => !existsSync(join(ROOT, entry)));
   if (missing.length > 0) throw new Error(`${missing.join(', ')} missing: run \`npm run build\` first.`);
   const port = await freePort();
-  // Compose's environment for each (bench/env.ts), and nothing the bench itself was started with.
-  const apiEnv = serviceEnv('api', own.config, port);
+  // Compose's environment for each (bench/env.ts), and nothing the bench itself was started with; with
+  // --traces, as compose gives it when the operator exports OTEL_EXPORTER_OTLP_ENDPOINT.
+  const apiEnv = serviceEnv('api', own.config, port, launch.tracesEndpoint);
   const worker = startChild({
     name: 'worker',
     entry: SERVICE_ENTRIES.worker,
-    env: serviceEnv('worker', own.config, port),
+    env: serviceEnv('worker', own.config, port, launch.tracesEndpoint),
     nodeArgs: [...WORKER_NODE_ARGS],
     configFromEnvOnly: true,
   });
@@ -212,7 +214,7 @@ async function startService(
     env: apiEnv,
     configFromEnvOnly: true,
     // The API's heap cap, as the image and `npm start` run it (API_NODE_ARGS).
-    nodeArgs: [...API_NODE_ARGS, ...(profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [])],
+    nodeArgs: [...API_NODE_ARGS, ...(launch.profile ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [])],
   });
   cleanup.add('stop the API', () => api.stop());
   const service = {
@@ -232,7 +234,7 @@ async function startService(
 }
 
 export async function buildWorld(
-  options: { url: string | undefined; profile: boolean },
+  options: { url: string | undefined; profile: boolean; traces: string | undefined },
   cleanup: Cleanup,
 ): Promise<World> {
   const runId = `${Date.now().toString(36)}${process.pid.toString(36)}`;
@@ -253,6 +255,7 @@ export async function buildWorld(
     log(`Temporal dev server on ${temporalAddress} (headless, in memory)`);
   }
   const own = await isolatedConfig(base, runId, temporalAddress, cleanup);
+  const tracesEndpoint = options.traces === 'sink' ? await startOtlpSink(cleanup) : options.traces;
   const temporal = createTemporal(own.config);
   cleanup.add('close the bench Temporal client', () => temporal.close());
 
@@ -260,7 +263,7 @@ export async function buildWorld(
   const [service, refs] = await Promise.all([
     options.url
       ? useRunningService(options.url, base, cleanup)
-      : startService(own, temporal, runId, options.profile, cleanup),
+      : startService(own, temporal, runId, { profile: options.profile, tracesEndpoint }, cleanup),
     startReferences(own.config, runId, cleanup),
   ]);
   if (service.api) pids.set('api', service.api.pid);

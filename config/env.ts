@@ -12,6 +12,13 @@ const intFrom = (fallback: number, min = 0) => z.coerce.number().int().min(min).
 /** Unset means "the consumer's own named default", for settings whose default lives next to its reason. */
 const optionalIntFrom = (min = 0) => z.coerce.number().int().min(min).optional();
 
+/**
+ * An OpenTelemetry variable: the specification treats an empty value as unset, so docker-compose.yml can pass
+ * an operator's unset shell variable through as ''.
+ */
+const optionalOtel = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
 const booleanFrom = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0'])
@@ -156,6 +163,14 @@ export const envSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/)
     .optional(),
   WORKER_METRICS_PORT: intFrom(9464, 0),
+
+  // OpenTelemetry traces (docs/tracing.md), under the specification's own names: exported over OTLP/HTTP when
+  // an endpoint is set, and off, with nothing installed, when neither is.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalOtel(z.string().url()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalOtel(z.string().url()),
+  OTEL_SERVICE_NAME: optionalOtel(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/)),
+  // The share of new traces recorded (parent-based trace-id ratio); 1 records every request.
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
 });
 
 export type Env = z.input<typeof envSchema>;

@@ -6,6 +6,7 @@ import { parseCells, type CellSettings } from './cells';
 import { parseClearing, type ClearingSettings } from './clearing';
 import { DEV_AUTH_SECRET, envSchema, type Env } from './env';
 import { redisClusterSeeds, type RedisClusterSeeds } from './redisCluster';
+import { parseTracing, type TracingSettings } from './tracing';
 
 export { ENV_VARIABLES, type Env } from './env';
 
@@ -73,6 +74,8 @@ export interface Config {
   clearing: ClearingSettings;
   /** 0: the worker serves no /metrics. */
   workerMetricsPort: number;
+  /** Undefined: tracing is off (no OTLP endpoint configured) and nothing of it is installed. */
+  tracing: TracingSettings | undefined;
 }
 
 /** What the reconciliation activity (activities/reconcile.ts) reads besides the credit settings. */
@@ -251,9 +254,10 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       coldDays: { hotWindowDays: env.COLD_DAYS_HOT_WINDOW_DAYS, tablespace: env.COLD_DAYS_TABLESPACE },
     },
     workerMetricsPort: env.WORKER_METRICS_PORT,
+    tracing: parseTracing(env),
     cells,
     clearing,
   };
 }
 
-export type { CellSettings, ClearingSettings };
+export type { CellSettings, ClearingSettings, TracingSettings };

@@ -1,14 +1,19 @@
 /**
  * `npm run build`: the production output in dist/. TypeScript compiled to CommonJS (tsconfig.build.json), the
  * files the code reads beside itself at run time (SQL migrations and functions, Lua scripts: db/migrate.ts and
- * redis/commands.ts find them through __dirname), and the workflow bundle that production workers load
- * instead of running webpack at every start. `node dist/...` then needs no TypeScript toolchain.
+ * redis/commands.ts find them through __dirname), and the workflow bundles that production workers load
+ * instead of running webpack at every start: the plain one, and the traced one that a worker with an OTLP
+ * endpoint loads (workers/workflowSource.ts). `node dist/...` then needs no TypeScript toolchain.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOW_BUNDLE_FILE } from '../workers/workflowSource';
+import {
+  TRACED_WORKFLOW_BUNDLE_FILE,
+  TRACED_WORKFLOW_MODULES,
+  WORKFLOW_BUNDLE_FILE,
+} from '../workers/workflowSource';
 
 const ROOT = resolve(__dirname, '..');
 const DIST = join(ROOT, 'dist');
@@ -16,6 +21,12 @@ const DIST = join(ROOT, 'dist');
 const RUNTIME_ASSET_DIRS = ['db/migrations', 'db/functions', 'redis/scripts'];
 /** Entry points that must exist after a build: the image and `npm start` run them. */
 const ENTRY_POINTS = ['api/server.js', 'workers/main.js', 'scripts/start.js', 'scripts/migrate.js'];
+
+/** Each workflow bundle and the interceptor modules in it: none in the plain one, tracing's in the other. */
+const WORKFLOW_BUNDLES: readonly [string, readonly string[]][] = [
+  [WORKFLOW_BUNDLE_FILE, []],
+  [TRACED_WORKFLOW_BUNDLE_FILE, TRACED_WORKFLOW_MODULES],
+];
 
 const log = (line: string) => console.error(`[build] ${line}`);
 const noop = () => undefined;
@@ -36,18 +47,22 @@ async function main(): Promise<void> {
 
   for (const dir of RUNTIME_ASSET_DIRS) cpSync(join(ROOT, dir), join(DIST, dir), { recursive: true });
 
-  log('bundling workflows/ (bundleWorkflowCode)');
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
-    logger: quietLogger,
-  });
-  const bundlePath = join(DIST, WORKFLOW_BUNDLE_FILE);
-  writeFileSync(bundlePath, code);
+  const sizesKb: string[] = [];
+  for (const [file, interceptorModules] of WORKFLOW_BUNDLES) {
+    log(`bundling workflows/ into ${file} (bundleWorkflowCode)`);
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../workflows'),
+      workflowInterceptorModules: [...interceptorModules],
+      logger: quietLogger,
+    });
+    const bundlePath = join(DIST, file);
+    writeFileSync(bundlePath, code);
+    sizesKb.push(`${file} ${Math.round(statSync(bundlePath).size / 1024)} KB`);
+  }
 
   const missing = ENTRY_POINTS.filter((entry) => !existsSync(join(DIST, entry)));
   if (missing.length > 0) throw new Error(`the build did not produce ${missing.join(', ')}`);
-  const bundleKb = Math.round(statSync(bundlePath).size / 1024);
-  log(`dist/ ready in ${Date.now() - startedMs} ms (workflow bundle ${bundleKb} KB)`);
+  log(`dist/ ready in ${Date.now() - startedMs} ms (${sizesKb.join(', ')})`);
 }
 
 main().catch((err: unknown) => {

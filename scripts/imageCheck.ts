@@ -42,7 +42,9 @@ function checkRuntime(runtime: BuiltStage): void {
   const app = hostPath(runtime, '.');
   const present = DEV_ONLY.filter((name) => existsSync(join(app, 'node_modules', name)));
   if (present.length > 0) throw new Error(`dev dependencies in the runtime image: ${present.join(', ')}`);
-  if (!existsSync(join(app, 'dist', 'workflow-bundle.js'))) throw new Error('no prebuilt workflow bundle');
+  for (const bundle of ['workflow-bundle.js', 'workflow-bundle-traced.js']) {
+    if (!existsSync(join(app, 'dist', bundle))) throw new Error(`no prebuilt workflow bundle ${bundle}`);
+  }
   log(`runtime: ${readdirSync(app).sort().join(', ')}; no dev dependencies; user ${runtime.user ?? 'root'}`);
 }
 

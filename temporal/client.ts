@@ -4,6 +4,7 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { Config } from '../config';
+import type { Tracing } from '../tracing';
 
 export interface TemporalDeps {
   client: Client;
@@ -12,9 +13,17 @@ export interface TemporalDeps {
   close(): Promise<void>;
 }
 
-export function createTemporal(config: Pick<Config, 'temporal'>): TemporalDeps {
+/**
+ * With `tracing` (on only when an OTLP endpoint is configured) every workflow call is a span whose context
+ * travels in the call's headers to the workflow; without it the client has no interceptors at all.
+ */
+export function createTemporal(config: Pick<Config, 'temporal'>, tracing?: Tracing): TemporalDeps {
   const connection = Connection.lazy({ address: config.temporal.address, connectTimeout: 2_000 });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    ...(tracing ? { interceptors: tracing.clientInterceptors() } : {}),
+  });
   return { client, connection, taskQueue: config.temporal.taskQueue, close: () => connection.close() };
 }
 

@@ -11,6 +11,7 @@ import { createTemporal } from '../temporal/client';
 import { createWorker } from './createWorker';
 import { ensureBackground, keepBackground } from './keeper';
 import { createWorkerMetrics, serveMetrics } from './metrics';
+import { startTracing } from '../tracing';
 import { prebuiltWorkflowBundle } from './workflowSource';
 
 async function main(): Promise<void> {
@@ -24,7 +25,9 @@ async function main(): Promise<void> {
   const redis = createRedis(config);
   await migrate(db);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const workflowBundle = prebuiltWorkflowBundle();
+  // Undefined unless an OTLP endpoint is configured; then the worker runs the traced bundle and interceptors.
+  const tracing = startTracing(config.tracing, 'redpacket-worker', { log });
+  const workflowBundle = prebuiltWorkflowBundle(tracing !== undefined);
   const metrics = createWorkerMetrics({ defaultMetrics: true });
   // A port already taken (a second worker on one host) costs the metrics, not the worker: it carries the pumps.
   const metricsServer =
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
       reconcile: { settings: config.reconcile, metrics, pairAudit },
     },
     workflowBundle,
+    tracing,
   });
   // The pumps and the reconcile schedule need a worker to run on, so they are started after it is built;
   // both are idempotent, so every worker does it at start-up, and again every interval (workers/keeper.ts).
@@ -66,6 +70,7 @@ async function main(): Promise<void> {
       address: config.temporal.address,
       reconcileSchedule: schedule,
       metricsPort: config.workerMetricsPort || 'off',
+      traces: config.tracing?.tracesUrl ?? 'off',
       workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start from workflows/',
     },
     'worker started',
@@ -79,6 +84,7 @@ async function main(): Promise<void> {
   await redis.close();
   await cellDbs?.close();
   await db.close();
+  await tracing?.shutdown();
   log.info('worker stopped');
 }
 

@@ -40,6 +40,24 @@ describe("the bench's service environment is docker-compose.yml's", () => {
   });
 
   it.each(SERVICES)(
+    '%s with --traces is what compose gives an operator who exported an OTLP endpoint, tracing on',
+    (service) => {
+      const endpoint = 'http://127.0.0.1:4318';
+      const shipped = serviceEnvironment(compose, service, {
+        ...shell,
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      });
+      const bench = serviceEnv(service, world, 4321, endpoint);
+      const allowed = new Set<string>([...PLACEMENT_VARIABLES, ...Object.keys(BENCH_RATE_LIMITS)]);
+      const names = [...new Set([...Object.keys(shipped), ...Object.keys(bench)])];
+      expect(names.filter((name) => shipped[name] !== bench[name] && !allowed.has(name))).toEqual([]);
+      expect(configOf(bench).tracing?.tracesUrl).toBe(`${endpoint}/v1/traces`);
+      // Without --traces, as compose ships it: off.
+      expect(configOf(serviceEnv(service, world, 4321)).tracing).toBeUndefined();
+    },
+  );
+
+  it.each(SERVICES)(
     '%s of a cell differs from compose only in placement, the cell and rate limits',
     (service) => {
       const shipped = serviceEnvironment(compose, service, shell);

@@ -14,8 +14,8 @@
  *   checked. Of the rest:
  *   - a word whose first segment is a top-level entry git tracks is a repository path (`packets/open.ts`,
  *     `README.md`, `db/migrations/0008_open_share.sql`);
- *   - `dist/<path>.js` is the build of `<path>.ts`, which must exist (`dist/workflow-bundle.js`, built from
- *     workflows/, is the one output without a source of its own name);
+ *   - `dist/<path>.js` is the build of `<path>.ts`, which must exist (`dist/workflow-bundle.js` and
+ *     `dist/workflow-bundle-traced.js`, built from workflows/, are the outputs without a source of their name);
  *   - a bare file name with a source or document extension (`hotLane.test.ts`, `grabShare.lua`) must be
  *     the name of a tracked file somewhere;
  *   - anything else (npm package names, Docker images, MIME types) is not a path.
@@ -69,7 +69,7 @@ function tracked(): Tracked {
 const PLACEHOLDER = /[<>*?{}]|\.\.\.|NNNN|:/;
 const FILE_EXTENSION = /\.(ts|md|sql|lua|json|ya?ml|sh|js|mjs)$/;
 /** Build outputs whose source is not `<path>.ts`. */
-const GENERATED = new Set(['dist/workflow-bundle.js']);
+const GENERATED = new Set(['dist/workflow-bundle.js', 'dist/workflow-bundle-traced.js']);
 const TRAILING_PUNCTUATION = /[.,;)]+$/;
 const URL_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
