@@ -73,6 +73,8 @@ export interface Config {
   clearing: ClearingSettings;
   /** 0: the worker serves no /metrics. */
   workerMetricsPort: number;
+  /** 0: the worker's Temporal runtime exports no SDK metrics. */
+  temporalMetricsPort: number;
 }
 
 /** What the reconciliation activity (activities/reconcile.ts) reads besides the credit settings. */
@@ -251,6 +253,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       coldDays: { hotWindowDays: env.COLD_DAYS_HOT_WINDOW_DAYS, tablespace: env.COLD_DAYS_TABLESPACE },
     },
     workerMetricsPort: env.WORKER_METRICS_PORT,
+    temporalMetricsPort: env.TEMPORAL_METRICS_PORT,
     cells,
     clearing,
   };
