@@ -30,6 +30,7 @@ import {
 import type { CellTopology } from '../packets/store/clearing';
 import { newlyStuckPackets } from '../packets/store/creditFailures';
 import { allCreditedSignal, creditHealthSignal, packetWorkflowId, type CreditPumpRun } from '../saga';
+import { pumpFiguresReader, type CreditPumpMetrics } from './creditPumpMetrics';
 
 /** How often a run retries set-aside claims that are due and looks for claims that have just become stuck. */
 const SET_ASIDE_CHECK_INTERVAL_MS = 1_000;
@@ -71,8 +72,10 @@ export function createCreditActivities(deps: {
   db: Db;
   credit: CreditSettings;
   cells?: CellTopology | undefined;
+  /** The worker's gauges of its pumps (docs/operators.md); none in tests that do not look. */
+  pumpMetrics?: CreditPumpMetrics | undefined;
 }) {
-  const { db, credit, cells } = deps;
+  const { db, credit, cells, pumpMetrics } = deps;
 
   /**
    * Signals a packet workflow. True once delivered, or when the workflow is gone (closed: nobody is left to
@@ -155,10 +158,14 @@ export function createCreditActivities(deps: {
       const endMs = Date.now() + (input.runMs ?? credit.pumpRunMs);
       let nextSetAsideCheckMs = 0;
       let nextFinishSweepMs = 0;
+      const figures = pumpFiguresReader(db, slice, credit.stuckAfterMs, pumpMetrics, (message, meta) => {
+        ctx.log.warn(message, meta);
+      });
       const count = async (outcome: BatchOutcome) => {
         run.credited += outcome.credited;
         run.creditedFen += outcome.creditedFen;
         run.setAside += outcome.setAside;
+        pumpMetrics?.outcome(slice.shard, outcome);
         await afterBatch(outcome);
       };
       try {
@@ -168,8 +175,13 @@ export function createCreditActivities(deps: {
             retryNowAsked = false;
             nextSetAsideCheckMs = 0;
           }
+          const batchStartMs = performance.now();
           const outcome = await creditNextBatch(db, slice, credit.lockTimeoutMs, cells);
-          if (outcome.picked > 0) run.batches++;
+          if (outcome.picked > 0) {
+            run.batches++;
+            const seconds = (performance.now() - batchStartMs) / 1000;
+            pumpMetrics?.batch(slice.shard, { picked: outcome.picked, seconds });
+          }
           run.largestBatch = Math.max(run.largestBatch, outcome.picked);
           await count(outcome);
           // A full pass that credited every claim it tried says their cause is gone (a retry-now after a fix,
@@ -186,6 +198,7 @@ export function createCreditActivities(deps: {
             nextFinishSweepMs = Date.now() + FINISH_SWEEP_INTERVAL_MS;
             await tellFinished(await finishAwaitingPackets(db, slice, FINISH_SWEEP_LIMIT));
           }
+          await figures.due();
           if (outcome.picked >= slice.limit || setAsideLeft) continue;
           const untilEndMs = endMs - Date.now();
           if (untilEndMs <= 0) break;

@@ -9,6 +9,7 @@ import type { RedisDeps } from '../redis';
 import { createAdoptActivities } from './adopt';
 import { createCreditActivities } from './credit';
 import { createCreditRetryActivities } from './creditRetryNow';
+import type { CreditPumpMetrics } from './creditPumpMetrics';
 import { createGateActivities } from './gate';
 import { createPaymentActivities } from './payment';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile';
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   clearing?: ClearingSettings | undefined;
   /** The reconciler's settings and gauges; a worker without them refuses its runs. */
   reconcile?: ReconcileDeps | undefined;
+  /** The credit pumps' gauges and histograms (workers/pumpMetrics.ts); without them nothing is recorded. */
+  pumpMetrics?: CreditPumpMetrics | undefined;
 }
 
 export const createActivities = (deps: ActivityDeps) => ({

@@ -36,6 +36,10 @@ export interface Metrics {
   xcredits: Counter<'outcome'>;
   /** 1 while a dependency is down and the API runs degraded (e.g. Redis: no gate, memory rate limits). */
   degraded: Gauge<'dependency'>;
+  /** 1 when the last readiness check (a /readyz call or a scrape) found every dependency answering. */
+  ready: Gauge<never>;
+  /** The last readiness check, per dependency: 1 answered, 0 down. */
+  dependencyUp: Gauge<'dependency'>;
   /** Requests forwarded to the cell that owns them (api/cells/), by cell and outcome: answered, unavailable. */
   cellForwards: Counter<'cell' | 'outcome'>;
 }
@@ -122,6 +126,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     degraded: new Gauge({
       name: `${PREFIX}degraded`,
       help: '1 while the API runs degraded because a dependency is down',
+      labelNames: ['dependency'],
+      registers,
+    }),
+    ready: new Gauge({
+      name: `${PREFIX}ready`,
+      help: '1 when the last readiness check found Postgres, Redis and Temporal answering (as /readyz)',
+      registers,
+    }),
+    dependencyUp: new Gauge({
+      name: `${PREFIX}dependency_up`,
+      help: 'The last readiness check per dependency: 1 answered, 0 down',
       labelNames: ['dependency'],
       registers,
     }),

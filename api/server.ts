@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { loadConfig } from '../config';
 import { createLogger } from '../config/logger';
 import { createDb } from '../db';
+import { registerPoolGauge } from '../db/poolGauge';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { createTemporal } from '../temporal/client';
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   await migrate(db);
   // Process metrics (CPU, heap, event loop lag) belong to the real process, not to test apps.
   const metrics = createMetrics({ defaultMetrics: true });
+  registerPoolGauge(metrics.registry, db);
   const { app } = createApp({ config, log, db, redis, temporal, metrics, tracing });
 
   const server: Server = await new Promise((resolve) => {

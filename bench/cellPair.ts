@@ -101,6 +101,7 @@ export async function startCellPair(plan: PairPlan, cleanup: Cleanup): Promise<C
       // As in the dev mode: the first cell's reconciler runs the pair audit over every cell's database.
       ...(cell === BENCH_CELLS[0] ? { CELL_DATABASE_URLS: databaseUrls } : {}),
       WORKER_METRICS_PORT: String(await freePort()),
+      TEMPORAL_METRICS_PORT: String(await freePort()),
     };
     const config = configOf({ ...placement, ...cellEnv });
     await ensureDatabase(config.database.url);

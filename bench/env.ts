@@ -93,6 +93,7 @@ export const CELL_PLACEMENT_VARIABLES = [
   'CELL_INTERNAL_TOKEN',
   'CELL_DATABASE_URLS',
   'WORKER_METRICS_PORT',
+  'TEMPORAL_METRICS_PORT',
 ] as const;
 
 /** A cell's `api` or `worker` child: the service's environment, and the cell's placement. */

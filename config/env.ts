@@ -80,7 +80,8 @@ export const envSchema = z.object({
 
   // GET /metrics: a bearer token Prometheus must send (unset: open), and how often a process reads the credit
   // figures from Postgres however often it is scraped (0: at every scrape).
-  METRICS_TOKEN: z.string().min(16).optional(),
+  // Empty counts as unset, so docker-compose.yml can pass `${METRICS_TOKEN:-}` through to the API and Prometheus.
+  METRICS_TOKEN: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(16).optional()),
   METRICS_CREDIT_REFRESH_MS: intFrom(15_000, 0),
 
   IDEMPOTENCY_TTL_SECONDS: intFrom(86_400, 1),
@@ -171,6 +172,9 @@ export const envSchema = z.object({
   OTEL_SERVICE_NAME: optionalOtel(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/)),
   // The share of new traces recorded (parent-based trace-id ratio); 1 records every request.
   OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
+  // The Temporal SDK's own metrics (task slots, schedule-to-start latency, sticky cache, activity failures),
+  // served by the SDK's runtime on a second port of every worker (docs/operators.md); 0: none.
+  TEMPORAL_METRICS_PORT: intFrom(9465, 0),
 });
 
 export type Env = z.input<typeof envSchema>;

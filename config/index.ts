@@ -76,6 +76,8 @@ export interface Config {
   workerMetricsPort: number;
   /** Undefined: tracing is off (no OTLP endpoint configured) and nothing of it is installed. */
   tracing: TracingSettings | undefined;
+  /** 0: the worker's Temporal runtime exports no SDK metrics. */
+  temporalMetricsPort: number;
 }
 
 /** What the reconciliation activity (activities/reconcile.ts) reads besides the credit settings. */
@@ -255,6 +257,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
     },
     workerMetricsPort: env.WORKER_METRICS_PORT,
     tracing: parseTracing(env),
+    temporalMetricsPort: env.TEMPORAL_METRICS_PORT,
     cells,
     clearing,
   };

@@ -1,8 +1,9 @@
 /** Worker entry point: connects, migrates, serves the packet task queue until SIGINT/SIGTERM. */
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { createLogger } from '../config/logger';
 import { createDb } from '../db';
+import { registerPoolGauge } from '../db/poolGauge';
 import { migrate } from '../db/migrate';
 import { createRedis } from '../redis';
 import { openCellDatabases } from '../ledger/cellDatabases';
@@ -12,15 +13,13 @@ import { createWorker } from './createWorker';
 import { ensureBackground, keepBackground } from './keeper';
 import { createWorkerMetrics, serveMetrics } from './metrics';
 import { startTracing } from '../tracing';
+import { installWorkerRuntime } from './runtime';
 import { prebuiltWorkflowBundle } from './workflowSource';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger(config, 'worker');
-  // The SDK logs every state change at INFO; keep its own output to warnings unless debugging.
-  Runtime.install({
-    logger: new DefaultLogger(config.logLevel === 'debug' || config.logLevel === 'trace' ? 'DEBUG' : 'WARN'),
-  });
+  const temporalMetrics = installWorkerRuntime(config, log);
   const db = createDb(config, { applicationName: 'redpacket-worker' });
   const redis = createRedis(config);
   await migrate(db);
@@ -29,6 +28,7 @@ async function main(): Promise<void> {
   const tracing = startTracing(config.tracing, 'redpacket-worker', { log });
   const workflowBundle = prebuiltWorkflowBundle(tracing !== undefined);
   const metrics = createWorkerMetrics({ defaultMetrics: true });
+  registerPoolGauge(metrics.registry, db);
   // A port already taken (a second worker on one host) costs the metrics, not the worker: it carries the pumps.
   const metricsServer =
     config.workerMetricsPort > 0
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       cells: config.cells,
       clearing: config.clearing,
       reconcile: { settings: config.reconcile, metrics, pairAudit },
+      pumpMetrics: metrics.pump,
     },
     workflowBundle,
     tracing,
@@ -69,7 +70,8 @@ async function main(): Promise<void> {
       taskQueue: config.temporal.taskQueue,
       address: config.temporal.address,
       reconcileSchedule: schedule,
-      metricsPort: config.workerMetricsPort || 'off',
+      metricsPort: metricsServer ? config.workerMetricsPort : 'off',
+      temporalMetrics: temporalMetrics ?? 'off',
       traces: config.tracing?.tracesUrl ?? 'off',
       workflows: workflowBundle ? workflowBundle.codePath : 'bundled at start from workflows/',
     },

@@ -1,13 +1,17 @@
 /**
- * The worker's Prometheus metrics (docs/reconciliation.md): its own registry, the reconciler's gauges and
- * counter, set by the reconcile activity in the process that ran it, and a small /metrics server on
- * WORKER_METRICS_PORT (0: none). The API keeps its own registry (api/metrics.ts).
+ * The worker's Prometheus metrics (docs/operators.md, docs/reconciliation.md): its own registry, the
+ * reconciler's gauges and counter, set by the reconcile activity in the process that ran it, the credit
+ * pumps' figures (workers/pumpMetrics.ts), and a small /metrics server on WORKER_METRICS_PORT (0: none). The
+ * API keeps its own registry (api/metrics.ts); the Temporal SDK's metrics have their own port
+ * (TEMPORAL_METRICS_PORT, workers/runtime.ts).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { CreditPumpMetrics } from '../activities/creditPumpMetrics';
 import type { ReconcileMetrics } from '../activities/reconcile';
 import type { ReconcileReport } from '../saga';
+import { createPumpMetrics } from './pumpMetrics';
 
 export interface WorkerMetrics extends ReconcileMetrics {
   registry: Registry;
@@ -18,6 +22,8 @@ export interface WorkerMetrics extends ReconcileMetrics {
   /** Unix seconds when the last run this process made finished; alert when it stops moving. */
   lastRunSeconds: Gauge<never>;
   lastRunDurationSeconds: Gauge<never>;
+  /** Set by the credit pumps' activity while it runs in this process. */
+  pump: CreditPumpMetrics;
 }
 
 export function createWorkerMetrics(options: { defaultMetrics?: boolean } = {}): WorkerMetrics {
@@ -51,6 +57,7 @@ export function createWorkerMetrics(options: { defaultMetrics?: boolean } = {}):
     repairs,
     lastRunSeconds,
     lastRunDurationSeconds,
+    pump: createPumpMetrics(registry),
     record(report: ReconcileReport) {
       for (const [check, count] of Object.entries(report.countsByCheck))
         auditViolations.set({ check }, count);

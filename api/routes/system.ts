@@ -6,7 +6,7 @@ import { metricsScrapeGuard } from '../metrics';
 import type { AppContext } from '../context';
 import { renderDocsHtml } from '../docs';
 import { generateDocument, type OpenApiDocument } from '../openapi';
-import { checkReadiness } from '../readiness';
+import { checkReadiness, type Readiness } from '../readiness';
 import { defineRoute } from '../pipeline';
 
 const CheckSchema = z.object({
@@ -36,6 +36,18 @@ export function systemRoutes(ctx: AppContext): Router {
     { refreshMs: ctx.config.metrics.creditRefreshMs },
   );
   const authorizeScrape = metricsScrapeGuard(ctx.config.metrics.token);
+  /** What /readyz answers, also on the gauges, so an alert sees what the load balancer sees. */
+  const recordReadiness = (readiness: Readiness) => {
+    ctx.metrics.ready.set(readiness.ready ? 1 : 0);
+    for (const [dependency, check] of Object.entries(readiness.checks))
+      ctx.metrics.dependencyUp.set({ dependency }, check.status === 'ok' ? 1 : 0);
+    if (readiness.dayPartitionsShort !== null)
+      ctx.metrics.degraded.set({ dependency: 'day_partitions' }, readiness.dayPartitionsShort ? 1 : 0);
+    return readiness;
+  };
+  const refreshReadiness = atMostEvery(ctx.config.metrics.creditRefreshMs, async () => {
+    recordReadiness(await checkReadiness(ctx));
+  });
 
   defineRoute(ctx, router, {
     method: 'get',
@@ -59,7 +71,7 @@ export function systemRoutes(ctx: AppContext): Router {
       schema: ReadinessSchema,
     },
     handler: async () => {
-      const readiness = await checkReadiness(ctx);
+      const readiness = recordReadiness(await checkReadiness(ctx));
       const down = Object.entries(readiness.checks)
         .filter(([, check]) => check.status === 'down')
         .map(([name]) => name);
@@ -94,8 +106,14 @@ export function systemRoutes(ctx: AppContext): Router {
     handler: async ({ req, res }) => {
       authorizeScrape(req, res);
       ctx.metrics.degraded.set({ dependency: 'redis' }, ctx.redisDown() ? 1 : 0);
-      // Postgres being away must not take the other metrics down with it.
-      await collectCredits().catch((err: unknown) => ctx.log.warn({ err }, 'credit metrics unavailable'));
+      // Postgres being away must not take the other metrics down with it. Readiness is checked too (one
+      // catalog read, a Redis PING and a Temporal call, each bounded by its deadline), at most once per
+      // refresh interval like the credit figures, so the gauges say what /readyz would say even where
+      // nothing probes it.
+      await Promise.all([
+        collectCredits().catch((err: unknown) => ctx.log.warn({ err }, 'credit metrics unavailable')),
+        refreshReadiness(),
+      ]);
       return { raw: await ctx.metrics.registry.metrics(), contentType: ctx.metrics.registry.contentType };
     },
   });
@@ -130,4 +148,19 @@ export function systemRoutes(ctx: AppContext): Router {
   });
 
   return router;
+}
+
+/** Runs `read` at most once per `everyMs` (0: every call); concurrent callers share the run in flight. */
+function atMostEvery(everyMs: number, read: () => Promise<void>): () => Promise<void> {
+  let lastMs = -Infinity;
+  let running: Promise<void> | undefined;
+  return () => {
+    if (running) return running;
+    if (Date.now() - lastMs < everyMs) return Promise.resolve();
+    lastMs = Date.now();
+    running = read().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
 }

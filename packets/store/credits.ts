@@ -74,7 +74,7 @@ const IN_QUEUE_DAYS_SQL = (dayColumn: string, days: string) =>
 const CLAIM_COLUMNS = 'c.id, c.packet_id AS "packetId", c.user_id AS "userId", c.amount_fen AS "amountFen"';
 
 /** Uncredited claims of the shard (hashes $1 to $2) that were never set aside: the batch's candidates. */
-const QUEUED_CLAIM_SQL = `c.credited_at IS NULL AND ${IN_QUEUE_DAYS_SQL('c.day', '$5')}
+export const QUEUED_CLAIM_SQL = `c.credited_at IS NULL AND ${IN_QUEUE_DAYS_SQL('c.day', '$5')}
   AND ${IN_SHARD_SQL('c.packet_id', '$1', '$2')}
   AND NOT EXISTS (SELECT 1 FROM credit_failures f WHERE f.claim_id = c.id)`;
 

@@ -70,7 +70,14 @@ export function planCells(cells: string[], config: Config): CellPlan[] {
         REDIS_KEY_PREFIX: `rp:${cell}:`,
         TEMPORAL_NAMESPACE: `rp-${cell}`,
         TEMPORAL_TASK_QUEUE: `${config.temporal.taskQueue}-${cell}`,
-        WORKER_METRICS_PORT: String(config.workerMetricsPort === 0 ? 0 : config.workerMetricsPort + index),
+        // A worker has two metrics ports (its own and the Temporal SDK's, 9464 and 9465 by default), so each
+        // cell's pair is two above the previous cell's.
+        WORKER_METRICS_PORT: String(
+          config.workerMetricsPort === 0 ? 0 : config.workerMetricsPort + 2 * index,
+        ),
+        TEMPORAL_METRICS_PORT: String(
+          config.temporalMetricsPort === 0 ? 0 : config.temporalMetricsPort + 2 * index,
+        ),
         // HAProxy is the one hop in front of the API processes.
         TRUST_PROXY_HOPS: '1',
         // The first cell's workers reach every cell's database, so its reconciler runs the pair audit
