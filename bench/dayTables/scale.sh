@@ -83,7 +83,8 @@ ROLLBACK;
 SQL
 }
 queue "" >"$tmp/queue_single.sql"
-queue "AND (c.day BETWEEN (now() AT TIME ZONE 'UTC')::date - 9 AND (now() AT TIME ZONE 'UTC')::date + 1 OR c.day = date '1970-01-01')" >"$tmp/queue_part.sql"
+# The queue's days as the pump passes them (queueDayBounds): dates, which Postgres prunes by when it plans.
+queue "AND (c.day BETWEEN date '$(date -u -d '-9 day' +%F)' AND date '$(date -u -d '+1 day' +%F)' OR c.day = date '1970-01-01')" >"$tmp/queue_part.sql"
 # A first bills page of a recipient (ledger/reads.ts; at 95fde5d for the single tables): 20 lines, newest
 # first. chr(58) is ":", which pgbench would read as a variable inside the literal.
 cat >"$tmp/bills_single.sql" <<SQL
@@ -106,6 +107,22 @@ SELECT * FROM (
      FROM transfers WHERE credit_account_id = 'wallet' || chr(58) || 'u' || :u::text ORDER BY transfers.day DESC, seq DESC LIMIT 21)
 ) l ORDER BY day DESC, seq DESC LIMIT 21;
 SQL
+
+# The page as the product reads it now (ledger/reads.ts): the first window of days, a week back from tomorrow,
+# its bounds pruning the other days before any scan starts (as the statement's parameters do).
+cat >"$tmp/window_part.sql" <<SQL
+\\set u random(0, $((USERS - 1)))
+SELECT * FROM (
+  (SELECT to_char(day, 'YYYY-MM-DD') AS day, id, seq, kind, -amount_fen AS signed_fen, packet_id, claim_id, created_at
+     FROM transfers WHERE debit_account_id = 'wallet' || chr(58) || 'u' || :u::text
+      AND day BETWEEN current_date - 5 AND 'infinity' ORDER BY transfers.day DESC, seq DESC LIMIT 21)
+  UNION ALL
+  (SELECT to_char(day, 'YYYY-MM-DD') AS day, id, seq, kind, amount_fen, packet_id, claim_id, created_at
+     FROM transfers WHERE credit_account_id = 'wallet' || chr(58) || 'u' || :u::text
+      AND day BETWEEN current_date - 5 AND 'infinity' ORDER BY transfers.day DESC, seq DESC LIMIT 21)
+) l ORDER BY day DESC, seq DESC LIMIT 21;
+SQL
+cp "$tmp/bills_single.sql" "$tmp/window_single.sql"
 
 # Prints "p50 p99 tps" (ms, ms, transactions a second) of one statement on one database.
 measure() {
@@ -133,7 +150,7 @@ for step in $STEPS; do
   if [ "$step" -gt "$loaded_back" ]; then load $((loaded_back + 1)) "$step"; fi
   loaded_back=$step
   read -r transfers uncredited _ < <(counts dt_part)
-  for statement in queue bills; do
+  for statement in queue bills window; do
     read -r s50 s99 _ < <(measure dt_single "$tmp/${statement}_single.sql")
     read -r p50 p99 _ < <(measure dt_part "$tmp/${statement}_part.sql")
     echo "| $((step + 1)) | $transfers | $uncredited | $statement | $s50 / $s99 | $p50 / $p99 |"

@@ -3,13 +3,7 @@
  * by a scrape, and each bounded by a constant so a huge backlog costs a read the same as a small one.
  */
 import type { Queryable } from '../../db';
-import {
-  IN_SHARD_SQL,
-  QUEUED_CLAIM_SQL,
-  QUEUE_DAYS_DEFAULT,
-  shardHashRange,
-  type QueueSlice,
-} from './credits';
+import { IN_SHARD_SQL, QUEUED_CLAIM_SQL, queueDayBounds, shardHashRange, type QueueSlice } from './credits';
 
 /** Counts stop here: past it the gauge reads the cap, which says "far too many" well enough. */
 export const PUMP_FIGURES_COUNT_MAX = 100_000;
@@ -57,7 +51,7 @@ export async function readPumpFigures(
        (SELECT count(*) FROM failing)::int AS set_aside,
        (SELECT count(*) FROM failing WHERE stuck)::int AS stuck_claims,
        (SELECT count(DISTINCT packet_id) FROM failing WHERE stuck)::int AS stuck_packets`,
-    [...shardHashRange(slice), PUMP_FIGURES_COUNT_MAX, stuckAfterMs, slice.queueDays ?? QUEUE_DAYS_DEFAULT],
+    [...shardHashRange(slice), PUMP_FIGURES_COUNT_MAX, stuckAfterMs, ...queueDayBounds(slice.queueDays)],
   );
   const row = rows[0];
   return {
