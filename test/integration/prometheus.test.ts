@@ -16,11 +16,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PoolClient } from 'pg';
 import { parse } from 'yaml';
 import { packetWorkflowId, reconcileScheduleId, settlePumpWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
-import { eventually } from '../support/credits';
+import { eventually, holdAccountRow } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import {
   DASHBOARDS_DIR,
@@ -251,17 +250,8 @@ describeWithPrometheus('Prometheus against the running API and worker', () => {
     await deposit('stuck-sender', 200);
     await deposit('stuck-user', 1);
     const packetId = await sendPacket('stuck-sender', { type: 'fixed', amountFen: 200, count: 2 });
-    const holder: PoolClient = await h.db.pool.connect();
-    let released = false;
-    const release = async () => {
-      if (released) return;
-      released = true;
-      await holder.query('ROLLBACK');
-      holder.release();
-    };
+    const { release } = await holdAccountRow(h.db, 'wallet:stuck-user');
     try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT 1 FROM accounts WHERE id = 'wallet:stuck-user' FOR UPDATE`);
       const heldAtMs = Date.now();
       expect((await api(`/v1/packets/${packetId}/grab`, 'stuck-user')).status).toBe(200);
       expect((await api(`/v1/packets/${packetId}/open`, 'stuck-user')).status).toBe(200);

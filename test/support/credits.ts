@@ -90,3 +90,32 @@ export async function allCreditedWithin(h: Harness, packetIds: readonly string[]
     'every claim to be credited',
   );
 }
+
+/** A row another session holds, as a paused client mid-transaction would: `release` rolls back, once. */
+export interface HeldRow {
+  release: () => Promise<void>;
+}
+
+/**
+ * Takes an account row (`wallet:<user>`, `escrow:<packet>`) FOR UPDATE in a transaction of its own and keeps
+ * it until `release`, so a credit that needs the row waits for its lock timeout and is set aside.
+ */
+export async function holdAccountRow(db: Db, accountId: string): Promise<HeldRow> {
+  const holder = await db.pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+  } catch (err) {
+    holder.release();
+    throw err;
+  }
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      await holder.query('ROLLBACK');
+      holder.release();
+    },
+  };
+}

@@ -5,11 +5,10 @@
  * credited within the normal lag meanwhile, and the claim is credited and the flag cleared once the row is
  * free. Before, the batch waited out the statement timeout and failed as a whole, again and again.
  */
-import type { PoolClient } from 'pg';
 import { openShare } from '../../packets/store/openShare';
 import { creditPumpViewQuery, creditPumpWorkflowId, packetViewQuery, packetWorkflowId } from '../../saga';
 import { expectAuditClean } from '../support/audit';
-import { allCreditedWithin, eventually } from '../support/credits';
+import { allCreditedWithin, eventually, holdAccountRow } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { balanceOf, fund, packetResult, send } from '../support/packets';
 
@@ -53,17 +52,8 @@ describe('a wallet row locked by another session', () => {
     for (let i = 0; i < 5; i++)
       others.push((await send(h, 'held-sender', { type: 'fixed', amountFen: 1_000, count: 10 })).packetId);
 
-    const holder: PoolClient = await h.db.pool.connect();
-    let released = false;
-    const release = async () => {
-      if (released) return;
-      released = true;
-      await holder.query('ROLLBACK');
-      holder.release();
-    };
+    const { release } = await holdAccountRow(h.db, 'wallet:held-user');
     try {
-      await holder.query('BEGIN');
-      await holder.query(`SELECT 1 FROM accounts WHERE id = 'wallet:held-user' FOR UPDATE`);
       const lockedAtMs = Date.now();
       const claim = await openShare(h.db, blocked.packetId, 'held-user');
       // Both of its other shares go to users whose rows are free: their packet's credits do not wait either.

@@ -5,7 +5,6 @@
  * clean. One packet's request leaves another packet's set-aside claim where it was; a request for all
  * reaches every shard's pump. Bad requests are answered with what is wrong.
  */
-import type { PoolClient } from 'pg';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { packetShardHash } from '../../packets/store/creditFailures';
@@ -21,7 +20,7 @@ import {
 } from '../../saga';
 import { describeAnswers, retryCredits } from '../../scripts/lib/retryCredits';
 import { expectAuditClean } from '../support/audit';
-import { creditsPerClaim, eventually } from '../support/credits';
+import { creditsPerClaim, eventually, holdAccountRow } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { getRunState } from '../support/runState';
 import { balanceOf, fund, send } from '../support/packets';
@@ -85,9 +84,7 @@ describe('retry now', () => {
   async function setAsideFarOff(packetId: string, tag: string): Promise<HeldClaim> {
     const userId = `rn-user-${tag}`;
     await fund(h, userId, 1);
-    const holder: PoolClient = await h.db.pool.connect();
-    await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [`wallet:${userId}`]);
+    const held = await holdAccountRow(h.db, `wallet:${userId}`);
     const claim = await openShare(h.db, packetId, userId);
     await eventually(
       async () => (await retryAt(claim.claimId)) ?? undefined,
@@ -119,10 +116,7 @@ describe('retry now', () => {
       packetId,
       claimId: claim.claimId,
       userId,
-      release: async () => {
-        await holder.query('ROLLBACK');
-        holder.release();
-      },
+      release: () => held.release(),
     };
   }
 
