@@ -18,6 +18,8 @@ import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { createMetrics, type Metrics } from './metrics';
 import { createApiRegistry } from './openapi';
+import type { PressureSource } from './overload/pressure';
+import { createOverloadGuard, type OverloadGuard } from './overload/shedder';
 import { createRateLimits, type RateLimits } from './rateLimits';
 import { gatedDeclaration, type GatedDeclaration } from './routes/gated';
 
@@ -31,6 +33,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** The open batcher and the detail cache; made when absent. */
   packets?: PacketServices;
+  /** Load shedding's pressure; the process's own, driven by its event-loop lag, when absent (tests set it). */
+  pressure?: PressureSource;
 }
 
 export interface AppContext extends AppDeps {
@@ -52,6 +56,8 @@ export interface AppContext extends AppDeps {
   drain: DrainSwitch;
   /** Routing to the owning cell (api/cells/router.ts); undefined with one cell, where nothing routes. */
   cellRouting?: CellRouting | undefined;
+  /** Load shedding (api/overload/); undefined when OVERLOAD_SHEDDING is off. */
+  overload: OverloadGuard | undefined;
 }
 
 export function createContext(deps: AppDeps): AppContext {
@@ -70,6 +76,9 @@ export function createContext(deps: AppDeps): AppContext {
     underPressure: () => deps.config.lists.underPressure || redisDown(),
     gated: { admit: [], act: [] },
     drain: createDrainSwitch(deps.db, deps.config.cells.self),
+    overload: deps.config.overload.enabled
+      ? createOverloadGuard(deps.config.overload, metrics, deps.log, deps.pressure)
+      : undefined,
   };
   ctx.gated = gatedDeclaration(ctx);
   return ctx;
