@@ -5,6 +5,7 @@
 import fc from 'fast-check';
 import { Admission, SHED_CLASSES, type ShedClass } from '../../api/overload/admission';
 import {
+  BUSY_UTILIZATION,
   FixedPressure,
   MAX_PRESSURE,
   PressureController,
@@ -134,6 +135,29 @@ describe('PressureController', () => {
         for (const lag of lags) tick(controller, lag);
         expect(controller.level).toBe(0);
       }),
+    );
+  });
+
+  test('a loop late for want of the CPU, not busy with its own work, never raises the pressure', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            lag: fc.double({ min: 0, max: 5_000, noNaN: true }),
+            utilization: fc.double({ min: 0, max: BUSY_UTILIZATION - 0.01, noNaN: true }),
+          }),
+          { maxLength: 100 },
+        ),
+        (samples) => {
+          const controller = new PressureController(100);
+          controller.level = 1;
+          for (const { lag, utilization } of samples) {
+            const before = controller.level;
+            controller.observe(lag, SAMPLE_INTERVAL_MS + lag, utilization);
+            expect(controller.level).toBeLessThanOrEqual(before);
+          }
+        },
+      ),
     );
   });
 
