@@ -45,6 +45,8 @@ export interface Metrics {
   overloadLagSeconds: Gauge<never>;
   /** Requests in flight per admission budget (storm, send, money). */
   overloadInFlight: Gauge<'budget'>;
+  /** The adaptive limit on sends in flight (api/overload/admission.ts LatencyLimit). */
+  overloadSendLimit: Gauge<never>;
   /** Set by the shedder: refreshes the three gauges above when /metrics is scraped, never per request. */
   readOverload: (() => void) | undefined;
 }
@@ -84,6 +86,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: `${PREFIX}overload_in_flight`,
       help: 'Requests in flight per admission budget (storm, send, money)',
       labelNames: ['budget'],
+      registers,
+    }),
+    overloadSendLimit: new Gauge({
+      name: `${PREFIX}overload_send_limit`,
+      help: 'Sends one API process lets wait on Temporal now, steered by their latency',
       registers,
     }),
     httpRequestDuration: new Histogram({

@@ -82,6 +82,7 @@ export const envSchema = z.object({
   OVERLOAD_STORM_IN_FLIGHT: intFrom(2_000, 1),
   OVERLOAD_GRAB_SHARE_PERCENT: intFrom(80, 1).refine((n) => n <= 100, 'at most 100'),
   OVERLOAD_SEND_IN_FLIGHT: intFrom(64, 1),
+  OVERLOAD_SEND_LATENCY_TARGET_MS: intFrom(1_000, 10),
   OVERLOAD_MONEY_IN_FLIGHT: intFrom(200, 1),
   OVERLOAD_RETRY_AFTER_SECONDS: intFrom(1, 1),
   // How long a send waits for Temporal to start its workflow and pay before it answers 503 payment_pending.

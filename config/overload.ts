@@ -11,8 +11,10 @@ export interface OverloadSettings {
   stormInFlight: number;
   /** The part of `stormInFlight` grabs and reads may take, so opens always find room. */
   grabSharePercent: number;
-  /** Sends (POST /v1/packets) in flight in one process: what it may have waiting on Temporal. */
+  /** The most sends (POST /v1/packets) in flight in one process: what it may have waiting on Temporal. */
   sendInFlight: number;
+  /** The send latency the adaptive send limit steers to (admission.ts LatencyLimit). */
+  sendLatencyTargetMs: number;
   /** Balance and bill reads in flight in one process: what it may have waiting on Postgres. */
   moneyInFlight: number;
   /** Sent as Retry-After on every shed answer. */
@@ -27,6 +29,7 @@ export function parseOverload(env: {
   OVERLOAD_STORM_IN_FLIGHT: number;
   OVERLOAD_GRAB_SHARE_PERCENT: number;
   OVERLOAD_SEND_IN_FLIGHT: number;
+  OVERLOAD_SEND_LATENCY_TARGET_MS: number;
   OVERLOAD_MONEY_IN_FLIGHT: number;
   OVERLOAD_RETRY_AFTER_SECONDS: number;
   SEND_DEADLINE_MS: number;
@@ -37,6 +40,7 @@ export function parseOverload(env: {
     stormInFlight: env.OVERLOAD_STORM_IN_FLIGHT,
     grabSharePercent: env.OVERLOAD_GRAB_SHARE_PERCENT,
     sendInFlight: env.OVERLOAD_SEND_IN_FLIGHT,
+    sendLatencyTargetMs: env.OVERLOAD_SEND_LATENCY_TARGET_MS,
     moneyInFlight: env.OVERLOAD_MONEY_IN_FLIGHT,
     retryAfterSeconds: env.OVERLOAD_RETRY_AFTER_SECONDS,
     sendDeadlineMs: env.SEND_DEADLINE_MS,

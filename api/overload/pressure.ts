@@ -13,15 +13,16 @@
  * sheds a few requests for a few turns, not everything.
  *
  * A loop can also run late because the process is not given the CPU (other processes on the cores), with
- * little work of its own. Refusing requests then frees nothing, so the pressure only rises while the loop
- * was busy for most of the sample (its utilization: time not spent waiting for I/O); otherwise it can only
- * fall. On a machine shared with others this keeps a lightly loaded API from shedding for their sake.
+ * little work of its own. Refusing requests then frees nothing, so the pressure only rises while the process
+ * used at least half a core over the sample (its own CPU time, `process.cpuUsage`); otherwise it can only
+ * fall. The event loop's utilization would not tell the two apart: a process descheduled in the middle of
+ * its work counts as busy. On a machine shared with others this keeps a lightly loaded API from shedding
+ * for their sake (the first smoke runs, at load 8 on two cores, shed grabs at 20 flows a second).
  *
- * `PressureController` is pure (its input is the lag, the time between samples and the loop's utilization);
+ * `PressureController` is pure (its input is the lag, the time between samples and the CPU share);
  * `startLagSampler` feeds it from a timer. test/unit/overloadAdmission.test.ts drives it with a model of a
  * saturated loop.
  */
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /** Grabs are refused in proportion to pressure 0..1, opens to 1..2 (admission.ts). */
 export const MAX_PRESSURE = 2;
@@ -31,8 +32,8 @@ const GAIN_PER_SECOND = 5;
 const MAX_STEP = 0.5;
 /** How often the sampler's timer asks to run; under load it runs once per (longer) turn of the loop. */
 export const SAMPLE_INTERVAL_MS = 20;
-/** Below this utilization the loop is late for want of the CPU, not for its own work: no rise. */
-export const BUSY_UTILIZATION = 0.75;
+/** Below this share of a core the loop is late for want of the CPU, not for its own work: no rise. */
+export const BUSY_CPU_SHARE = 0.5;
 
 const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value));
 
@@ -48,11 +49,11 @@ export class PressureController implements PressureSource {
 
   constructor(readonly lagTargetMs: number) {}
 
-  /** One sample: the loop ran `lagMs` late over a tick of `elapsedMs`, busy `utilization` (0..1) of it. */
-  observe(lagMs: number, elapsedMs: number, utilization = 1): number {
+  /** One sample: the loop ran `lagMs` late over a tick of `elapsedMs`, using `cpuShare` of a core. */
+  observe(lagMs: number, elapsedMs: number, cpuShare = 1): number {
     this.lagMs = lagMs;
     const late = clamp((lagMs - this.lagTargetMs) / this.lagTargetMs, -1, 1);
-    const error = utilization < BUSY_UTILIZATION ? Math.min(0, late) : late;
+    const error = cpuShare < BUSY_CPU_SHARE ? Math.min(0, late) : late;
     const step = clamp((GAIN_PER_SECOND * error * elapsedMs) / 1000, -MAX_STEP, MAX_STEP);
     this.level = clamp(this.level + step, 0, MAX_PRESSURE);
     return this.level;
@@ -65,21 +66,21 @@ export class FixedPressure implements PressureSource {
 }
 
 /**
- * Feeds `controller` every SAMPLE_INTERVAL_MS with how late its timer fired and how busy the loop was
- * meanwhile (`performance.eventLoopUtilization`, a few counters libuv keeps). The timer is unref'd: it never
+ * Feeds `controller` every SAMPLE_INTERVAL_MS with how late its timer fired and the share of a core the
+ * process used meanwhile (one getrusage call per sample, none per request). The timer is unref'd: it never
  * keeps a process alive. Returns the stop.
  */
 export function startLagSampler(controller: PressureController): () => void {
   let lastMs = performance.now();
-  let lastUse: EventLoopUtilization = performance.eventLoopUtilization();
+  let lastCpu = process.cpuUsage();
   const timer = setInterval(() => {
     const nowMs = performance.now();
     const elapsedMs = nowMs - lastMs;
     lastMs = nowMs;
-    const use = performance.eventLoopUtilization();
-    const utilization = performance.eventLoopUtilization(use, lastUse).utilization;
-    lastUse = use;
-    controller.observe(Math.max(0, elapsedMs - SAMPLE_INTERVAL_MS), elapsedMs, utilization);
+    const cpu = process.cpuUsage(lastCpu);
+    lastCpu = process.cpuUsage();
+    const cpuShare = (cpu.user + cpu.system) / 1000 / Math.max(1, elapsedMs);
+    controller.observe(Math.max(0, elapsedMs - SAMPLE_INTERVAL_MS), elapsedMs, cpuShare);
   }, SAMPLE_INTERVAL_MS);
   timer.unref();
   return () => clearInterval(timer);

@@ -85,7 +85,9 @@ export function classify(method: string | undefined, url: string | undefined): S
 }
 
 const CLASS = Symbol('shedClass');
-type Admitted = ServerResponse & { [CLASS]?: ShedClass };
+/** When a send was admitted: its latency steers the send limit. */
+const ADMITTED_MS = Symbol('admittedMs');
+type Admitted = ServerResponse & { [CLASS]?: ShedClass; [ADMITTED_MS]?: number };
 
 export interface OverloadGuard {
   readonly admission: Admission;
@@ -119,6 +121,7 @@ export function createOverloadGuard(
     metrics.overloadLagSeconds.set(((pressure as Partial<PressureController>).lagMs ?? 0) / 1000);
     for (const [budget, count] of Object.entries(admission.inFlight))
       metrics.overloadInFlight.set({ budget }, count);
+    metrics.overloadSendLimit.set(admission.sendLimit.value);
   };
   return {
     admission,
@@ -140,7 +143,11 @@ export function createOverloadGuard(
     },
     onClose: function (this: Admitted) {
       const cls = this[CLASS];
-      if (cls !== undefined) admission.release(cls);
+      if (cls === undefined) return;
+      const admittedMs = this[ADMITTED_MS];
+      if (admittedMs === undefined) return admission.release(cls);
+      const nowMs = performance.now();
+      admission.release(cls, nowMs - admittedMs, nowMs);
     },
   };
 }
@@ -161,6 +168,7 @@ export function mountShedder(app: Express, guard: OverloadGuard | undefined): vo
     if (refused !== undefined) return guard.shed(res, cls, refused);
     // One shared listener per request, no closure: the class rides on the response.
     (res as Admitted)[CLASS] = cls;
+    if (cls === 'send') (res as Admitted)[ADMITTED_MS] = performance.now();
     res.on('close', guard.onClose);
     inner(req, res, next);
   };

@@ -3,9 +3,15 @@
  * and budget, and the pressure controller, driven by a model of a saturated event loop.
  */
 import fc from 'fast-check';
-import { Admission, SHED_CLASSES, type ShedClass } from '../../api/overload/admission';
 import {
-  BUSY_UTILIZATION,
+  Admission,
+  LatencyLimit,
+  MIN_SEND_LIMIT,
+  SHED_CLASSES,
+  type ShedClass,
+} from '../../api/overload/admission';
+import {
+  BUSY_CPU_SHARE,
   FixedPressure,
   MAX_PRESSURE,
   PressureController,
@@ -13,7 +19,13 @@ import {
 } from '../../api/overload/pressure';
 import { classify } from '../../api/overload/shedder';
 
-const BUDGETS = { stormInFlight: 10, grabSharePercent: 80, sendInFlight: 3, moneyInFlight: 2 };
+const BUDGETS = {
+  stormInFlight: 10,
+  grabSharePercent: 80,
+  sendInFlight: 3,
+  sendLatencyTargetMs: 1_000,
+  moneyInFlight: 2,
+};
 
 describe('classify', () => {
   test.each([
@@ -97,7 +109,13 @@ describe('Admission', () => {
         fc.integer({ min: 1, max: 400 }),
         (pressure, cls, requests) => {
           const admission = new Admission(
-            { stormInFlight: 10_000, grabSharePercent: 100, sendInFlight: 10_000, moneyInFlight: 10_000 },
+            {
+              ...BUDGETS,
+              stormInFlight: 10_000,
+              grabSharePercent: 100,
+              sendInFlight: 10_000,
+              moneyInFlight: 10_000,
+            },
             new FixedPressure(pressure),
           );
           let shed = 0;
@@ -124,6 +142,56 @@ describe('Admission', () => {
   });
 });
 
+describe('LatencyLimit (sends in flight)', () => {
+  test('stays at its most while sends answer within the target, and within its bounds whatever they do', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 60_000, noNaN: true }), { maxLength: 300 }),
+        (latencies) => {
+          const limit = new LatencyLimit(64, 1_000);
+          let nowMs = 0;
+          for (const latency of latencies) {
+            limit.observe(latency, (nowMs += 37));
+            expect(limit.value).toBeGreaterThanOrEqual(MIN_SEND_LIMIT);
+            expect(limit.value).toBeLessThanOrEqual(64);
+          }
+        },
+      ),
+    );
+    const calm = new LatencyLimit(64, 1_000);
+    for (let i = 0; i < 100; i++) calm.observe(200, i * 10);
+    expect(calm.value).toBe(64);
+  });
+
+  test('a burst of slow answers within one target is one cut', () => {
+    const limit = new LatencyLimit(64, 1_000);
+    for (let i = 0; i < 50; i++) limit.observe(5_000, 10_000 + i * 10);
+    expect(limit.value).toBe(32);
+  });
+
+  /**
+   * A backend that pays `ratePerSecond` sends whatever is in flight (Temporal and the worker): a send's
+   * latency is the sends in flight over that rate. Offered twice as many, the limit must settle where the
+   * latency is near its target, whatever the rate, instead of at its most (64 in flight at 17/s: 3.8 s).
+   */
+  test.each([17, 50, 200])(
+    'against a backend paying %d sends a second, the latency settles near the target',
+    (ratePerSecond) => {
+      const limit = new LatencyLimit(64, 1_000);
+      const latencies: number[] = [];
+      for (let nowMs = 0; nowMs < 60_000; nowMs += 1_000 / ratePerSecond) {
+        const latencyMs = (Math.floor(limit.value) / ratePerSecond) * 1_000;
+        limit.observe(latencyMs, nowMs);
+        if (nowMs > 30_000) latencies.push(latencyMs);
+      }
+      const meanMs = latencies.reduce((sum, v) => sum + v, 0) / latencies.length;
+      const expectedMs = Math.min(1_000, (64 / ratePerSecond) * 1_000);
+      expect(meanMs).toBeGreaterThan(expectedMs * 0.5);
+      expect(meanMs).toBeLessThanOrEqual(1_100);
+    },
+  );
+});
+
 describe('PressureController', () => {
   const tick = (controller: PressureController, lagMs: number) =>
     controller.observe(lagMs, SAMPLE_INTERVAL_MS + lagMs);
@@ -144,16 +212,16 @@ describe('PressureController', () => {
         fc.array(
           fc.record({
             lag: fc.double({ min: 0, max: 5_000, noNaN: true }),
-            utilization: fc.double({ min: 0, max: BUSY_UTILIZATION - 0.01, noNaN: true }),
+            cpuShare: fc.double({ min: 0, max: BUSY_CPU_SHARE - 0.01, noNaN: true }),
           }),
           { maxLength: 100 },
         ),
         (samples) => {
           const controller = new PressureController(100);
           controller.level = 1;
-          for (const { lag, utilization } of samples) {
+          for (const { lag, cpuShare } of samples) {
             const before = controller.level;
-            controller.observe(lag, SAMPLE_INTERVAL_MS + lag, utilization);
+            controller.observe(lag, SAMPLE_INTERVAL_MS + lag, cpuShare);
             expect(controller.level).toBeLessThanOrEqual(before);
           }
         },
