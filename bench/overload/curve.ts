@@ -8,7 +8,7 @@
 import { configOf } from '../env';
 import { quiesce, type BenchContext } from '../context';
 import { HttpClient } from '../http';
-import { log } from '../progress';
+import { log, sleep } from '../progress';
 import { residentMb } from '../procstats';
 import { figure } from '../stats';
 import { judgeOverload, RECOVERY_WINDOW_MS, recoveryOf } from './checks';
@@ -32,6 +32,12 @@ const CAPACITY_CEILING_PER_SECOND: Record<CurveFlowName, number> = {
   send: 1_000,
 };
 const RSS_SAMPLE_MS = 250;
+/**
+ * A capacity client that was shed waits this long before its next flow, as a client honouring Retry-After
+ * would (shortened): spinning on shed answers measured how fast the API refuses, not what it serves, and
+ * ran through the sends prepared for the run in a second.
+ */
+const SHED_PAUSE_MS = 50;
 
 /** Correct answers per second of `clients` closed-loop clients over `seconds`. */
 async function measureCapacity(ctx: BenchContext, flow: CurveFlow, seconds: number) {
@@ -46,6 +52,7 @@ async function measureCapacity(ctx: BenchContext, flow: CurveFlow, seconds: numb
     while (performance.now() < endMs && next < ceiling) {
       const answer = await prepared.run(next++);
       tally[answer.kind]++;
+      if (answer.kind === 'shed') await sleep(SHED_PAUSE_MS);
     }
   };
   await Promise.all(Array.from({ length: flow.capacityClients }, client));
