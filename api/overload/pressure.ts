@@ -9,8 +9,9 @@
  * refused for one turn and every request admitted the next, and the queue swings with it. The pressure is
  * instead integrated from the lag's distance to its target: it rises while the loop runs late, falls while
  * it is early, and settles on the fraction of grabs (then opens) whose refusal keeps the loop at the
- * target. A single long turn (a garbage collection, a compile) moves it by at most MAX_STEP, so a spike
- * sheds a few requests for a few turns, not everything.
+ * target. A saturated loop is late turn after turn; a single long turn (a garbage collection, a compile)
+ * is not saturation, so the first late sample only arms the rise and the second moves it, by at most
+ * MAX_STEP: a lone spike sheds nothing.
  *
  * A loop can also run late because the process is not given the CPU (other processes on the cores), with
  * little work of its own. Refusing requests then frees nothing, so the pressure only rises while the process
@@ -46,6 +47,8 @@ export class PressureController implements PressureSource {
   level = 0;
   /** The last lag observed, for metrics and logs. */
   lagMs = 0;
+  /** Whether the previous sample was late too: only a second late sample in a row raises the pressure. */
+  private wasLate = false;
 
   constructor(readonly lagTargetMs: number) {}
 
@@ -53,7 +56,9 @@ export class PressureController implements PressureSource {
   observe(lagMs: number, elapsedMs: number, cpuShare = 1): number {
     this.lagMs = lagMs;
     const late = clamp((lagMs - this.lagTargetMs) / this.lagTargetMs, -1, 1);
-    const error = cpuShare < BUSY_CPU_SHARE ? Math.min(0, late) : late;
+    const armed = this.wasLate;
+    this.wasLate = late > 0;
+    const error = cpuShare < BUSY_CPU_SHARE || !armed ? Math.min(0, late) : late;
     const step = clamp((GAIN_PER_SECOND * error * elapsedMs) / 1000, -MAX_STEP, MAX_STEP);
     this.level = clamp(this.level + step, 0, MAX_PRESSURE);
     return this.level;

@@ -244,7 +244,19 @@ describe('PressureController', () => {
     );
   });
 
-  test('sustained lag at twice the target sheds every grab within 300 ms, and idle lets go within 500 ms', () => {
+  test('a lone long turn (a collection) sheds nothing; the next late one starts the rise', () => {
+    const controller = new PressureController(100);
+    for (let i = 0; i < 20; i++) {
+      tick(controller, 400);
+      expect(controller.level).toBe(0);
+      tick(controller, 0);
+    }
+    tick(controller, 400);
+    tick(controller, 400);
+    expect(controller.level).toBe(0.5);
+  });
+
+  test('sustained lag at twice the target sheds every grab within 700 ms, and idle lets go within 500 ms', () => {
     const controller = new PressureController(100);
     let elapsedMs = 0;
     while (controller.level < 1) {
