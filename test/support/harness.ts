@@ -95,6 +95,9 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     SETTLE_PUMP_ID_PREFIX: `settle-pump-${id}-`,
     CREDIT_FINISH_SIGNAL_MIN_SHARES: '1',
     CREDIT_POLL_INTERVAL_MS: '500',
+    // The send limit adapts to sends' latency (api/overload/admission.ts); a test whose sends wait on a cold
+    // worker or an absent Temporal would cut it for the file's next sends. Tests of shedding set their own.
+    OVERLOAD_SEND_LATENCY_TARGET_MS: '600000',
     ...env,
   });
   const db = createDb(config, { applicationName: `test-${id}` });
