@@ -22,19 +22,26 @@ export const RECOVERY_WINDOW_MS = 500;
 const API_RSS_GOAL_MB = 200;
 const PACKET_SHARES = 100;
 
-/** When the p99 came back for good: the end of the last half second over the threshold (0: never over). */
+/** Back means this many half seconds in a row at or under the threshold (fewer if the run ends first). */
+const RECOVERED_WINDOWS = 4;
+const MIN_RECOVERED_WINDOWS = 2;
+
+/**
+ * When the p99 came back: the start of the first two seconds whose half seconds are all under the threshold.
+ * Not "the last half second over it": at a send's rate a half second holds a few answers, and one collection
+ * an hour later would count as not recovered.
+ */
 export function recoveryOf(
   windowP99sMs: readonly number[],
   referenceP99Ms: number,
 ): CurveReport['recovery'] & object {
   const thresholdMs = Math.max(referenceP99Ms * RECOVERY_FACTOR, referenceP99Ms + RECOVERY_SLACK_MS);
-  let lastOver = -1;
-  windowP99sMs.forEach((p99, w) => {
-    if (p99 > thresholdMs) lastOver = w;
-  });
-  // Over in the last window too: it did not come back within the run.
-  const seconds =
-    lastOver === windowP99sMs.length - 1 ? undefined : ((lastOver + 1) * RECOVERY_WINDOW_MS) / 1000;
+  let seconds: number | undefined;
+  for (let w = 0; w < windowP99sMs.length && seconds === undefined; w++) {
+    const stretch = windowP99sMs.slice(w, w + RECOVERED_WINDOWS);
+    if (stretch.length >= MIN_RECOVERED_WINDOWS && stretch.every((p99) => p99 <= thresholdMs))
+      seconds = (w * RECOVERY_WINDOW_MS) / 1000;
+  }
   return { windowP99sMs: [...windowP99sMs], thresholdMs, seconds };
 }
 

@@ -100,8 +100,11 @@ describe('runOpenLoad', () => {
 });
 
 describe('the curve', () => {
-  test('recovery is the end of the last half second over the threshold, or none within the run', () => {
-    expect(recoveryOf([500, 300, 40, 30, 35], 30).seconds).toBe(1);
+  test('recovery is the start of the first two seconds back under the threshold, or none within the run', () => {
+    expect(recoveryOf([500, 300, 40, 30, 35, 30, 20], 30).seconds).toBe(1);
+    // A lone slow half second later does not undo it; one inside the first two seconds does.
+    expect(recoveryOf([500, 30, 30, 30, 30, 30, 30, 30, 200, 30], 30).seconds).toBe(0.5);
+    expect(recoveryOf([500, 30, 200, 30, 30, 30, 30], 30).seconds).toBe(1.5);
     expect(recoveryOf([30, 30], 30).seconds).toBe(0);
     expect(recoveryOf([30, 200], 30).seconds).toBeUndefined();
     expect(recoveryOf([10], 100).thresholdMs).toBe(150);
