@@ -6,6 +6,7 @@ import { createContext, type AppContext, type AppDeps } from './context';
 import { toProblem } from './errorMapping';
 import { laneErrors, mountHotLane } from './hotLane';
 import { requestLogging, requestMetrics } from './logging';
+import { mountShedder } from './overload/shedder';
 import { errorHandler, malformedPathHandler, notFoundHandler } from './problems';
 import { routeFactories, type RouteFactory } from './routes';
 import { internalRoutes } from './routes/internal';
@@ -50,7 +51,10 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): { app: Expre
   // A request that met its own Postgres, Redis or Temporal down is a 503 with Retry-After, never a 500.
   app.use(errorHandler(ctx.log, [toProblem, dependencyDownProblem(ctx.config.cells.self, Boolean(routing))]));
   if (withLane) mountHotLane(app, ctx);
-  // Outermost, around the lane too, and only when tracing is on: off, requests meet no tracing code at all.
+  // Tracing around the lane, only when it is on: off, requests meet no tracing code at all.
   if (deps.tracing) deps.tracing.traceRequests(app);
+  // Outermost, so the storm's grabs and opens pass admission before the lane (or tracing) sees them, and a
+  // shed request costs nothing more (docs/overload.md).
+  mountShedder(app, ctx.overload);
   return { app, ctx };
 }

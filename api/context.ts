@@ -19,6 +19,8 @@ import { cachedTokenVerifier, secretKeyOf, type TokenVerifier } from './auth';
 import { createIdempotencyStore, type IdempotencyStore } from './idempotency';
 import { createMetrics, type Metrics } from './metrics';
 import { createApiRegistry } from './openapi';
+import type { PressureSource } from './overload/pressure';
+import { createOverloadGuard, type OverloadGuard } from './overload/shedder';
 import { createRateLimits, type RateLimits } from './rateLimits';
 import { gatedDeclaration, type GatedDeclaration } from './routes/gated';
 
@@ -34,6 +36,8 @@ export interface AppDeps {
   packets?: PacketServices;
   /** Set only when tracing is on (tracing/index.ts): every request is then a server span. */
   tracing?: Tracing | undefined;
+  /** Load shedding's pressure; the process's own, driven by its event-loop lag, when absent (tests set it). */
+  pressure?: PressureSource;
 }
 
 export interface AppContext extends AppDeps {
@@ -55,6 +59,8 @@ export interface AppContext extends AppDeps {
   drain: DrainSwitch;
   /** Routing to the owning cell (api/cells/router.ts); undefined with one cell, where nothing routes. */
   cellRouting?: CellRouting | undefined;
+  /** Load shedding (api/overload/); undefined when OVERLOAD_SHEDDING is off. */
+  overload: OverloadGuard | undefined;
 }
 
 export function createContext(deps: AppDeps): AppContext {
@@ -73,6 +79,9 @@ export function createContext(deps: AppDeps): AppContext {
     underPressure: () => deps.config.lists.underPressure || redisDown(),
     gated: { admit: [], act: [] },
     drain: createDrainSwitch(deps.db, deps.config.cells.self),
+    overload: deps.config.overload.enabled
+      ? createOverloadGuard(deps.config.overload, metrics, deps.log, deps.pressure)
+      : undefined,
   };
   ctx.gated = gatedDeclaration(ctx);
   return ctx;

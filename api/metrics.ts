@@ -42,6 +42,17 @@ export interface Metrics {
   dependencyUp: Gauge<'dependency'>;
   /** Requests forwarded to the cell that owns them (api/cells/), by cell and outcome: answered, unavailable. */
   cellForwards: Counter<'cell' | 'outcome'>;
+  /** Requests refused by load shedding (api/overload/), by class and reason (pressure, in_flight). */
+  overloadShed: Counter<'class' | 'reason'>;
+  /** The shedder's pressure (0: none shed, 1: every grab, 2: every open too) and the lag driving it. */
+  overloadPressure: Gauge<never>;
+  overloadLagSeconds: Gauge<never>;
+  /** Requests in flight per admission budget (storm, send, money). */
+  overloadInFlight: Gauge<'budget'>;
+  /** The adaptive limit on sends in flight (api/overload/admission.ts LatencyLimit). */
+  overloadSendLimit: Gauge<never>;
+  /** Set by the shedder: refreshes the three gauges above when /metrics is scraped, never per request. */
+  readOverload: (() => void) | undefined;
 }
 
 const PREFIX = 'redpacket_';
@@ -55,8 +66,37 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   // Process metrics (CPU, heap, event loop lag) are for real processes; tests leave them off.
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: PREFIX });
   const registers = [registry];
-  return {
+  const metrics: Metrics = {
     registry,
+    readOverload: undefined,
+    overloadShed: new Counter({
+      name: `${PREFIX}overload_shed_total`,
+      help: 'Requests refused by load shedding (503 overloaded), by class and reason',
+      labelNames: ['class', 'reason'],
+      registers,
+    }),
+    overloadPressure: new Gauge({
+      name: `${PREFIX}overload_pressure`,
+      help: 'Load shedding pressure: 0 none shed, 0..1 that share of grabs, 1..2 every grab and that share of opens',
+      registers,
+      collect: () => metrics.readOverload?.(),
+    }),
+    overloadLagSeconds: new Gauge({
+      name: `${PREFIX}overload_loop_lag_seconds`,
+      help: 'The event-loop lag load shedding last sampled',
+      registers,
+    }),
+    overloadInFlight: new Gauge({
+      name: `${PREFIX}overload_in_flight`,
+      help: 'Requests in flight per admission budget (storm, send, money)',
+      labelNames: ['budget'],
+      registers,
+    }),
+    overloadSendLimit: new Gauge({
+      name: `${PREFIX}overload_send_limit`,
+      help: 'Sends one API process lets wait on Temporal now, steered by their latency',
+      registers,
+    }),
     httpRequestDuration: new Histogram({
       name: `${PREFIX}http_request_duration_seconds`,
       help: 'HTTP request duration by method, route template and status class',
@@ -141,6 +181,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       registers,
     }),
   };
+  return metrics;
 }
 
 export function statusClass(status: number): StatusClass {

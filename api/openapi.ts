@@ -48,7 +48,8 @@ export const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   503:
     'region_unavailable (the owning cell is down or unreachable: retry, with the same Idempotency-Key for a ' +
     'POST), service_unavailable (one cell: its database, Redis or Temporal is down, as in a failover), ' +
-    'list_depth_limited, packet_busy or payment_pending; see Retry-After',
+    'overloaded (load shedding: nothing was done, retry as it is), list_depth_limited, packet_busy or ' +
+    'payment_pending; see Retry-After',
 };
 
 export function createApiRegistry(): OpenAPIRegistry {

@@ -24,6 +24,8 @@ import {
   UsageError,
   type BenchOptions,
 } from './options';
+import { overloadPhase } from './overload/curve';
+import { curveSvg } from './overload/render';
 import { mainThreadProfile, PROFILE_DIR, summarizeProfile } from './profile';
 import { log } from './progress';
 import { bareStorm, traditionalStorm } from './references/httpStorms';
@@ -114,6 +116,8 @@ async function runScenarios(ctx: BenchContext, only: BenchOptions['only'], clean
   // Issue 29's engines, opt-in (OPT_IN_PHASES): each starts its engine and a second service beside this one.
   if (only.has('rcluster')) await redisClusterPhase(ctx, cleanup);
   if (only.has('tcluster')) await temporalClusterPhase(ctx, cleanup);
+  // Issue 32's latency curve, opt-in: minutes past capacity, last, so nothing else pays for its backlog.
+  if (only.has('overload')) await phase(ctx, '7. overload: latency curve', () => overloadPhase(ctx));
 }
 
 /** Scenario 6: the service as two cells next to the single-cell one; each cell audited, and the pair. */
@@ -153,7 +157,11 @@ function writeResults(report: Report): { json: string; md: string; markdown: str
   mkdirSync(RESULTS_DIR, { recursive: true });
   const json = join(RESULTS_DIR, `${stamp}.json`);
   const md = join(RESULTS_DIR, `${stamp}.md`);
-  const markdown = renderMarkdown(report.data);
+  // The latency curve's chart, next to the report, which links it by name.
+  const svgName = report.data.curves.length ? `${stamp}-overload.svg` : undefined;
+  if (svgName)
+    writeFileSync(join(RESULTS_DIR, svgName), curveSvg(report.data.curves, `bench ${report.data.startedAt}`));
+  const markdown = renderMarkdown(report.data, svgName);
   writeFileSync(json, `${JSON.stringify(report.data, null, 2)}\n`);
   writeFileSync(md, markdown);
   return { json, md, markdown };
@@ -228,7 +236,7 @@ async function run(options: BenchOptions, cleanup: Cleanup): Promise<void> {
       .map((value) => value.toFixed(2))
       .join(' ');
     if (cleanup.interrupted) log('interrupted: no results written');
-    else if (report.data.figures.length) {
+    else if (report.data.figures.length || report.data.curves.length) {
       const written = writeResults(report);
       process.stdout.write(`\n${written.markdown}\n`);
       log(`results: ${written.md} and ${written.json}`);

@@ -1,3 +1,5 @@
+import type { CurveFlowName } from './overload/flows';
+
 /**
  * Command line and run sizes. `--quick` keeps the whole run under two minutes on a 2-core machine; the
  * default is the size the issue names (10,000-client storm, 50 x 100 bursts, 500 x 10 spread packets).
@@ -27,7 +29,21 @@ export interface Sizes {
   redisConcurrency: number;
   pgOpenPackets: number;
   pgConcurrency: number;
+  /** The latency curve (--only overload): load steps, % of each flow's capacity measured in the run. */
+  overloadSteps: readonly number[];
+  overloadFlows: readonly CurveFlowName[];
+  /** Seconds of each step, of each closed-loop capacity run, and at 50 % after the 200 % step. */
+  overloadStepSeconds: number;
+  overloadCapacitySeconds: number;
+  overloadRecoverySeconds: number;
+  /** Caps each flow's capacity (so every step's rate) for a short smoke run; undefined: as measured. */
+  overloadMaxRate: number | undefined;
 }
+
+const CURVE_STEPS = [25, 50, 75, 80, 90, 100, 125, 150, 200];
+const CURVE_FLOWS: readonly CurveFlowName[] = ['storm', 'spread', 'send'];
+/** The recovery is judged over 5 s, so the 50 % after the overload lasts longer than that. */
+const MIN_RECOVERY_SECONDS = 6;
 
 export const SHARES_PER_BURST_PACKET = 100;
 export const SHARES_PER_SPREAD_PACKET = 10;
@@ -50,6 +66,12 @@ const QUICK: Sizes = {
   redisConcurrency: 500,
   pgOpenPackets: 20,
   pgConcurrency: 20,
+  overloadSteps: CURVE_STEPS,
+  overloadFlows: CURVE_FLOWS,
+  overloadStepSeconds: 3,
+  overloadCapacitySeconds: 3,
+  overloadRecoverySeconds: MIN_RECOVERY_SECONDS,
+  overloadMaxRate: undefined,
 };
 
 const FULL: Sizes = {
@@ -69,6 +91,12 @@ const FULL: Sizes = {
   redisConcurrency: 500,
   pgOpenPackets: 100,
   pgConcurrency: 20,
+  overloadSteps: CURVE_STEPS,
+  overloadFlows: CURVE_FLOWS,
+  overloadStepSeconds: 10,
+  overloadCapacitySeconds: 8,
+  overloadRecoverySeconds: 8,
+  overloadMaxRate: undefined,
 };
 
 export const PHASES = [
@@ -81,13 +109,15 @@ export const PHASES = [
   'cells',
   'rcluster',
   'tcluster',
+  'overload',
 ] as const;
 export type PhaseName = (typeof PHASES)[number];
 /**
  * Phases only `--only` runs: each starts a distributed engine and a second service and adds minutes (issue 29,
- * docs/redis-cluster.md and docs/temporal-cluster.md), which a plain `npm run bench` should not pay.
+ * docs/redis-cluster.md and docs/temporal-cluster.md), or drives the service past its capacity for minutes
+ * (overload, issue 32: docs/overload.md), which a plain `npm run bench` should not pay.
  */
-export const OPT_IN_PHASES: readonly PhaseName[] = ['rcluster', 'tcluster'];
+export const OPT_IN_PHASES: readonly PhaseName[] = ['rcluster', 'tcluster', 'overload'];
 const DEFAULT_PHASES = PHASES.filter((name) => !OPT_IN_PHASES.includes(name));
 
 export interface BenchOptions {
@@ -107,7 +137,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only PHASE,...] [--url http://127.0.0.1:PORT] [--profile]
-       [--traces[=URL]]
+       [--traces[=URL]] [--flows storm,spread,send] [--step-seconds S] [--max-rate N]
   --quick    a smaller run, under two minutes
   --only     some of ${PHASES.join(', ')} (spread brings temporal, whose signal rate sets its steps;
              ${OPT_IN_PHASES.join(' and ')} run only when named here)
@@ -115,7 +145,12 @@ export const USAGE = `usage: npm run bench -- [--quick] [--only PHASE,...] [--ur
              the environment, as for the service itself); references still run in a world of their own
   --profile  run the API child under node --cpu-prof and print where its CPU time went
   --traces   tracing on in the API and worker (OTEL_EXPORTER_OTLP_ENDPOINT, as an operator sets it for
-             docker compose): to a stand-in collector in the bench, or with =URL to the collector there`;
+             docker compose): to a stand-in collector in the bench, or with =URL to the collector there
+
+  overload (the latency curve) only:
+  --flows         some of ${CURVE_FLOWS.join(', ')} (all by default)
+  --step-seconds  seconds of each load step and capacity run (a short smoke run)
+  --max-rate      caps each flow's measured capacity, so every step's rate, per second (a smoke run)`;
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -131,9 +166,17 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let profile = false;
   let traces: string | undefined;
   let only = new Set<PhaseName>(DEFAULT_PHASES);
+  const curve: Partial<Sizes> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') quick = true;
+    else if (arg === '--flows') curve.overloadFlows = parseFlows(argv[++i]);
+    else if (arg === '--step-seconds') {
+      const seconds = positive('--step-seconds', argv[++i]);
+      curve.overloadStepSeconds = seconds;
+      curve.overloadCapacitySeconds = seconds;
+      curve.overloadRecoverySeconds = Math.max(MIN_RECOVERY_SECONDS, seconds);
+    } else if (arg === '--max-rate') curve.overloadMaxRate = positive('--max-rate', argv[++i]);
     else if (arg === '--only') only = parsePhases(argv[++i]);
     else if (arg === '--profile') profile = true;
     else if (arg === '--url') url = argv[++i];
@@ -161,7 +204,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     if (traces) throw new UsageError('--traces sets the environment of the API the bench starts; drop --url');
   }
   if (only.has('spread')) only.add('temporal');
-  return { quick, url, profile, traces, only, sizes: quick ? QUICK : FULL };
+  return { quick, url, profile, traces, only, sizes: { ...(quick ? QUICK : FULL), ...curve } };
 }
 
 function parseTracesUrl(url: string): string {
@@ -171,6 +214,21 @@ function parseTracesUrl(url: string): string {
     // Answered below, as any other value that is not a collector's URL.
   }
   throw new UsageError(`--traces=URL takes a collector's OTLP/HTTP base URL, not ${url}`);
+}
+
+function positive(flag: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} takes a positive number; got ${String(value)}`);
+  return n;
+}
+
+function parseFlows(list: string | undefined): CurveFlowName[] {
+  const names = (list ?? '').split(',').filter(Boolean);
+  const unknown = names.filter((name) => !(CURVE_FLOWS as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0)
+    throw new UsageError(`--flows takes a list of ${CURVE_FLOWS.join(', ')}; got ${list ?? 'nothing'}`);
+  return names as CurveFlowName[];
 }
 
 function parsePhases(list: string | undefined): Set<PhaseName> {

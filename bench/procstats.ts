@@ -56,6 +56,12 @@ function machineTicks(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
+/** A process's resident set now (VmRSS), MB; undefined once it has exited. */
+export function residentMb(pid: number): number | undefined {
+  const kb = memoryKb(pid, 'VmRSS');
+  return kb === undefined ? undefined : Math.round(kb / 1024);
+}
+
 export type CpuMark = Mark;
 
 interface Mark {

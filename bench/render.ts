@@ -1,5 +1,6 @@
 /** Renders a report as Markdown: the results table, goals, spread steps, CPU and memory, audits. */
 import { REDIS_CLUSTER_PROCESSES, ONE_REDIS_PROCESS, TEMPORAL_NODE_PROCESSES } from './engineRounds';
+import { curveMarkdown } from './overload/render';
 import type { ReportData } from './report';
 import type { Figure } from './stats';
 
@@ -75,7 +76,8 @@ function configurationLines(data: ReportData): string[] {
   return [...lines, ''];
 }
 
-export function renderMarkdown(data: ReportData): string {
+/** `svgFile`: the latency curve's chart, written next to the report, when the run drew one. */
+export function renderMarkdown(data: ReportData, svgFile?: string): string {
   const out: string[] = [];
   const m = data.machine;
   out.push(
@@ -141,6 +143,7 @@ export function renderMarkdown(data: ReportData): string {
       ),
     );
   }
+  if (data.curves.length) out.push(...curveMarkdown(data.curves, svgFile));
   const facts = Object.entries(data.facts);
   if (facts.length) {
     out.push('', '### Facts', '');

@@ -3,6 +3,7 @@
  * and rendered at the end as a Markdown table (printed, and written with the JSON to bench/results/).
  */
 import type { AuditSummary } from './audit';
+import type { CurveReport } from './overload/render';
 import type { ServiceConfiguration } from './env';
 import type { WindowReading } from './procstats';
 import type { Figure, Goal } from './stats';
@@ -40,6 +41,8 @@ export interface ReportData {
   figures: Figure[];
   goals: Goal[];
   spreadSteps: SpreadStep[];
+  /** The latency curve (--only overload), one per flow. */
+  curves: CurveReport[];
   /** Per scenario: counts that are not rates (claims, signals per open, events per claim, backlog). */
   facts: Record<string, Record<string, number | string | boolean>>;
   phases: { phase: string; reading: WindowReading }[];
@@ -58,6 +61,7 @@ export class Report {
       figures: [],
       goals: [],
       spreadSteps: [],
+      curves: [],
       facts: {},
       phases: [],
       audits: [],

@@ -20,6 +20,8 @@ import { CELL_NAMES, type CellName } from './cellsWorld';
 /** The share of the standing cell's requests during the cut that must be answered. */
 export const ANSWERED_SHARE_MIN = 0.99;
 const REGION_UNAVAILABLE = 'region_unavailable';
+/** api/overload/shedder.ts OVERLOADED; spelled here as REGION_UNAVAILABLE is, the contract's stable code. */
+const OVERLOADED = 'overloaded';
 
 /** The cell that owns a request (api/cells/router.ts), or 'both' for the received list, which spans them. */
 export function ownerOf(op: Op): CellName | 'both' {
@@ -30,7 +32,9 @@ export function ownerOf(op: Op): CellName | 'both' {
 }
 
 const answered = (op: Op) => op.status >= 200 && op.status < 500;
-const refusedAsDown = (op: Op) => op.status === 503 && op.code === REGION_UNAVAILABLE;
+// A request the entry's load shedding refused (503 overloaded) promised nothing either, as region_unavailable.
+const refusedAsDown = (op: Op) =>
+  op.status === 503 && (op.code === REGION_UNAVAILABLE || op.code === OVERLOADED);
 
 export interface CutFigures {
   cell: CellName;
@@ -130,7 +134,13 @@ export function judgeCut(
  * cell is down, or a payment or a hot packet has not been decided yet (as right after the restore, while the
  * cut cell's worker catches up).
  */
-const RETRYABLE_503 = new Set([REGION_UNAVAILABLE, 'payment_pending', 'packet_busy', 'packet_id_conflict']);
+const RETRYABLE_503 = new Set([
+  REGION_UNAVAILABLE,
+  OVERLOADED,
+  'payment_pending',
+  'packet_busy',
+  'packet_id_conflict',
+]);
 
 /** Over the whole run: no 500, and no 5xx but the service's retryable 503 problems. */
 export function checkNo500(history: History): Invariant {

@@ -84,6 +84,18 @@ export const envSchema = z.object({
   METRICS_TOKEN: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(16).optional()),
   METRICS_CREDIT_REFRESH_MS: intFrom(15_000, 0),
 
+  // Load shedding (docs/overload.md, config/overload.ts): on by default; budgets are per API process.
+  OVERLOAD_SHEDDING: booleanFrom(true),
+  OVERLOAD_LAG_TARGET_MS: intFrom(100, 5),
+  OVERLOAD_STORM_IN_FLIGHT: intFrom(2_000, 1),
+  OVERLOAD_GRAB_SHARE_PERCENT: intFrom(80, 1).refine((n) => n <= 100, 'at most 100'),
+  OVERLOAD_SEND_IN_FLIGHT: intFrom(64, 1),
+  OVERLOAD_SEND_LATENCY_TARGET_MS: intFrom(1_000, 10),
+  OVERLOAD_MONEY_IN_FLIGHT: intFrom(200, 1),
+  OVERLOAD_RETRY_AFTER_SECONDS: intFrom(1, 1),
+  // How long a send waits for Temporal to start its workflow and pay before it answers 503 payment_pending.
+  SEND_DEADLINE_MS: intFrom(10_000, 100),
+
   IDEMPOTENCY_TTL_SECONDS: intFrom(86_400, 1),
   IDEMPOTENCY_LOCK_TIMEOUT_MS: intFrom(60_000, 100),
 

@@ -5,6 +5,7 @@
 import { parseCells, type CellSettings } from './cells';
 import { parseClearing, type ClearingSettings } from './clearing';
 import { DEV_AUTH_SECRET, envSchema, type Env } from './env';
+import { parseOverload, type OverloadSettings } from './overload';
 import { redisClusterSeeds, type RedisClusterSeeds } from './redisCluster';
 import { parseTracing, type TracingSettings } from './tracing';
 
@@ -50,6 +51,8 @@ export interface Config {
   /** `token` undefined: /metrics is open. */
   metrics: { token: string | undefined; creditRefreshMs: number };
   lists: { underPressure: boolean; maxPagesUnderPressure: number; retryAfterSeconds: number };
+  /** Load shedding in the API (api/overload/, docs/overload.md). */
+  overload: OverloadSettings;
   ledger: { depositMaxFen: number };
   packet: {
     maxTotalFen: number;
@@ -221,6 +224,7 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
       maxPagesUnderPressure: env.LIST_MAX_PAGES_UNDER_PRESSURE,
       retryAfterSeconds: env.LIST_RETRY_AFTER_SECONDS,
     },
+    overload: parseOverload(env),
     ledger: { depositMaxFen: env.DEPOSIT_MAX_FEN },
     packet: {
       maxTotalFen: env.PACKET_MAX_TOTAL_FEN,
@@ -263,4 +267,4 @@ export function loadConfig(overrides: Partial<Record<keyof Env, string | undefin
   };
 }
 
-export type { CellSettings, ClearingSettings, TracingSettings };
+export type { CellSettings, ClearingSettings, OverloadSettings, TracingSettings };

@@ -107,9 +107,6 @@ function insufficientFunds(cause: unknown): DomainError {
   );
 }
 
-/** How long a send waits for its payment before answering 503 payment_pending. */
-export const SEND_DEADLINE_MS = 10_000;
-
 /**
  * The pre-allocated id was already another packet's (a Redis counter rewound). Nothing was paid; forget the
  * key's id so the client's retry allocates a fresh one, and fail this attempt.
@@ -214,7 +211,10 @@ export async function sendPacket(
   const handle = deps.temporal.client.workflow.getHandle(packetWorkflowId(packetId));
   let paid: PaidPacket | undefined;
   try {
-    paid = await deps.temporal.client.withDeadline(Date.now() + SEND_DEADLINE_MS, () =>
+    // The deadline bounds the wait on Temporal (SEND_DEADLINE_MS); how many sends wait at once is bounded
+    // by the send budget in front of the API (api/overload/admission.ts), so a Temporal backlog is refused
+    // there with 503 overloaded instead of queueing here.
+    paid = await deps.temporal.client.withDeadline(Date.now() + deps.config.overload.sendDeadlineMs, () =>
       deps.temporal.client.workflow.executeUpdateWithStart(payUpdate, {
         updateId: idempotencyKey ? `pay-${idempotencyKey}` : `pay-${packetId}`,
         startWorkflowOperation: start,

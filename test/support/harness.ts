@@ -14,6 +14,7 @@ import type { Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp, type AppContext, type AppDeps, type AppOptions } from '../../api/app';
+import { FixedPressure } from '../../api/overload/pressure';
 import { signToken } from '../../api/auth';
 import type { ActivityDeps } from '../../activities';
 import { startCreditPumps } from '../../workers/creditPumps';
@@ -94,6 +95,9 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     SETTLE_PUMP_ID_PREFIX: `settle-pump-${id}-`,
     CREDIT_FINISH_SIGNAL_MIN_SHARES: '1',
     CREDIT_POLL_INTERVAL_MS: '500',
+    // The send limit adapts to sends' latency (api/overload/admission.ts); a test whose sends wait on a cold
+    // worker or an absent Temporal would cut it for the file's next sends. Tests of shedding set their own.
+    OVERLOAD_SEND_LATENCY_TARGET_MS: '600000',
     ...env,
   });
   const db = createDb(config, { applicationName: `test-${id}` });
@@ -106,8 +110,14 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
   const workers: { worker: Worker; running: Promise<void>; connection: NativeConnection }[] = [];
   const servers: Server[] = [];
   const extraRedis: RedisDeps[] = [];
+  // Shedding is on, as shipped, with its budgets, but its pressure stays at 0 unless a test sets it: a test
+  // process's event loop stalls on jest's own compiles and collections, which would shed requests at random.
+  const calm = new FixedPressure(0);
   const appWithContext = (deps: Partial<AppDeps> = {}, options: AppOptions = {}) =>
-    createApp({ config, log: createLogger(config, 'test-api'), db, redis, temporal, ...deps }, options);
+    createApp(
+      { config, log: createLogger(config, 'test-api'), db, redis, temporal, pressure: calm, ...deps },
+      options,
+    );
 
   async function stopPumps(): Promise<void> {
     for (let shard = 0; shard < config.credit.shards; shard++) {
