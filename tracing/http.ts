@@ -26,7 +26,7 @@ import type { Express } from 'express';
 
 type Handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => void;
 
-/** Marks a traced app's entry, so a test can tell that tracing is (or is not) installed. */
+/** Marks a traced app, so a test can tell that tracing is (or is not) installed. */
 export const TRACED_HANDLE = Symbol.for('redpacket.tracedHandle');
 
 /**
@@ -77,6 +77,7 @@ export function traceRequests(app: Express, tracer: Tracer): void {
     context.bind(active, res);
     context.with(active, () => handle(req, res, next));
   };
-  Object.defineProperty(traced, TRACED_HANDLE, { value: true });
+  // On the app, not the handle: load shedding wraps the handle again, outside this one (api/app.ts).
+  Object.defineProperty(app, TRACED_HANDLE, { value: true });
   appWithHandle.handle = traced;
 }

@@ -28,8 +28,7 @@ import { fund, open, packetResult } from '../support/packets';
 /** Empty is unset (the OpenTelemetry rule), so the developer's own shell cannot turn tracing on here. */
 const TRACING_OFF = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
 
-const isTraced = (app: Express) =>
-  (app as unknown as { handle: Record<symbol, unknown> }).handle[TRACED_HANDLE] === true;
+const isTraced = (app: Express) => (app as unknown as Record<symbol, unknown>)[TRACED_HANDLE] === true;
 const workflowInterceptorsOf = (temporal: TemporalDeps) =>
   temporal.client.workflow.options.interceptors as unknown[];
 
