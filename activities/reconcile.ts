@@ -10,7 +10,12 @@ import type { ReconcileSettings } from '../config';
 import { AuditCheck, auditChecksWith, UNSCOPED_CHECKS } from '../ledger/audit';
 import { PairCheck, type PairAuditReport } from '../ledger/pairAudit';
 import { coldDayLines, runColdDays, type ColdDayRun } from '../ledger/coldDays';
-import { dayPartitionAlarm, dayPartitionHealth, ensureDayPartitions } from '../ledger/dayTables';
+import {
+  analyzeRecentDays,
+  dayPartitionAlarm,
+  dayPartitionHealth,
+  ensureDayPartitions,
+} from '../ledger/dayTables';
 import { readWindow, saveRun } from '../ledger/reconcileState';
 import { reconcileGates, type GateReconciliation } from '../packets/gate/reconcileGates';
 import { laggingShards, stuckCredits, type HealthLines } from '../packets/store/creditLag';
@@ -105,6 +110,10 @@ export const createReconcileActivities = ({ db, redis, credit, reconcile }: Acti
         skipped.push(`cold days: ${err instanceof Error ? err.message : String(err)}`);
         return { archived: [], unsettled: [], failed: [] };
       },
+    );
+    // The audit joins the day tables whole: on fresh statistics of the days traffic is filling.
+    await analyzeRecentDays(db).catch((err: unknown) =>
+      skipped.push(`statistics: ${err instanceof Error ? err.message : String(err)}`),
     );
     const window = await readWindow(db);
     const audit = await db.withTransaction(
