@@ -103,50 +103,57 @@ async function sendPackets(ctx: BenchContext, tag: string, packets: number, amou
 
 export function curveFlows(ctx: BenchContext, http: HttpClient): Record<CurveFlowName, CurveFlow> {
   let preparations = 0;
-  const storm: CurveFlow = {
-    name: 'storm',
-    label: `storm: grab-then-open, ${STORM_CLIENTS_PER_PACKET} clients per 100-share packet`,
-    unit: 'clients',
-    capacityClients: ctx.sizes.stormConcurrency,
+  /**
+   * A grab-then-open flow over fresh 100-share packets: `packetsFor` says how many a run of `count` requests
+   * needs, and `pick` which packet and which of the users request i goes to.
+   */
+  const grabOpenFlow = (
+    flow: Pick<CurveFlow, 'name' | 'label' | 'unit' | 'capacityClients'>,
+    packetFen: number,
+    users: number,
+    packetsFor: (count: number) => number,
+    pick: (i: number, packets: number) => [packet: number, user: number],
+  ): CurveFlow => ({
+    ...flow,
     async prepare(count) {
-      const packets = Math.ceil(count / STORM_CLIENTS_PER_PACKET);
-      const packetIds = await sendPackets(ctx, `st${preparations++}`, packets, STORM_PACKET_FEN);
-      const tokens = await ctx.tokens(ctx.api.secret, 'ovstorm', STORM_CLIENTS_PER_PACKET);
+      const packets = packetsFor(count);
+      const tag = `${flow.name.slice(0, 2)}${preparations++}`;
+      const packetIds = await sendPackets(ctx, tag, packets, packetFen);
+      const tokens = await ctx.tokens(ctx.api.secret, `ov${flow.name}`, users);
       const facts = emptyFacts(packetIds);
       return {
         facts,
-        run: (i) =>
-          grabThenOpen(
-            http,
-            packetIds[Math.floor(i / STORM_CLIENTS_PER_PACKET)] as string,
-            tokens[i % STORM_CLIENTS_PER_PACKET] as string,
-            facts,
-          ),
+        run: (i) => {
+          const [packet, user] = pick(i, packets);
+          return grabThenOpen(http, packetIds[packet] as string, tokens[user] as string, facts);
+        },
       };
     },
-  };
-  const spread: CurveFlow = {
-    name: 'spread',
-    label: 'spread opens: grab-then-open, 100-share packets round robin',
-    unit: 'opens',
-    capacityClients: ctx.sizes.burstConcurrency,
-    async prepare(count) {
-      const packets = Math.ceil(count / PACKET_SHARES);
-      const packetIds = await sendPackets(ctx, `sp${preparations++}`, packets, SPREAD_PACKET_FEN);
-      const tokens = await ctx.tokens(ctx.api.secret, 'ovspread', PACKET_SHARES);
-      const facts = emptyFacts(packetIds);
-      return {
-        facts,
-        run: (i) =>
-          grabThenOpen(
-            http,
-            packetIds[i % packets] as string,
-            tokens[Math.floor(i / packets) % PACKET_SHARES] as string,
-            facts,
-          ),
-      };
+  });
+  const storm = grabOpenFlow(
+    {
+      name: 'storm',
+      label: `storm: grab-then-open, ${STORM_CLIENTS_PER_PACKET} clients per 100-share packet`,
+      unit: 'clients',
+      capacityClients: ctx.sizes.stormConcurrency,
     },
-  };
+    STORM_PACKET_FEN,
+    STORM_CLIENTS_PER_PACKET,
+    (count) => Math.ceil(count / STORM_CLIENTS_PER_PACKET),
+    (i) => [Math.floor(i / STORM_CLIENTS_PER_PACKET), i % STORM_CLIENTS_PER_PACKET],
+  );
+  const spread = grabOpenFlow(
+    {
+      name: 'spread',
+      label: 'spread opens: grab-then-open, 100-share packets round robin',
+      unit: 'opens',
+      capacityClients: ctx.sizes.burstConcurrency,
+    },
+    SPREAD_PACKET_FEN,
+    PACKET_SHARES,
+    (count) => Math.ceil(count / PACKET_SHARES),
+    (i, packets) => [i % packets, Math.floor(i / packets) % PACKET_SHARES],
+  );
   const send: CurveFlow = {
     name: 'send',
     label: 'send: POST /v1/packets (Update-with-Start and payment)',
