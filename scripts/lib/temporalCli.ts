@@ -14,12 +14,17 @@ import { downloadTemporalCli } from './temporalDownload';
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal';
 
-export function temporalCacheDir(): string {
+/** Where the project caches what it builds outside the repository (~/.cache/redpacket/<parts>). */
+export function redpacketCacheDir(...parts: string[]): string {
   const base = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-  return join(base, 'redpacket', 'temporal', TEMPORAL_CLI_VERSION);
+  return join(base, 'redpacket', ...parts);
 }
 
-function isExecutable(path: string): boolean {
+export function temporalCacheDir(): string {
+  return redpacketCacheDir('temporal', TEMPORAL_CLI_VERSION);
+}
+
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;

@@ -12,10 +12,9 @@
  * go.temporal.io/server/cmd/server@v1.29.1`, whose own go.mod pins older dependencies that share nothing.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { TEMPORAL_CLI_VERSION } from './temporalCli';
+import { isExecutable, redpacketCacheDir, TEMPORAL_CLI_VERSION } from './temporalCli';
 
 /** The server inside Temporal CLI 1.5.1 (its go.mod requires go.temporal.io/server v1.29.1). */
 export const TEMPORAL_SERVER_VERSION = '1.29.1';
@@ -34,17 +33,7 @@ export interface TemporalServerBinaries {
 }
 
 export function temporalServerCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
-  return join(base, 'redpacket', 'temporal-server', TEMPORAL_SERVER_VERSION);
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return redpacketCacheDir('temporal-server', TEMPORAL_SERVER_VERSION);
 }
 
 function cachedBinaries(dir: string): TemporalServerBinaries {
