@@ -11,7 +11,7 @@ import type { FailoverFigures } from './cellsFailover';
 import type { HealResult } from './heal';
 import type { Outcome } from './history';
 import type { ChaosOptions } from './options';
-import { RESULTS_DIR } from './report';
+import { clientSections, RESULTS_DIR } from './report';
 
 export interface CellsReport {
   startedAt: string;
@@ -147,19 +147,7 @@ export function renderCellsMarkdown(report: CellsReport): string {
       Object.entries(report.ops).map(([kind, row]) => [kind, row.ok, row.failed, row.unknown]),
     ),
     '',
-    '## Errors clients saw',
-    '',
-    ...table(
-      ['operation, status, code', 'count'],
-      Object.entries(report.clientErrors)
-        .sort((a, b) => b[1] - a[1])
-        .map(([key, count]) => [key, count]),
-    ),
-    '',
-    '## Processes that exited on their own (restarted as a supervisor would)',
-    '',
-    ...(report.unexpectedExits.length === 0 ? ['none'] : report.unexpectedExits.map((exit) => `- ${exit}`)),
-    '',
+    ...clientSections(report),
   ];
   return lines.join('\n');
 }

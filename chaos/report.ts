@@ -136,19 +136,7 @@ export function renderMarkdown(report: ChaosReport): string {
       Object.entries(report.logical).map(([kind, row]) => [kind, row.ok, row.failed, row.unknown]),
     ),
     '',
-    '## Errors clients saw',
-    '',
-    ...table(
-      ['operation, status, code', 'count'],
-      Object.entries(report.clientErrors)
-        .sort((a, b) => b[1] - a[1])
-        .map(([key, count]) => [key, count]),
-    ),
-    '',
-    '## Processes that exited on their own (restarted as a supervisor would)',
-    '',
-    ...(report.unexpectedExits.length === 0 ? ['none'] : report.unexpectedExits.map((exit) => `- ${exit}`)),
-    '',
+    ...clientSections(report),
     '## Faults',
     '',
     ...table(
@@ -182,4 +170,26 @@ export function writeReport(report: ChaosReport): string {
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(`${base}.md`, renderMarkdown(report));
   return `${base}.md`;
+}
+
+/** The sections every chaos report ends its client side with: errors clients saw and processes that exited. */
+export function clientSections(report: {
+  clientErrors: Record<string, number>;
+  unexpectedExits: readonly string[];
+}): string[] {
+  return [
+    '## Errors clients saw',
+    '',
+    ...table(
+      ['operation, status, code', 'count'],
+      Object.entries(report.clientErrors)
+        .sort((a, b) => b[1] - a[1])
+        .map(([key, count]) => [key, count]),
+    ),
+    '',
+    '## Processes that exited on their own (restarted as a supervisor would)',
+    '',
+    ...(report.unexpectedExits.length === 0 ? ['none'] : report.unexpectedExits.map((exit) => `- ${exit}`)),
+    '',
+  ];
 }
