@@ -1,7 +1,7 @@
 /**
- * Open (拆): the one Postgres statement that turns a hold into money owed (open_share, migration 0008). Under
- * the packet's row lock it checks status and expiry, draws the share, inserts the claim (unique per packet
- * and user) and decrements what remains. Postgres is the authority here: whatever the Redis gate said,
+ * Open (拆): the one Postgres statement that turns a hold into money owed (open_shares, db/functions/
+ * open_shares.sql; open_share is its one-opener form). Under the packet's row lock it checks status and
+ * expiry, draws the shares, inserts the claims (unique per packet and user) and decrements what remains. Postgres is the authority here: whatever the Redis gate said,
  * nothing is over-claimed.
  */
 import { randomInt as cryptoRandomInt } from 'node:crypto';
@@ -81,14 +81,12 @@ interface OpenShareRow {
 const OPEN_SHARE_SQL = 'SELECT * FROM open_share($1, $2, $3)';
 
 /**
- * Several opens of one packet in one statement: open_share per opener, in order, inside one autocommitted
- * SELECT. Each call is VOLATILE, so it sees what the calls before it wrote (a double tap within the batch is
- * a repeat, the last share goes once); the packet's row lock is taken once and released at the statement's
- * end, and the batch commits once. Rows come back tagged with their opener's position.
+ * Several opens of one packet in one statement (open_shares, db/functions/open_shares.sql): the packet's row
+ * lock is taken once, the openers are served in order (a double tap within the batch is a repeat, the last
+ * share goes once), their claims are written by one INSERT and what remains by one UPDATE, and the batch
+ * commits once. Rows come back tagged with their opener's position.
  */
-const OPEN_SHARES_SQL = `SELECT u.position, o.*
-  FROM unnest($2::text[], $3::float8[]) WITH ORDINALITY AS u(user_id, draw, position)
-  CROSS JOIN LATERAL open_share($1, u.user_id, u.draw) AS o`;
+const OPEN_SHARES_SQL = 'SELECT * FROM open_shares($1, $2::text[], $3::float8[])';
 
 /** The claim an open_share row answers for this opener, or the refusal every path gives. */
 function claimOfRow(packetId: string, userId: string, row: OpenShareRow | undefined): OpenedClaim {
@@ -172,9 +170,9 @@ export async function openShares(
     return [await openShare(db, packetId, userIds[0] as string, options).catch(asError)];
   }
   const draws = userIds.map(() => (options.draw ? options.draw() : drawFrom(cryptoRandomInt)));
-  let rows: (OpenShareRow & { position: string })[];
+  let rows: (OpenShareRow & { position: number })[];
   try {
-    ({ rows } = await db.query<OpenShareRow & { position: string }>(OPEN_SHARES_SQL, [
+    ({ rows } = await db.query<OpenShareRow & { position: number }>(OPEN_SHARES_SQL, [
       packetId,
       userIds,
       draws,

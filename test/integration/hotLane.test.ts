@@ -4,6 +4,7 @@ import { createActivities } from '../../activities';
 import type { AppContext } from '../../api/app';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
+import { isOpenStatement } from '../support/openCounter';
 import { fund, packetInput, uniqueTag } from '../support/ledgerFixtures';
 
 interface Way {
@@ -128,7 +129,7 @@ describe('the hot lane answers storm-shaped grabs and opens as the full app does
     const failing = {
       ...h.db,
       query: ((text: string, values?: unknown[]) =>
-        text.includes('open_share(')
+        isOpenStatement(text)
           ? Promise.reject(new Error('connection lost'))
           : h.db.query(text, values)) as typeof h.db.query,
     };

@@ -142,6 +142,39 @@ describe('the open statement', () => {
     ]);
   });
 
+  test('in a batch, an opener who opened before gets that claim back (credited or not), and an expired packet refuses every new opener (410)', async () => {
+    const packetId = await sent('batchrepeat', {
+      type: 'random',
+      amountFen: 400,
+      count: 4,
+      expiresInSeconds: 3_600,
+    });
+    const first = await openShare(h.db, packetId, 'rita');
+    const second = await openShare(h.db, packetId, 'sam');
+    await h.db.query('UPDATE claims SET credited_at = clock_timestamp() WHERE id = $1', [second.claimId]);
+    const results = await openShares(h.db, packetId, ['tom', 'rita', 'sam', 'tom']);
+    const tom = results[0] as OpenedClaim;
+    expect(tom).toMatchObject({ created: true, seq: 3, credited: false });
+    expect(results[1]).toEqual({ ...first, created: false });
+    expect(results[2]).toEqual({ ...second, credited: true, created: false });
+    expect(results[3]).toEqual({ ...tom, created: false });
+    // Only the answer was under test: no credit transfer was made, so the mark goes before the audit.
+    await h.db.query('UPDATE claims SET credited_at = NULL WHERE id = $1', [second.claimId]);
+    const { rows } = await h.db.query<{ remaining_count: number }>(
+      'SELECT remaining_count FROM packets WHERE id = $1',
+      [packetId],
+    );
+    expect(rows[0]?.remaining_count).toBe(1);
+    // Past the expiry by Postgres' clock: the earlier openers still get their claims, the new one nothing.
+    await h.db.query(
+      `UPDATE packets SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`,
+      [packetId],
+    );
+    const late = await openShares(h.db, packetId, ['rita', 'ulla']);
+    expect(late[0]).toEqual({ ...first, created: false });
+    expect(late[1]).toMatchObject({ code: ErrorCode.PacketExpired });
+  });
+
   test('concurrent opens of one packet through the API ride in shared statements, each opener answered', async () => {
     const count = 30;
     const packetId = await sent('burstsender', { type: 'random', amountFen: 3_000, count });

@@ -13,6 +13,7 @@ import { createLogger } from '../../config/logger';
 import { readCompose, serviceEnvironment } from '../../scripts/lib/compose';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
+import { isOpenStatement } from '../support/openCounter';
 import { fund, packetInput, uniqueTag } from '../support/ledgerFixtures';
 
 /** The API's configuration as `docker compose up` gives it, this process's own environment left out. */
@@ -108,7 +109,7 @@ describe('request logging in the shipped configuration', () => {
     const slowDb = {
       ...h.db,
       query: (async (text: string, values?: unknown[]) => {
-        if (text.includes('open_share(')) await new Promise((resolve) => setTimeout(resolve, 2 * slowMs));
+        if (isOpenStatement(text)) await new Promise((resolve) => setTimeout(resolve, 2 * slowMs));
         return h.db.query(text, values);
       }) as typeof h.db.query,
     };

@@ -8,6 +8,7 @@ import { OPEN_STATEMENTS_PER_PACKET } from '../../packets/open';
 import { findHaproxy, startHaproxy, type RunningHaproxy } from '../../scripts/lib/haproxy';
 import { expectAuditClean } from '../support/audit';
 import { createHarness, type Harness } from '../support/harness';
+import { isOpenStatement } from '../support/openCounter';
 import { fund, packetInput, uniqueTag } from '../support/ledgerFixtures';
 
 /**
@@ -26,7 +27,7 @@ function openGauge() {
   const wrap = (inner: Db, app: number): Db => {
     perApp[app] = 0;
     const query = (async (text: string, values?: unknown[]) => {
-      if (!text.includes('open_share(')) return inner.query(text, values);
+      if (!isOpenStatement(text)) return inner.query(text, values);
       perApp[app]! += 1;
       maxInFlight = Math.max(maxInFlight, ++inFlight);
       try {
