@@ -26,6 +26,7 @@ import {
   SAMPLE_INTERVAL_MS,
 } from '../../api/overload/pressure';
 import { classify } from '../../api/overload/shedder';
+import { loadConfig } from '../../config';
 
 const BUDGETS = {
   stormInFlight: 10,
@@ -653,4 +654,14 @@ describe('OpenLatencyController', () => {
       expect(p99Ms).toBeLessThan(150 * 3);
     },
   );
+});
+
+describe('OVERLOAD_OPEN_LATENCY_TARGET_MS', () => {
+  test('is 150 ms unless set, 0 turns the signal off, and a target under 10 ms is refused', () => {
+    expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: undefined }).overload.openLatencyTargetMs).toBe(150);
+    expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: '0' }).overload.openLatencyTargetMs).toBe(0);
+    expect(() => loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: '5' })).toThrow(
+      /OVERLOAD_OPEN_LATENCY_TARGET_MS/,
+    );
+  });
 });
