@@ -88,7 +88,7 @@ export const BUDGET_OF: Readonly<Record<ShedClass, Budget>> = {
 
 export class Admission {
   readonly inFlight: Record<Budget, number> = { storm: 0, send: 0, money: 0 };
-  /** Opens admitted and not answered (they are in the storm budget too): the open-latency estimate's queue. */
+  /** Opens admitted and not answered (in the storm budget too): the queue the open-latency estimate sees. */
   opensInFlight = 0;
   readonly sendLimit: LatencyLimit;
   private readonly limits: Readonly<Record<ShedClass, number>>;

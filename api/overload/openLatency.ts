@@ -12,23 +12,24 @@
  *
  * The estimate: Little's law. The opens in flight are their answer rate times their latency, so the latency
  * an open admitted now will see is the opens in flight over the rate at which they are answered (the answers
- * of the latest ticks, newest first, until ESTIMATE_ANSWERS of them or WINDOW_TICKS, 250 ms). Why not the
- * answered opens' own latency (a percentile of the answers): an answer reports the queue as it was when that
- * open was admitted, a whole queue ago, and a controller that steers on it refuses grabs while the queue has
- * already drained and admits them while it is already long. In a model of opens bound by Postgres
- * (test/unit/overloadAdmission.test.ts), steering on the answers' 90th percentile swung between refusing every
- * grab and none, and at four times the capacity answered 75 % of it in time; steering on the opens in flight
- * answers all of it, with the median flow at the target. The answers still count in two ways: their rate is
- * the estimate's divisor, and only a tick that answered an open slower than the target may raise the
- * pressure (below).
+ * of the latest ticks, newest first, until ESTIMATE_ANSWERS of them or OPEN_LATENCY_WINDOW_TICKS, 250 ms).
+ * Why not the answered opens' own latency (a percentile of the answers): an answer reports the queue as it
+ * was when that open was admitted, a whole queue ago, and a controller that steers on it refuses grabs while
+ * the queue has already drained and admits them while it is already long. In the model of opens bound by
+ * Postgres in test/unit/overloadAdmission.test.ts, a first version that steered on the answers' 90th
+ * percentile swung between refusing every grab and none, and at four times the capacity answered 75 % of it
+ * in time; steering on the opens in flight answers over 95 % of it at up to eight times, with the median flow
+ * near the target (the test holds it to that). The answers still count in two ways: their rate is the
+ * estimate's divisor, and only a tick that answered an open slower than the target may raise the pressure
+ * (below).
  *
  * Outliers. Fewer than MIN_QUEUED_OPENS opens in flight are no queue, and the pressure falls: a single slow
  * open, or two, never sheds, however slow. Opens that wait together on one packet's row (its expiry holding
  * the row, a hot packet's batch) are many in flight and answer nothing meanwhile; they push nothing either,
- * since a rise needs an answer slower than the target in the tick, and when they answer they are no longer
- * in flight. With no answer at all in the window the rate is taken as at most one answer in it, so the
- * estimate stays finite and the pressure holds (it may not rise without answers): neither the evidence to
- * rise nor to fall.
+ * since a rise needs an answer slower than the target in the tick, and when they answer they are no longer in
+ * flight. With no answer at all in the window the rate is taken as one answer in it, so the estimate stays
+ * finite (a bound: the opens in flight times the window), and without a late answer the pressure cannot rise:
+ * it holds, or falls.
  *
  * The controller: proportional and integral. The error is the estimate's distance to the target in targets,
  * -1..1 (at twice the target 1, with no opens in flight -1). The integral rises by GAIN_PER_SECOND at an
@@ -128,7 +129,7 @@ export class OpenLatencyController implements OpenLatencySignal {
       answers += this.answers[tick]!;
       windowMs += this.elapsedMs[tick]!;
     }
-    // Little's law: in flight = rate x latency. No answer in the window: at most one, so a bound, not infinity.
+    // Little's law: in flight = rate x latency. No answer in the window counts as one: a bound, not infinity.
     this.latencyMs = (opensInFlight * windowMs) / Math.max(1, answers);
     if (opensInFlight < MIN_QUEUED_OPENS) return -1;
     return clamp((this.latencyMs - this.targetMs) / this.targetMs, -1, 1);
