@@ -42,16 +42,19 @@ export interface Metrics {
   dependencyUp: Gauge<'dependency'>;
   /** Requests forwarded to the cell that owns them (api/cells/), by cell and outcome: answered, unavailable. */
   cellForwards: Counter<'cell' | 'outcome'>;
-  /** Requests refused by load shedding (api/overload/), by class and reason (pressure, in_flight). */
+  /** Requests refused by load shedding (api/overload/), by class and reason (pressure, open_latency, in_flight). */
   overloadShed: Counter<'class' | 'reason'>;
-  /** The shedder's pressure (0: none shed, 1: every grab, 2: every open too) and the lag driving it. */
+  /** The shedder's CPU pressure (0: none shed, 1: every grab, 2: every open too) and the lag driving it. */
   overloadPressure: Gauge<never>;
   overloadLagSeconds: Gauge<never>;
+  /** The open-latency pressure (0..1: that share of grabs and reads, never opens) and the estimate driving it. */
+  overloadOpenLatencyPressure: Gauge<never>;
+  overloadOpenLatencySeconds: Gauge<never>;
   /** Requests in flight per admission budget (storm, send, money). */
   overloadInFlight: Gauge<'budget'>;
   /** The adaptive limit on sends in flight (api/overload/admission.ts LatencyLimit). */
   overloadSendLimit: Gauge<never>;
-  /** Set by the shedder: refreshes the three gauges above when /metrics is scraped, never per request. */
+  /** Set by the shedder: refreshes the overload gauges above when /metrics is scraped, never per request. */
   readOverload: (() => void) | undefined;
 }
 
@@ -77,13 +80,23 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     }),
     overloadPressure: new Gauge({
       name: `${PREFIX}overload_pressure`,
-      help: 'Load shedding pressure: 0 none shed, 0..1 that share of grabs, 1..2 every grab and that share of opens',
+      help: 'Load shedding pressure from the event-loop lag: 0 none shed, 0..1 that share of grabs, 1..2 every grab and that share of opens',
       registers,
       collect: () => metrics.readOverload?.(),
     }),
     overloadLagSeconds: new Gauge({
       name: `${PREFIX}overload_loop_lag_seconds`,
       help: 'The event-loop lag load shedding last sampled',
+      registers,
+    }),
+    overloadOpenLatencyPressure: new Gauge({
+      name: `${PREFIX}overload_open_latency_pressure`,
+      help: 'Load shedding pressure from the opens latency: 0..1 that share of grabs and reads refused, never opens',
+      registers,
+    }),
+    overloadOpenLatencySeconds: new Gauge({
+      name: `${PREFIX}overload_open_latency_seconds`,
+      help: 'The opens latency (90th percentile, admission to answer) load shedding last estimated; 0 with too few opens',
       registers,
     }),
     overloadInFlight: new Gauge({

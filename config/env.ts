@@ -87,6 +87,11 @@ export const envSchema = z.object({
   // Load shedding (docs/overload.md, config/overload.ts): on by default; budgets are per API process.
   OVERLOAD_SHEDDING: booleanFrom(true),
   OVERLOAD_LAG_TARGET_MS: intFrom(100, 5),
+  // 0 turns the open-latency signal off (the test harness does, docs/overload.md).
+  OVERLOAD_OPEN_LATENCY_TARGET_MS: intFrom(150, 0).refine(
+    (n) => n === 0 || n >= 10,
+    '0 (off) or at least 10',
+  ),
   OVERLOAD_STORM_IN_FLIGHT: intFrom(2_000, 1),
   OVERLOAD_GRAB_SHARE_PERCENT: intFrom(80, 1).refine((n) => n <= 100, 'at most 100'),
   OVERLOAD_SEND_IN_FLIGHT: intFrom(64, 1),

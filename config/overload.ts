@@ -1,12 +1,17 @@
 /**
- * Load shedding (docs/overload.md): the API's admission budgets per process and the event-loop lag it aims
- * for. Read from the validated environment by config/index.ts.
+ * Load shedding (docs/overload.md): the API's admission budgets per process, and the event-loop lag and the
+ * opens' latency it aims for. Read from the validated environment by config/index.ts.
  */
 export interface OverloadSettings {
   /** False: no request is ever shed and nothing of the shedder is mounted (no cost at all). */
   enabled: boolean;
   /** The event-loop lag the shedder holds the process to by refusing grabs, then opens (pressure). */
   lagTargetMs: number;
+  /**
+   * The opens' latency (admission to answer, their 90th percentile) the shedder holds by refusing grabs and
+   * reads, never opens (api/overload/openLatency.ts); 0: that signal is off.
+   */
+  openLatencyTargetMs: number;
   /** Grabs, opens and packet reads in flight in one process; beyond it they are refused at once. */
   stormInFlight: number;
   /** The part of `stormInFlight` grabs and reads may take, so opens always find room. */
@@ -26,6 +31,7 @@ export interface OverloadSettings {
 export function parseOverload(env: {
   OVERLOAD_SHEDDING: boolean;
   OVERLOAD_LAG_TARGET_MS: number;
+  OVERLOAD_OPEN_LATENCY_TARGET_MS: number;
   OVERLOAD_STORM_IN_FLIGHT: number;
   OVERLOAD_GRAB_SHARE_PERCENT: number;
   OVERLOAD_SEND_IN_FLIGHT: number;
@@ -37,6 +43,7 @@ export function parseOverload(env: {
   return {
     enabled: env.OVERLOAD_SHEDDING,
     lagTargetMs: env.OVERLOAD_LAG_TARGET_MS,
+    openLatencyTargetMs: env.OVERLOAD_OPEN_LATENCY_TARGET_MS,
     stormInFlight: env.OVERLOAD_STORM_IN_FLIGHT,
     grabSharePercent: env.OVERLOAD_GRAB_SHARE_PERCENT,
     sendInFlight: env.OVERLOAD_SEND_IN_FLIGHT,

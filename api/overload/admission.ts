@@ -10,9 +10,12 @@
  *               storm can never take; they wait on Temporal and Postgres, not on this process's CPU
  *
  * Three limits apply, each on the signal of what its class waits on:
- *   - pressure (this process's CPU): grabs and reads are shed in proportion to pressure 0..1, opens to
- *     1..2. Shedding is spread evenly (an error-diffusion counter per class: at 0.25, every fourth), so the
- *     admitted fraction is exact at any rate without a random draw.
+ *   - pressure, of two sources: this process's CPU (pressure.ts, 0..2) and the opens' latency
+ *     (openLatency.ts, 0..1, for opens that queue on Postgres while the CPU idles). Grabs and reads are shed
+ *     in proportion to the larger, up to 1; opens to the CPU pressure's part above 1 alone, so slow opens
+ *     never refuse an open (it holds a share someone already won), only the grabs that would queue more
+ *     opens behind it. Shedding is spread evenly (an error-diffusion counter per class: at 0.25, every
+ *     fourth), so the admitted fraction is exact at any rate without a random draw.
  *   - in flight: at most `stormInFlight` grabs, opens and reads at once, of which grabs and reads at most
  *     `grabSharePercent`; at most `moneyInFlight` money reads. These bound memory and what the process can
  *     have queued on Redis and Postgres (its pool queues without bound).
@@ -23,14 +26,16 @@
  *     when answers come slower (at most once per target, so one slow burst is one cut), raised by one per
  *     window of answers that come faster.
  *
- * Idle (pressure 0, budgets not reached) a request costs one comparison of the pressure, one of its budget
- * and an increment.
+ * Idle (pressures 0, budgets not reached) a request costs two comparisons of the pressures, one of its
+ * budget, an increment, and one comparison that counts opens in flight apart.
  */
+import { NO_OPEN_LATENCY, type OpenLatencySignal } from './openLatency';
 import type { PressureSource } from './pressure';
 
 export const SHED_CLASSES = ['grab', 'read', 'open', 'send', 'money'] as const;
 export type ShedClass = (typeof SHED_CLASSES)[number];
-export type ShedReason = 'pressure' | 'in_flight';
+/** Why a request was refused: the CPU pressure, the opens' latency, or its budget in flight. */
+export type ShedReason = 'pressure' | 'open_latency' | 'in_flight';
 
 export interface AdmissionBudgets {
   stormInFlight: number;
@@ -83,6 +88,8 @@ export const BUDGET_OF: Readonly<Record<ShedClass, Budget>> = {
 
 export class Admission {
   readonly inFlight: Record<Budget, number> = { storm: 0, send: 0, money: 0 };
+  /** Opens admitted and not answered (in the storm budget too): the queue the open-latency estimate sees. */
+  opensInFlight = 0;
   readonly sendLimit: LatencyLimit;
   private readonly limits: Readonly<Record<ShedClass, number>>;
   /** Error-diffusion counters: a class's shed fraction accumulates here; each whole unit is one refusal. */
@@ -91,6 +98,7 @@ export class Admission {
   constructor(
     budgets: AdmissionBudgets,
     private readonly pressure: PressureSource,
+    private readonly openLatency: OpenLatencySignal = NO_OPEN_LATENCY,
   ) {
     const grabLimit = Math.max(1, Math.floor((budgets.stormInFlight * budgets.grabSharePercent) / 100));
     this.sendLimit = new LatencyLimit(budgets.sendInFlight, budgets.sendLatencyTargetMs);
@@ -112,31 +120,47 @@ export class Admission {
 
   /** Undefined: admitted and counted in flight (call `release` when it is answered); else why it is shed. */
   admit(cls: ShedClass): ShedReason | undefined {
-    const level = this.pressure.level;
-    if (level > 0 && this.shedByPressure(cls, level)) return 'pressure';
+    const cpu = this.pressure.level;
+    const slowOpens = this.openLatency.level;
+    if (cpu > 0 || slowOpens > 0) {
+      const refused = this.shedByPressure(cls, cpu, slowOpens);
+      if (refused !== undefined) return refused;
+    }
     const budget = BUDGET_OF[cls];
     const limit = cls === 'send' ? Math.floor(this.sendLimit.value) : this.limits[cls];
     if (this.inFlight[budget] >= limit) return 'in_flight';
     this.inFlight[budget]++;
+    if (cls === 'open') this.opensInFlight++;
     return undefined;
   }
 
-  /** A send's release carries its latency (admission to answer), which steers the send limit. */
+  /**
+   * A send's and an open's release carry their latency (admission to answer): a send's steers the send limit,
+   * an open's the open-latency pressure.
+   */
   release(cls: ShedClass, latencyMs?: number, nowMs = performance.now()): void {
     const budget = BUDGET_OF[cls];
     if (this.inFlight[budget] > 0) this.inFlight[budget]--;
-    if (cls === 'send' && latencyMs !== undefined) this.sendLimit.observe(latencyMs, nowMs);
+    if (cls === 'open' && this.opensInFlight > 0) this.opensInFlight--;
+    if (latencyMs === undefined) return;
+    if (cls === 'send') this.sendLimit.observe(latencyMs, nowMs);
+    else if (cls === 'open') this.openLatency.observe(latencyMs);
   }
 
-  private shedByPressure(cls: ShedClass, level: number): boolean {
-    const fraction = Admission.shedFraction(cls, level);
-    if (fraction <= 0) return false;
+  /**
+   * The open-latency pressure counts up to 1 only, so through shedFraction it refuses grabs and reads and
+   * never an open (an open's share is the pressure's part above 1, which only the CPU reaches).
+   */
+  private shedByPressure(cls: ShedClass, cpu: number, slowOpens: number): ShedReason | undefined {
+    const fromOpens = Math.min(1, slowOpens);
+    const fraction = Admission.shedFraction(cls, Math.max(cpu, fromOpens));
+    if (fraction <= 0) return undefined;
     const debt = this.debt[cls] + fraction;
     if (debt >= 1) {
       this.debt[cls] = debt - 1;
-      return true;
+      return cpu >= fromOpens ? 'pressure' : 'open_latency';
     }
     this.debt[cls] = debt;
-    return false;
+    return undefined;
   }
 }

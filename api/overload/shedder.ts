@@ -17,6 +17,12 @@ import type { Logger } from '../../config/logger';
 import type { Metrics } from '../metrics';
 import { PROBLEM_CONTENT_TYPE } from '../problems';
 import { Admission, SHED_CLASSES, type ShedClass, type ShedReason } from './admission';
+import {
+  NO_OPEN_LATENCY,
+  OpenLatencyController,
+  startOpenLatencySampler,
+  type OpenLatencySignal,
+} from './openLatency';
 import { processPressure, type PressureController, type PressureSource } from './pressure';
 
 export const OVERLOADED = 'overloaded';
@@ -85,13 +91,15 @@ export function classify(method: string | undefined, url: string | undefined): S
 }
 
 const CLASS = Symbol('shedClass');
-/** When a send was admitted: its latency steers the send limit. */
+/** When a send or an open was admitted: a send's latency steers the send limit, an open's its pressure. */
 const ADMITTED_MS = Symbol('admittedMs');
 type Admitted = ServerResponse & { [CLASS]?: ShedClass; [ADMITTED_MS]?: number };
 
 export interface OverloadGuard {
   readonly admission: Admission;
   readonly pressure: PressureSource;
+  /** The opens' latency and the pressure it puts on grabs and reads (openLatency.ts); inert when off. */
+  readonly openLatency: OpenLatencySignal;
   /** Writes the shed answer and counts it. */
   shed(res: ServerResponse, cls: ShedClass, reason: ShedReason): void;
   /** A response's 'close' listener (its `this`): releases the class the response was admitted in. */
@@ -104,7 +112,13 @@ export function createOverloadGuard(
   log: Logger,
   pressure: PressureSource = processPressure(settings.lagTargetMs),
 ): OverloadGuard {
-  const admission = new Admission(settings, pressure);
+  // The open-latency signal is this app's (its opens, its Postgres), ticked by a timer of its own; per app
+  // rather than per process as the lag is, since two cells in one process open against two databases.
+  const { openLatencyTargetMs } = settings;
+  const controller = openLatencyTargetMs > 0 ? new OpenLatencyController(openLatencyTargetMs) : undefined;
+  const openLatency: OpenLatencySignal = controller ?? NO_OPEN_LATENCY;
+  const admission = new Admission(settings, pressure, openLatency);
+  if (controller) startOpenLatencySampler(controller, () => admission.opensInFlight);
   const answers = shedAnswers(settings.retryAfterSeconds);
   // prom-client hashes a label object per call; the few label sets are looked up once.
   const counters = new Map<string, { inc: () => void }>();
@@ -119,6 +133,8 @@ export function createOverloadGuard(
   metrics.readOverload = () => {
     metrics.overloadPressure.set(pressure.level);
     metrics.overloadLagSeconds.set(((pressure as Partial<PressureController>).lagMs ?? 0) / 1000);
+    metrics.overloadOpenLatencyPressure.set(openLatency.level);
+    metrics.overloadOpenLatencySeconds.set(openLatency.latencyMs / 1000);
     for (const [budget, count] of Object.entries(admission.inFlight))
       metrics.overloadInFlight.set({ budget }, count);
     metrics.overloadSendLimit.set(admission.sendLimit.value);
@@ -126,6 +142,7 @@ export function createOverloadGuard(
   return {
     admission,
     pressure,
+    openLatency,
     shed(res, cls, reason) {
       const answer = answers[cls];
       res.writeHead(503, answer.headers);
@@ -135,7 +152,15 @@ export function createOverloadGuard(
       const nowMs = Date.now();
       if (nowMs - lastLogMs < LOG_EVERY_MS) return;
       log.warn(
-        { shed: shedSinceLog, pressure: pressure.level, inFlight: admission.inFlight, class: cls, reason },
+        {
+          shed: shedSinceLog,
+          pressure: pressure.level,
+          openLatencyPressure: openLatency.level,
+          openLatencyMs: openLatency.latencyMs,
+          inFlight: admission.inFlight,
+          class: cls,
+          reason,
+        },
         'shedding load',
       );
       lastLogMs = nowMs;
@@ -168,7 +193,7 @@ export function mountShedder(app: Express, guard: OverloadGuard | undefined): vo
     if (refused !== undefined) return guard.shed(res, cls, refused);
     // One shared listener per request, no closure: the class rides on the response.
     (res as Admitted)[CLASS] = cls;
-    if (cls === 'send') (res as Admitted)[ADMITTED_MS] = performance.now();
+    if (cls === 'send' || cls === 'open') (res as Admitted)[ADMITTED_MS] = performance.now();
     res.on('close', guard.onClose);
     inner(req, res, next);
   };

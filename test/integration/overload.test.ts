@@ -2,16 +2,18 @@
  * Load shedding on the real API (api/overload/, docs/overload.md): with tiny budgets, requests beyond them
  * are answered 503 `overloaded` with Retry-After at once; grabs are shed before opens; a shed request
  * changes nothing (no hold, no claim, no packet, no payment, no idempotency record); sends over their budget
- * are refused and never paid. The pressure is set by hand here, except in the last test, where a blocked
- * event loop raises it.
+ * are refused and never paid. The pressure is set by hand here, except where a blocked event loop raises it,
+ * and where opens held up in Postgres raise the open-latency pressure, which sheds grabs and never opens.
  */
 import { randomUUID } from 'node:crypto';
 import { createActivities } from '../../activities';
 import type { AppContext } from '../../api/app';
+import { OPEN_LATENCY_TICK_MS } from '../../api/overload/openLatency';
 import { FixedPressure, processPressure } from '../../api/overload/pressure';
 import { OVERLOADED } from '../../api/overload/shedder';
 import type { GatedStep } from '../../api/routes/gated';
 import { expectAuditClean } from '../support/audit';
+import { holdPacketRow } from '../support/credits';
 import { createHarness, type Harness } from '../support/harness';
 import { walletAccount } from '../../domain/accounts';
 import { balanceOf, fund, packetInput, uniqueTag } from '../support/ledgerFixtures';
@@ -71,6 +73,26 @@ const until = async (check: () => boolean, timeoutMs = 10_000) => {
   }
 };
 
+/** A paid, armed packet of `count` shares of 1 yuan (the payment activity, no workflow). */
+async function paidPacket(
+  h: Harness,
+  activities: ReturnType<typeof createActivities>,
+  count: number,
+): Promise<string> {
+  const tag = uniqueTag();
+  await fund(h.db, `s-${tag}`, 100 * count);
+  const input = packetInput({
+    packetId: `ov-${tag}`,
+    senderId: `s-${tag}`,
+    totalFen: 100 * count,
+    shareCount: count,
+  });
+  await activities.payPacket(input);
+  return input.packetId;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 describe('load shedding: the storm budget and pressure', () => {
   let h: Harness;
   let activities: ReturnType<typeof createActivities>;
@@ -102,19 +124,7 @@ describe('load shedding: the storm budget and pressure', () => {
   });
 
   const token = (userId: string) => h.tokenFor(userId);
-
-  async function packet(count: number): Promise<string> {
-    const tag = uniqueTag();
-    await fund(h.db, `s-${tag}`, 100 * count);
-    const input = packetInput({
-      packetId: `ov-${tag}`,
-      senderId: `s-${tag}`,
-      totalFen: 100 * count,
-      shareCount: count,
-    });
-    await activities.payPacket(input);
-    return input.packetId;
-  }
+  const packet = (count: number) => paidPacket(h, activities, count);
 
   const remaining = async (packetId: string) =>
     (await h.db.query<{ n: number }>('SELECT remaining_count AS n FROM packets WHERE id = $1', [packetId]))
@@ -204,6 +214,106 @@ describe('load shedding: the storm budget and pressure', () => {
     expect(
       (await call(`${liveUrl}/v1/packets/${packetId}/grab`, 'POST', await token('blocked'))).status,
     ).toBe(200);
+  });
+});
+
+describe('load shedding: the latency of opens', () => {
+  /** A short target, so the opens held up below are several targets late. */
+  const TARGET_MS = 100;
+  /** Packets whose rows are held, each with OPENERS shares won and waiting to be opened. */
+  const PACKETS = 12;
+  const OPENERS = 2;
+  let h: Harness;
+  let activities: ReturnType<typeof createActivities>;
+  let ctx: AppContext;
+  let url: string;
+
+  beforeAll(async () => {
+    // The signal on (the harness turns it off), the CPU pressure held at 0 as everywhere. The pool has room
+    // for the held rows and the open statements waiting on them (two per packet), and for the other opens.
+    h = await createHarness({
+      OVERLOAD_OPEN_LATENCY_TARGET_MS: String(TARGET_MS),
+      DATABASE_POOL_MAX: String(3 * PACKETS + 4),
+    });
+    activities = createActivities({ db: h.db, redis: h.redis, credit: h.config.credit });
+    const built = h.appWithContext();
+    ctx = built.ctx;
+    ({ url } = await h.listen(built.app));
+  });
+  afterAll(async () => {
+    await expectAuditClean(h.db);
+    await h.close();
+  });
+
+  const shedOf = async (reason: string) =>
+    (await ctx.metrics.overloadShed.get()).values
+      .filter((v) => v.labels['reason'] === reason)
+      .reduce((sum, v) => sum + v.value, 0);
+
+  test('opens held up in Postgres shed grabs and reads, never opens, and grabs are let in again once opens are answered', async () => {
+    const guard = ctx.overload;
+    if (!guard) throw new Error('shedding is on in the harness');
+    const signal = guard.openLatency;
+    const path = (packetId: string, action: string) => `${url}/v1/packets/${packetId}/${action}`;
+
+    // Every share of the held packets is won; on the probe packet one share is won, one left for a latecomer.
+    const held: { packetId: string; tokens: string[] }[] = [];
+    for (let p = 0; p < PACKETS; p++) {
+      const packetId = await paidPacket(h, activities, OPENERS);
+      const tokens = await Promise.all(
+        Array.from({ length: OPENERS }, () => h.tokenFor(`op-${uniqueTag()}`)),
+      );
+      for (const t of tokens) expect((await call(path(packetId, 'grab'), 'POST', t)).status).toBe(200);
+      held.push({ packetId, tokens });
+    }
+    const probe = await paidPacket(h, activities, 2);
+    const winner = await h.tokenFor(`win-${uniqueTag()}`);
+    const latecomer = await h.tokenFor(`late-${uniqueTag()}`);
+    expect((await call(path(probe, 'grab'), 'POST', winner)).status).toBe(200);
+
+    // The packets' rows are held, as their settlement would; their opens are admitted and wait on them.
+    const rows = await Promise.all(held.map(({ packetId }) => holdPacketRow(h.db, packetId)));
+    const opens = held.flatMap(({ packetId, tokens }) =>
+      tokens.map((t) => call(path(packetId, 'open'), 'POST', t)),
+    );
+    await until(() => guard.admission.opensInFlight === PACKETS * OPENERS);
+    await sleep(2 * TARGET_MS);
+    // Opens that only wait (on one row or many) push nothing: only late answers do.
+    expect(signal.level).toBe(0);
+
+    // The rows are let go one by one, each answering its openers late while the others still wait: a queue
+    // of opens answering slower than the target. Each release's answers push the pressure up in their tick;
+    // the quiet ticks after it hold it at its integral, which is what is read here (a tick later than the
+    // release, the proportional part is gone).
+    let released = 0;
+    while (released < PACKETS - 3) {
+      await rows[released++]?.release();
+      await sleep(3 * OPEN_LATENCY_TICK_MS + 20);
+      if (signal.level === 1) break;
+    }
+    expect(signal.level).toBe(1);
+    expect(signal.latencyMs).toBeGreaterThan(2 * TARGET_MS);
+
+    // Every grab and read is refused, named for the opens' latency; the open of a share already won is not.
+    expectShed(await call(path(probe, 'grab'), 'POST', latecomer), 'grab');
+    expectShed(await call(`${url}/v1/packets/${probe}`, 'GET', latecomer), 'read');
+    expect((await call(path(probe, 'open'), 'POST', winner)).status).toBe(200);
+    expect(await shedOf('open_latency')).toBe(2);
+    expect(await ctx.metrics.registry.metrics()).toMatch(/^redpacket_overload_open_latency_pressure 1$/m);
+
+    // The rest are let go: every held open is answered, and with none left in flight the grabs are let in.
+    for (const row of rows.slice(released)) await row.release();
+    const answers = await Promise.all(opens);
+    expect(answers.map((answer) => answer.status)).toEqual(opens.map(() => 200));
+    await until(() => signal.level === 0, 2_000);
+    expect((await call(path(probe, 'grab'), 'POST', latecomer)).status).toBe(200);
+    expect((await call(path(probe, 'open'), 'POST', latecomer)).status).toBe(200);
+    const claims = await h.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM claims WHERE packet_id = ANY($1)',
+      [[...held.map(({ packetId }) => packetId), probe]],
+    );
+    expect(claims.rows[0]?.n).toBe(PACKETS * OPENERS + 2);
+    expect(await shedOf('pressure')).toBe(0);
   });
 });
 

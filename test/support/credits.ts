@@ -100,11 +100,23 @@ export interface HeldRow {
  * Takes an account row (`wallet:<user>`, `escrow:<packet>`) FOR UPDATE in a transaction of its own and keeps
  * it until `release`, so a credit that needs the row waits for its lock timeout and is set aside.
  */
-export async function holdAccountRow(db: Db, accountId: string): Promise<HeldRow> {
+export function holdAccountRow(db: Db, accountId: string): Promise<HeldRow> {
+  return holdRow(db, 'SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', accountId);
+}
+
+/**
+ * Takes a packet's row FOR UPDATE the same way, as its expiry's settlement does: its opens wait on it in
+ * Postgres (the open statement locks the row) until `release`, or their statement timeout.
+ */
+export function holdPacketRow(db: Db, packetId: string): Promise<HeldRow> {
+  return holdRow(db, 'SELECT 1 FROM packets WHERE id = $1 FOR UPDATE', packetId);
+}
+
+async function holdRow(db: Db, lockStatement: string, id: string): Promise<HeldRow> {
   const holder = await db.pool.connect();
   try {
     await holder.query('BEGIN');
-    await holder.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+    await holder.query(lockStatement, [id]);
   } catch (err) {
     holder.release();
     throw err;

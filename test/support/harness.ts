@@ -98,6 +98,10 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
     // The send limit adapts to sends' latency (api/overload/admission.ts); a test whose sends wait on a cold
     // worker or an absent Temporal would cut it for the file's next sends. Tests of shedding set their own.
     OVERLOAD_SEND_LATENCY_TARGET_MS: '600000',
+    // The open-latency signal (api/overload/openLatency.ts) is off: a test that holds a packet's row or stops
+    // a dependency makes opens slow on purpose, and the grabs of its next steps would be shed for it. Tests
+    // of shedding turn it on.
+    OVERLOAD_OPEN_LATENCY_TARGET_MS: '0',
     ...env,
   });
   const db = createDb(config, { applicationName: `test-${id}` });

@@ -1,6 +1,7 @@
 /**
  * Load shedding's pure parts (api/overload/): which class a request is, who is admitted at a given pressure
- * and budget, and the pressure controller, driven by a model of a saturated event loop.
+ * and budget, the pressure controller, driven by a model of a saturated event loop, and the open-latency
+ * controller, driven by a model of opens queueing on Postgres.
  */
 import fc from 'fast-check';
 import {
@@ -11,6 +12,13 @@ import {
   type ShedClass,
 } from '../../api/overload/admission';
 import {
+  MIN_QUEUED_OPENS,
+  OPEN_LATENCY_TICK_MS,
+  OPEN_LATENCY_WINDOW_TICKS,
+  OpenLatencyController,
+  type OpenLatencySignal,
+} from '../../api/overload/openLatency';
+import {
   BUSY_CPU_SHARE,
   FixedPressure,
   MAX_PRESSURE,
@@ -18,6 +26,7 @@ import {
   SAMPLE_INTERVAL_MS,
 } from '../../api/overload/pressure';
 import { classify } from '../../api/overload/shedder';
+import { loadConfig } from '../../config';
 
 const BUDGETS = {
   stormInFlight: 10,
@@ -315,4 +324,344 @@ describe('PressureController', () => {
       expect(Math.max(...lags)).toBeLessThan(1_000);
     },
   );
+});
+
+/** An open-latency signal held at `level` that records what it is fed. */
+function heldOpenLatency(level: number): OpenLatencySignal & { observed: number[] } {
+  const observed: number[] = [];
+  return { level, latencyMs: 0, observed, observe: (latencyMs) => void observed.push(latencyMs) };
+}
+
+describe('Admission with the open-latency pressure', () => {
+  const wide = {
+    ...BUDGETS,
+    stormInFlight: 10_000,
+    grabSharePercent: 100,
+    sendInFlight: 10_000,
+    moneyInFlight: 10_000,
+  };
+
+  test('slow opens never shed an open, whatever their pressure, and shed grabs and reads in proportion', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: MAX_PRESSURE, noNaN: true }),
+        fc.double({ min: 0, max: 5, noNaN: true }),
+        fc.constantFrom<ShedClass>(...SHED_CLASSES),
+        fc.integer({ min: 1, max: 400 }),
+        (cpu, slowOpens, cls, requests) => {
+          const withSlowOpens = new Admission(wide, new FixedPressure(cpu), heldOpenLatency(slowOpens));
+          const cpuAlone = new Admission(wide, new FixedPressure(cpu));
+          let shed = 0;
+          for (let i = 0; i < requests; i++) {
+            const refused = withSlowOpens.admit(cls);
+            const alone = cpuAlone.admit(cls);
+            if (refused === undefined) withSlowOpens.release(cls);
+            else shed++;
+            if (alone === undefined) cpuAlone.release(cls);
+            // Opens (and sends, money reads) are decided exactly as by the CPU pressure alone.
+            if (cls !== 'grab' && cls !== 'read') expect(refused).toBe(alone);
+          }
+          const level = Math.max(cpu, Math.min(1, slowOpens));
+          const fraction = Admission.shedFraction(cls, cls === 'grab' || cls === 'read' ? level : cpu);
+          expect(Math.abs(shed - fraction * requests)).toBeLessThanOrEqual(1);
+        },
+      ),
+    );
+  });
+
+  test('a refusal names the larger pressure: open_latency when the opens are the cause', () => {
+    const slow = new Admission(wide, new FixedPressure(0), heldOpenLatency(1));
+    expect(slow.admit('grab')).toBe('open_latency');
+    expect(slow.admit('read')).toBe('open_latency');
+    expect(slow.admit('open')).toBeUndefined();
+    const busy = new Admission(wide, new FixedPressure(1), heldOpenLatency(0.5));
+    expect(busy.admit('grab')).toBe('pressure');
+  });
+
+  test("opens in flight are counted apart, and an open's release feeds its latency to the signal; no other class's does", () => {
+    const signal = heldOpenLatency(0);
+    const admission = new Admission(wide, new FixedPressure(0), signal);
+    for (const cls of SHED_CLASSES) expect(admission.admit(cls)).toBeUndefined();
+    expect(admission.admit('open')).toBeUndefined();
+    expect(admission.opensInFlight).toBe(2);
+    admission.release('open', 120, 1_000);
+    admission.release('send', 50, 1_000);
+    admission.release('grab', 10, 1_000);
+    admission.release('money', 10, 1_000);
+    expect(admission.opensInFlight).toBe(1);
+    admission.release('open');
+    expect(signal.observed).toEqual([120]);
+    expect(admission.opensInFlight).toBe(0);
+    // The read is still in flight, in the storm budget; the opens are not counted twice there.
+    expect(admission.inFlight).toEqual({ storm: 1, send: 0, money: 0 });
+  });
+});
+
+describe('OpenLatencyController', () => {
+  const TARGET_MS = 100;
+  /** One tick: these answers, then the tick's end with `inFlight` opens still in flight. */
+  const tick = (controller: OpenLatencyController, latenciesMs: readonly number[], inFlight: number) => {
+    for (const latencyMs of latenciesMs) controller.observe(latencyMs);
+    return controller.tick(OPEN_LATENCY_TICK_MS, inFlight);
+  };
+  const answers = (count: number, latencyMs: number) => Array.from({ length: count }, () => latencyMs);
+  /** A steady stream: `perTick` answers a tick, each `latencyMs` late, so by Little's law this many in flight. */
+  const queueOf = (perTick: number, latencyMs: number) =>
+    Math.round((perTick * latencyMs) / OPEN_LATENCY_TICK_MS);
+
+  test('a queue answering slower than the target raises the pressure every tick, to 1 within 250 ms; a short one lowers it', () => {
+    const controller = new OpenLatencyController(TARGET_MS);
+    let elapsedMs = 0;
+    let before = 0;
+    while (controller.level < 1) {
+      tick(controller, answers(30, 2 * TARGET_MS), queueOf(30, 2 * TARGET_MS));
+      elapsedMs += OPEN_LATENCY_TICK_MS;
+      expect(controller.level).toBeGreaterThan(before);
+      expect(elapsedMs).toBeLessThanOrEqual(250);
+      before = controller.level;
+    }
+    expect(controller.latencyMs).toBeCloseTo(2 * TARGET_MS);
+    // A longer queue keeps it at its most: it never goes past 1 (it refuses grabs, and never opens).
+    for (let i = 0; i < 40; i++) expect(tick(controller, answers(30, 5_000), queueOf(30, 5_000))).toBe(1);
+
+    elapsedMs = 0;
+    before = controller.level;
+    while (controller.level > 0) {
+      tick(controller, answers(30, TARGET_MS / 4), queueOf(30, TARGET_MS / 4));
+      elapsedMs += OPEN_LATENCY_TICK_MS;
+      expect(controller.level).toBeLessThan(before);
+      expect(elapsedMs).toBeLessThanOrEqual(300);
+      before = controller.level;
+    }
+    expect(controller.latencyMs).toBeCloseTo(TARGET_MS / 4);
+  });
+
+  test('opens answering at or under the target never raise it, whatever is in flight', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            latencies: fc.array(fc.double({ min: 0, max: TARGET_MS, noNaN: true }), { maxLength: 50 }),
+            inFlight: fc.nat({ max: 10_000 }),
+          }),
+          { maxLength: 60 },
+        ),
+        (ticks) => {
+          const controller = new OpenLatencyController(TARGET_MS);
+          for (const { latencies, inFlight } of ticks) expect(tick(controller, latencies, inFlight)).toBe(0);
+        },
+      ),
+    );
+  });
+
+  test('one or two opens in flight never shed, however slow they answer', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            latencies: fc.array(fc.double({ min: 0, max: 60_000, noNaN: true }), { maxLength: 50 }),
+            inFlight: fc.nat({ max: MIN_QUEUED_OPENS - 1 }),
+          }),
+          { maxLength: 60 },
+        ),
+        (ticks) => {
+          const controller = new OpenLatencyController(TARGET_MS);
+          for (const { latencies, inFlight } of ticks) expect(tick(controller, latencies, inFlight)).toBe(0);
+        },
+      ),
+    );
+    // At a trickle: two opens wait for seconds, one answers (late) and the next takes its place, and so on.
+    const trickle = new OpenLatencyController(TARGET_MS);
+    for (let i = 0; i < 100; i++) {
+      expect(tick(trickle, i % 10 === 9 ? [3_000] : [], MIN_QUEUED_OPENS - 1)).toBe(0);
+    }
+  });
+
+  test('an outlier among many fast opens does not shed', () => {
+    const controller = new OpenLatencyController(TARGET_MS);
+    // 600 opens a second answering in 10 ms, and now and then one that took 5 s (it was in flight meanwhile).
+    for (let i = 0; i < 200; i++) {
+      const outlier = i % OPEN_LATENCY_WINDOW_TICKS === 0 ? [5_000] : [];
+      expect(tick(controller, [...answers(30, 10), ...outlier], queueOf(30, 10) + 1)).toBe(0);
+    }
+  });
+
+  test('opens waiting together push nothing, and once they answer they are no longer in flight', () => {
+    const controller = new OpenLatencyController(TARGET_MS);
+    // Thirty openers of one packet wait on its row for a second, beside a trickle of fast opens elsewhere.
+    for (let i = 0; i < 20; i++) expect(tick(controller, answers(2, 10), 30 + 1)).toBe(0);
+    expect(tick(controller, answers(30, 1_000), 1)).toBe(0);
+    for (let i = 0; i < 10; i++) expect(tick(controller, answers(2, 10), 1)).toBe(0);
+  });
+
+  test('while opens wait and none answer, the pressure holds', () => {
+    const controller = new OpenLatencyController(TARGET_MS);
+    for (let i = 0; i < 2; i++) tick(controller, answers(30, 2 * TARGET_MS), queueOf(30, 2 * TARGET_MS));
+    const risen = controller.level;
+    expect(risen).toBeGreaterThan(0);
+    expect(risen).toBeLessThan(1);
+    for (let i = 0; i < 40; i++) tick(controller, [], 50);
+    // The proportional part needs an answer to act on; the integral stays where it was.
+    expect(controller.level).toBeGreaterThan(0);
+    expect(controller.level).toBeLessThanOrEqual(risen);
+    const held = controller.level;
+    for (let i = 0; i < 40; i++) expect(tick(controller, [], 50)).toBe(held);
+  });
+
+  test('with no opens the pressure falls to 0 within 150 ms, and the controller goes idle', () => {
+    const controller = new OpenLatencyController(TARGET_MS);
+    for (let i = 0; i < 60; i++) tick(controller, answers(30, 3 * TARGET_MS), queueOf(30, 3 * TARGET_MS));
+    expect(controller.level).toBe(1);
+    let elapsedMs = 0;
+    while (controller.level > 0) {
+      tick(controller, [], 0);
+      elapsedMs += OPEN_LATENCY_TICK_MS;
+      expect(elapsedMs).toBeLessThanOrEqual(150);
+    }
+    for (let i = 0; i < 40; i++) expect(tick(controller, [], 0)).toBe(0);
+    expect(controller.latencyMs).toBe(0);
+  });
+
+  test('the pressure stays within 0..1 whatever it is fed, and a tick moves its integral by at most a quarter', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            latencies: fc.array(fc.double({ min: -10, max: 1e9 }), { maxLength: 40 }),
+            inFlight: fc.nat({ max: 100_000 }),
+            elapsedMs: fc.double({ min: 0, max: 5_000, noNaN: true }),
+          }),
+          { maxLength: 60 },
+        ),
+        (ticks) => {
+          const controller = new OpenLatencyController(TARGET_MS);
+          for (const { latencies, inFlight, elapsedMs } of ticks) {
+            for (const latencyMs of latencies) controller.observe(latencyMs);
+            const level = controller.tick(elapsedMs, inFlight);
+            expect(level).toBeGreaterThanOrEqual(0);
+            expect(level).toBeLessThanOrEqual(1);
+            expect(Number.isFinite(controller.latencyMs)).toBe(true);
+          }
+        },
+      ),
+    );
+    // A loop stalled for 5 s ticks once: the integral moves by MAX_STEP, not by 20 ticks' worth.
+    const controller = new OpenLatencyController(TARGET_MS);
+    controller.observe(5 * TARGET_MS);
+    expect(controller.tick(5_000, 1_000)).toBe(0.25 + 0.5);
+  });
+
+  /**
+   * A fluid model of opens bound by Postgres: it answers `ratePerSecond` opens, first come first served,
+   * whatever is waiting, so an open's latency is the queue ahead of it over that rate. Grab-then-open flows
+   * are offered at `offered` times that rate; admission (CPU pressure 0) refuses grabs by the controller's
+   * pressure, and each admitted grab's open joins the queue GRAB_MS later. The controller must refuse just
+   * the excess, so that about all Postgres can do is answered within the bench's 1 s deadline, with the
+   * latency near its target; and refuse nothing under capacity.
+   */
+  function simulate(offered: number, ratePerSecond: number, targetMs: number, seconds: number) {
+    const GRAB_MS = 5;
+    const OPEN_SERVICE_MS = 3;
+    const DEADLINE_MS = 1_000;
+    const controller = new OpenLatencyController(targetMs);
+    const admission = new Admission(
+      {
+        stormInFlight: 1e9,
+        grabSharePercent: 100,
+        sendInFlight: 1,
+        sendLatencyTargetMs: 1,
+        moneyInFlight: 1,
+      },
+      new FixedPressure(0),
+      controller,
+    );
+    const grabbed: number[] = [];
+    const queued: { startMs: number; queuedMs: number }[] = [];
+    let next = 0;
+    let arriving = 0;
+    let serving = 0;
+    let flows = 0;
+    let shed = 0;
+    let openShed = 0;
+    let good = 0;
+    const settledFlowMs: number[] = [];
+    for (let nowMs = 0; nowMs < seconds * 1_000; nowMs++) {
+      if (nowMs % OPEN_LATENCY_TICK_MS === 0) controller.tick(OPEN_LATENCY_TICK_MS, admission.opensInFlight);
+      for (arriving += (offered * ratePerSecond) / 1_000; arriving >= 1; arriving--) {
+        flows++;
+        if (admission.admit('grab') !== undefined) shed++;
+        else {
+          admission.release('grab');
+          grabbed.push(nowMs);
+        }
+      }
+      while (grabbed.length > 0 && (grabbed[0] as number) + GRAB_MS <= nowMs) {
+        if (admission.admit('open') !== undefined) openShed++;
+        queued.push({ startMs: grabbed.shift() as number, queuedMs: nowMs });
+      }
+      serving += ratePerSecond / 1_000;
+      for (; serving >= 1 && next < queued.length; serving--) {
+        const open = queued[next++] as { startMs: number; queuedMs: number };
+        const answeredMs = nowMs + OPEN_SERVICE_MS;
+        admission.release('open', answeredMs - open.queuedMs, answeredMs);
+        const flowMs = answeredMs - open.startMs;
+        if (flowMs <= DEADLINE_MS) good++;
+        if (nowMs > (seconds * 1_000) / 2) settledFlowMs.push(flowMs);
+      }
+      // An idle Postgres does not bank its idle time.
+      if (next === queued.length) serving = Math.min(serving, 1);
+    }
+    // Never an open: whatever the pressure, every open is admitted.
+    expect(openShed).toBe(0);
+    settledFlowMs.sort((a, b) => a - b);
+    const at = (fraction: number) => settledFlowMs[Math.floor(settledFlowMs.length * fraction)] ?? 0;
+    return {
+      goodShare: good / (ratePerSecond * seconds),
+      shedShare: shed / flows,
+      p50Ms: at(0.5),
+      p99Ms: at(0.99),
+    };
+  }
+
+  test.each([
+    [0.8, 667],
+    [1, 667],
+    [0.8, 20],
+  ])('at %sx the %d opens a second Postgres answers, nothing is shed', (offered, rate) => {
+    const { shedShare, p99Ms } = simulate(offered, rate, 150, 10);
+    expect(shedShare).toBe(0);
+    expect(p99Ms).toBeLessThan(150);
+  });
+
+  test.each([
+    [1.25, 667],
+    [2, 667],
+    [4, 667],
+    [8, 667],
+    [2, 5_000],
+    [2, 60],
+    [4, 20],
+  ])(
+    'at %sx the %d opens a second Postgres answers, the excess is refused and the flows answer near the target',
+    (offered, rate) => {
+      const { goodShare, shedShare, p50Ms, p99Ms } = simulate(offered, rate, 150, 20);
+      // About everything Postgres can do is answered in time, and about only the excess is refused.
+      expect(goodShare).toBeGreaterThan(0.95);
+      expect(shedShare).toBeGreaterThan(1 - 1 / offered - 0.02);
+      expect(shedShare).toBeLessThan(1 - 0.95 / offered);
+      expect(p50Ms).toBeGreaterThan(150 * 0.5);
+      expect(p50Ms).toBeLessThan(150 * 1.5);
+      expect(p99Ms).toBeLessThan(150 * 3);
+    },
+  );
+});
+
+describe('OVERLOAD_OPEN_LATENCY_TARGET_MS', () => {
+  test('is 150 ms unless set, 0 turns the signal off, and a target under 10 ms is refused', () => {
+    expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: undefined }).overload.openLatencyTargetMs).toBe(150);
+    expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: '0' }).overload.openLatencyTargetMs).toBe(0);
+    expect(() => loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: '5' })).toThrow(
+      /OVERLOAD_OPEN_LATENCY_TARGET_MS/,
+    );
+  });
 });
