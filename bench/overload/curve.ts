@@ -6,6 +6,7 @@
  * service to be idle first, so none pays for its predecessor's backlog.
  */
 import { configOf } from '../env';
+import { SHED_RETRY_PAUSE_MS } from '../flows';
 import { quiesce, type BenchContext } from '../context';
 import { HttpClient } from '../http';
 import { log, sleep } from '../progress';
@@ -32,12 +33,6 @@ const CAPACITY_CEILING_PER_SECOND: Record<CurveFlowName, number> = {
   send: 1_000,
 };
 const RSS_SAMPLE_MS = 250;
-/**
- * A capacity client that was shed waits this long before its next flow, as a client honouring Retry-After
- * would (shortened): spinning on shed answers measured how fast the API refuses, not what it serves, and
- * ran through the sends prepared for the run in a second.
- */
-const SHED_PAUSE_MS = 50;
 
 /** Correct answers per second of `clients` closed-loop clients over `seconds`. */
 async function measureCapacity(ctx: BenchContext, flow: CurveFlow, seconds: number) {
@@ -52,7 +47,9 @@ async function measureCapacity(ctx: BenchContext, flow: CurveFlow, seconds: numb
     while (performance.now() < endMs && next < ceiling) {
       const answer = await prepared.run(next++);
       tally[answer.kind]++;
-      if (answer.kind === 'shed') await sleep(SHED_PAUSE_MS);
+      // A shed client pauses before its next flow (as the scenarios' clients do): spinning on shed answers
+      // measured how fast the API refuses, not what it serves, and ran through the prepared sends in a second.
+      if (answer.kind === 'shed') await sleep(SHED_RETRY_PAUSE_MS);
     }
   };
   await Promise.all(Array.from({ length: flow.capacityClients }, client));

@@ -78,7 +78,7 @@ export async function burstScenario(ctx: BenchContext): Promise<BurstResult> {
         latencies: run.latenciesMs,
         errors: run.errors,
         notes: [
-          `${run.count} flows, ${run.requests} HTTP requests; CPU includes the credits`,
+          `${run.count} flows, ${run.requests} HTTP requests (${run.shedRetries} after a shed answer); CPU includes the credits`,
           ...run.errorExamples,
         ],
       }),
