@@ -78,7 +78,9 @@ interface OpenShareRow {
   remaining_count: number | null;
 }
 
-const OPEN_SHARE_SQL = 'SELECT * FROM open_share($1, $2, $3)';
+/** One opener: open_shares with one-element arrays (open_share, its SQL wrapper, would be planned per call). */
+const OPEN_SHARE_SQL =
+  'SELECT outcome, claim_id, seq, amount_fen, opened_at, credited, claimable, expired, status, remaining_count FROM open_shares($1, ARRAY[$2::text], ARRAY[$3::float8])';
 
 /**
  * Several opens of one packet in one statement (open_shares, db/functions/open_shares.sql): the packet's row
