@@ -209,7 +209,11 @@ describe('migration 0017 moves the books into day partitions in place', () => {
       );
     }
 
-    expect((await migrate(db)).applied).toEqual(['0017_day_tables.sql', '0018_cold_days.sql']);
+    expect((await migrate(db)).applied).toEqual([
+      '0017_day_tables.sql',
+      '0018_cold_days.sql',
+      '0019_day_checks_inlined.sql',
+    ]);
     await expectAuditClean(db);
     const after = await snapshot(true);
     const strip = <T extends Record<string, unknown>>(rows: T[]) =>

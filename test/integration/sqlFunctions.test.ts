@@ -130,4 +130,50 @@ describe('SQL functions in db/functions', () => {
     });
     expect(notInlined).toEqual([]);
   });
+
+  test("the day CHECKs hold day_of_id's and transfer_day's expressions, not calls of them, and refuse a row in another day", async () => {
+    // A CHECK is prepared at every INSERT and UPDATE, and a call of a SQL function in it would be inlined
+    // (its text parsed again) each time: migration 0019 wrote the inlined expressions instead.
+    const { rows } = await h.db.query<{ table: string; def: string }>(
+      `SELECT c.conrelid::regclass::text AS table, pg_get_constraintdef(c.oid) AS def
+         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+        WHERE n.nspname = $1 AND c.conname IN ('packets_day', 'claims_day', 'transfers_day')
+          AND c.conrelid::regclass::text IN ('packets', 'claims', 'transfers')`,
+      [h.db.schema],
+    );
+    expect(rows.map((row) => row.table).sort()).toEqual(['claims', 'packets', 'transfers']);
+    for (const { def } of rows) {
+      expect(def).not.toMatch(/day_of_id|transfer_day/);
+      expect(def).toMatch(/CASE/);
+    }
+    // The same rule as the functions: a transfer whose day is its key's day is taken, the day before is not
+    // (each day before is a partition that exists: yesterday's, and the legacy one for days before 1970).
+    const today = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+    const keys = [
+      `${today}cn1r00000000001aaaaaaaaaaaaa`,
+      `${today}cn1r00000000001aaaaaaaaaaaaa-7`,
+      'hand-written',
+    ];
+    const probed = new Error('probe rolled back');
+    const probe = h.db.withTransaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO accounts (id, kind, owner_id) VALUES ('wallet:checkA', 'wallet', 'checkA'),
+           ('wallet:checkB', 'wallet', 'checkB') ON CONFLICT DO NOTHING`,
+      );
+      for (const [i, key] of keys.entries()) {
+        const insert = (dayExpression: string) =>
+          tx.query(
+            `INSERT INTO transfers (day, id, debit_account_id, credit_account_id, amount_fen, kind)
+             VALUES (${dayExpression}, $1, 'wallet:checkA', 'wallet:checkB', 1, 'deposit')`,
+            [`checkprobe${i}:${key}`],
+          );
+        await tx.query('SAVEPOINT probe');
+        await expect(insert('transfer_day($1) - 1')).rejects.toMatchObject({ code: '23514' });
+        await tx.query('ROLLBACK TO SAVEPOINT probe');
+        await insert('transfer_day($1)');
+      }
+      throw probed;
+    });
+    await expect(probe).rejects.toBe(probed);
+  });
 });
