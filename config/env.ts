@@ -88,7 +88,7 @@ export const envSchema = z.object({
   OVERLOAD_SHEDDING: booleanFrom(true),
   OVERLOAD_LAG_TARGET_MS: intFrom(100, 5),
   // 0 turns the open-latency signal off (the test harness does, docs/overload.md).
-  OVERLOAD_OPEN_LATENCY_TARGET_MS: intFrom(150, 0).refine(
+  OVERLOAD_OPEN_LATENCY_TARGET_MS: intFrom(300, 0).refine(
     (n) => n === 0 || n >= 10,
     '0 (off) or at least 10',
   ),

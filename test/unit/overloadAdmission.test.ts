@@ -657,8 +657,8 @@ describe('OpenLatencyController', () => {
 });
 
 describe('OVERLOAD_OPEN_LATENCY_TARGET_MS', () => {
-  test('is 150 ms unless set, 0 turns the signal off, and a target under 10 ms is refused', () => {
-    expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: undefined }).overload.openLatencyTargetMs).toBe(150);
+  test('is 300 ms unless set, 0 turns the signal off, and a target under 10 ms is refused', () => {
+    expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: undefined }).overload.openLatencyTargetMs).toBe(300);
     expect(loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: '0' }).overload.openLatencyTargetMs).toBe(0);
     expect(() => loadConfig({ OVERLOAD_OPEN_LATENCY_TARGET_MS: '5' })).toThrow(
       /OVERLOAD_OPEN_LATENCY_TARGET_MS/,
