@@ -67,6 +67,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** The longest stopPumps waits for terminated pumps' runs to end: the pumps' heartbeat timeout and a margin. */
+const PUMP_RUN_END_WAIT_MS = 15_000;
+
 /** A port nothing listens on: bound once to learn a free number, then released. */
 async function closedPort(): Promise<number> {
   const probe = createServer();
@@ -136,6 +139,14 @@ export async function createHarness(env: Partial<Record<keyof Env, string>> = {}
       );
       await handle.terminate('test finished').catch(() => undefined);
     }
+    // A pump's run is one long activity: terminating its workflow ends it only when its next heartbeat learns
+    // of it (within the heartbeat timeout), and until then it still credits the claims a test opens next.
+    const deadlineMs = Date.now() + PUMP_RUN_END_WAIT_MS;
+    while (
+      workers.some(({ worker }) => worker.getStatus().numInFlightActivities > 0) &&
+      Date.now() < deadlineMs
+    )
+      await new Promise((resolve) => setTimeout(resolve, 50));
   }
 
   return {
