@@ -150,7 +150,7 @@ BEGIN
   END LOOP;
 
   RETURN QUERY SELECT g, o_outcome[g], o_claim[g], o_seq[g], o_amount[g], o_at[g],
-    CASE WHEN o_outcome[g] = 'refused' THEN NULL ELSE o_credited[g] END,
+    o_credited[g],
     o_claimable[g],
     o_outcome[g] = 'refused' AND is_expired,
     p.status, o_remaining[g]
