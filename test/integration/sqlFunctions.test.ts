@@ -168,7 +168,10 @@ describe('SQL functions in db/functions', () => {
             [`checkprobe${i}:${key}`],
           );
         await tx.query('SAVEPOINT probe');
-        await expect(insert('transfer_day($1) - 1')).rejects.toMatchObject({ code: '23514' });
+        await expect(insert('transfer_day($1) - 1')).rejects.toMatchObject({
+          code: '23514',
+          constraint: 'transfers_day',
+        });
         await tx.query('ROLLBACK TO SAVEPOINT probe');
         await insert('transfer_day($1)');
       }
