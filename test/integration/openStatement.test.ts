@@ -23,6 +23,11 @@ describe('the open statement', () => {
   let appWithoutRedis: Express;
 
   const auth = async (userId: string) => ({ Authorization: `Bearer ${await h.tokenFor(userId)}` });
+  /** Moves a packet's expiry a second into the past by Postgres' clock (Redis and this host still count on). */
+  const expireInPostgres = (packetId: string) =>
+    h.db.query(`UPDATE packets SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`, [
+      packetId,
+    ]);
   const sent = async (senderId: string, body: object): Promise<string> => {
     await fund(h, senderId, (body as { amountFen: number }).amountFen);
     const res = await request(app)
@@ -166,10 +171,7 @@ describe('the open statement', () => {
     );
     expect(rows[0]?.remaining_count).toBe(1);
     // Past the expiry by Postgres' clock: the earlier openers still get their claims, the new one nothing.
-    await h.db.query(
-      `UPDATE packets SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`,
-      [packetId],
-    );
+    await expireInPostgres(packetId);
     const late = await openShares(h.db, packetId, ['rita', 'ulla']);
     expect(late[0]).toEqual({ ...first, created: false });
     expect(late[1]).toMatchObject({ code: ErrorCode.PacketExpired });
@@ -287,10 +289,7 @@ describe('the open statement', () => {
     });
     expect((await call(app, 'grab', 'uma', packetId)).status).toBe(200);
     // Postgres' clock is past the expiry; the gate in Redis (and this host) still think an hour is left.
-    await h.db.query(
-      `UPDATE packets SET expires_at = clock_timestamp() - interval '1 second' WHERE id = $1`,
-      [packetId],
-    );
+    await expireInPostgres(packetId);
     await expect(openShare(h.db, packetId, 'uma')).rejects.toMatchObject({ code: ErrorCode.PacketExpired });
     expect((await call(app, 'open', 'uma', packetId)).status).toBe(410);
     expect((await call(appWithoutRedis, 'open', 'vic', packetId)).status).toBe(410);
